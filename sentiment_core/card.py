@@ -1,0 +1,99 @@
+"""A human-readable model card, rendered from what a checkpoint records about itself."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import read_metadata
+
+CITATION = (
+    'Andrew L. Maas, Raymond E. Daly, Peter T. Pham, Dan Huang, Andrew Y. Ng and Christopher Potts. '
+    '"Learning Word Vectors for Sentiment Analysis." ACL 2011.'
+)
+
+LIMITS = """\
+- Trained on IMDB movie reviews only (English, 2011 and earlier, polarised ratings: <=4 or >=7 of 10).
+  Product reviews, tweets and other domains are out of distribution; expect lower accuracy.
+- Short texts (a few words) are weak evidence: the model saw reviews of ~230 tokens on average.
+- Sarcasm, irony, negation far from its target and mixed reviews are common failure cases.
+- Words outside the training vocabulary are read as <unk>.
+- Two labels only: a neutral text still gets a positive or negative probability."""
+
+
+def describe_architecture(model_config: dict[str, Any]) -> str:
+    """One line such as 'bidirectional GRU, 1 layer, embed 128, hidden 128, max+last pooling'."""
+    c = model_config
+    direction = "bidirectional " if c["bidirectional"] else ""
+    layers = f"{c['num_layers']} layer{'s' if c['num_layers'] > 1 else ''}"
+    return (f"{direction}{c['cell'].upper()}, {layers}, embed {c['embed_dim']}, hidden {c['hidden_dim']}, "
+            f"{c['pooling']} pooling, dropout {c['dropout']}")
+
+
+def _metrics_rows(metrics: dict[str, Any]) -> list[str]:
+    rows = ["| split | reviews | accuracy | precision | recall | F1 | loss |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for split in ("val", "test"):
+        m = metrics.get(split)
+        if m:
+            rows.append(f"| {'validation' if split == 'val' else 'test'} | {m['count']:,} | {m['accuracy']:.2%} | "
+                        f"{m['precision']:.2%} | {m['recall']:.2%} | {m['f1']:.4f} | {m['loss']:.4f} |")
+    return rows
+
+
+def render_card(path: str | os.PathLike) -> str:
+    """Markdown model card of the checkpoint at ``path``."""
+    meta = read_metadata(path)
+    mc, tc, metrics, info = meta["model_config"], meta["train_config"] or {}, meta["metrics"], meta["info"]
+    lines = [
+        f"# Model card: {info.get('name') or Path(path).stem}",
+        "",
+        "Binary sentiment classifier (negative / positive) for English movie reviews, built with "
+        "`sentiment_core`.",
+        "",
+        "## Model",
+        "",
+        f"- Architecture: {describe_architecture(mc)}",
+        f"- Parameters: {info.get('num_parameters', 0):,}",
+        f"- Vocabulary: {mc['vocab_size']:,} tokens (spaCy English tokenizer, "
+        f"{'lowercased' if meta['vocab'].get('lowercase') else 'case kept'}), <pad> and <unk> included",
+        f"- Weights stored as {tc.get('save_dtype', 'float32')}; file {Path(path).stat().st_size / 1e6:.1f} MB",
+        "",
+        "## Training",
+        "",
+        "- Data: IMDB Large Movie Review Dataset v1.0. The 25,000 training reviews are split "
+        f"{1 - tc.get('val_fraction', 0.1):.0%}/{tc.get('val_fraction', 0.1):.0%} into train/validation "
+        f"(seed {tc.get('seed')}); {info.get('train_size', 0):,} reviews trained on, "
+        f"{info.get('val_size', 0):,} validated on. The 25,000 test reviews were used only for the final figures.",
+        f"- Recipe: AdamW lr {tc.get('lr')}, weight decay {tc.get('weight_decay')}, {tc.get('schedule')} schedule "
+        f"with {tc.get('warmup_steps')} warm-up steps, batch {tc.get('batch_size')}, up to {tc.get('epochs')} epochs "
+        f"(best epoch by validation accuracy: {metrics.get('best_epoch')}), gradient clip {tc.get('clip_grad_norm')}, "
+        f"max {tc.get('max_tokens') or 'all'} tokens per review (head and tail), vocabulary of {tc.get('vocab_size'):,} "
+        f"words seen at least {tc.get('min_freq')} times.",
+        f"- Training time: {info.get('training_seconds', 0) / 60:.1f} min on {info.get('hardware', 'unknown hardware')} "
+        f"(torch {info.get('torch', '?')}), finished {info.get('created', '?')}.",
+    ]
+    if info.get("command"):
+        lines.append(f"- Command: `{info['command']}`")
+    lines += ["", "## Results", "", *_metrics_rows(metrics)]
+    confusion = (metrics.get("test") or metrics.get("val") or {}).get("confusion")
+    if confusion:
+        split = "test" if metrics.get("test") else "validation"
+        (tn, fp), (fn, tp) = confusion
+        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction):", "",
+                  "| | predicted negative | predicted positive |", "|---|---:|---:|",
+                  f"| negative | {tn:,} | {fp:,} |", f"| positive | {fn:,} | {tp:,} |"]
+    history = metrics.get("history") or []
+    if history:
+        lines += ["", "| epoch | train loss | val loss | val accuracy |", "|---:|---:|---:|---:|"]
+        lines += [f"| {h['epoch']} | {h['train_loss']:.4f} | {h['val_loss']:.4f} | {h['val_accuracy']:.2%} |"
+                  for h in history]
+    lines += ["", "## Known limits", "", LIMITS, "", "## Citation", "", CITATION, ""]
+    return "\n".join(lines)
+
+
+def write_card(path: str | os.PathLike) -> Path:
+    """Write the card next to the checkpoint as ``<stem>.md``."""
+    out = Path(path).with_suffix(".md")
+    out.write_text(render_card(path), encoding="utf-8")
+    return out

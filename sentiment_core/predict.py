@@ -1,0 +1,145 @@
+"""A pure prediction API over a checkpoint: probabilities, running prediction, word attributions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .checkpoint import Checkpoint, load_checkpoint
+from .tokenizer import head_tail, tokenize, tokenize_many, truncate_chars
+
+DEFAULT_MAX_TOKENS = 1000
+# Characters kept before tokenizing: generous for max_tokens tokens (IMDB averages ~5 chars a
+# token), and it bounds the tokenizer's work on a pasted megabyte.
+CHARS_PER_TOKEN = 16
+
+
+class EmptyTextError(ValueError):
+    """The text to classify is empty or only whitespace."""
+
+
+@dataclass
+class Analysis:
+    """Everything the app shows for one text."""
+
+    tokens: list[str]
+    probabilities: dict[str, float]
+    running: list[float]  # P(positive) if the review ended after token i (see ``running_positions``)
+    running_positions: list[int]  # 1-based token counts the running values belong to
+    attributions: list[float]  # per token, in logit units; they sum to logit(text) - logit(baseline)
+    truncated: bool
+
+
+class Predictor:
+    """Classifies reviews with a loaded checkpoint. Thread-safe for concurrent ``predict`` calls."""
+
+    def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", max_tokens: int = 0):
+        self.checkpoint = checkpoint
+        self.device = torch.device(device)
+        self.model = checkpoint.model.to(self.device).eval()
+        self.vocab = checkpoint.vocab
+        self.labels = checkpoint.labels
+        trained_limit = checkpoint.train_config.max_tokens if checkpoint.train_config else 0
+        self.max_tokens = max_tokens or trained_limit or DEFAULT_MAX_TOKENS
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu", max_tokens: int = 0) -> Predictor:
+        return cls(load_checkpoint(path), device, max_tokens)
+
+    def tokens(self, text: str) -> tuple[list[str], bool]:
+        """The tokens the model reads for ``text`` (head and tail of a long one), and whether it was cut."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a string, not {type(text).__name__}")
+        if not text.strip():
+            raise EmptyTextError("the text is empty: type or paste a review")
+        clipped = truncate_chars(text, self.max_tokens * CHARS_PER_TOKEN)
+        tokens = tokenize(clipped)
+        if not tokens:
+            raise EmptyTextError("the text has no words to read")
+        kept = head_tail(tokens, self.max_tokens)
+        return kept, clipped is not text or len(kept) < len(tokens)
+
+    def _probabilities(self, logits: torch.Tensor) -> list[dict[str, float]]:
+        pos = torch.sigmoid(logits.float()).tolist()
+        return [{self.labels[0]: 1.0 - p, self.labels[1]: p} for p in pos]
+
+    def _encode(self, tokens: list[str]) -> torch.Tensor:
+        return torch.tensor(self.vocab.encode(tokens), dtype=torch.long, device=self.device)
+
+    @torch.no_grad()
+    def predict(self, text: str) -> dict[str, float]:
+        """{'negative': p, 'positive': 1 - p} for one review."""
+        ids = self._encode(self.tokens(text)[0])
+        return self._probabilities(self.model(ids[None], torch.tensor([len(ids)], device=self.device)))[0]
+
+    @torch.no_grad()
+    def predict_batch(self, texts: Sequence[str], batch_size: int = 64) -> list[dict[str, float]]:
+        """Probabilities for many reviews; an empty text is an ``EmptyTextError`` naming its position."""
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise EmptyTextError(f"text {i + 1} is empty")
+        limit = self.max_tokens * CHARS_PER_TOKEN
+        encoded = [
+            self._encode(head_tail(toks, self.max_tokens) or ["<unk>"])
+            for toks in tokenize_many(truncate_chars(t, limit) for t in texts)
+        ]
+        # Sort by length so each batch pads little, then restore the input order.
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        out: list[dict[str, float]] = [{}] * len(encoded)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = torch.nn.utils.rnn.pad_sequence([encoded[i] for i in idx], batch_first=True,
+                                                     padding_value=self.vocab.pad_index)
+            lengths = torch.tensor([len(encoded[i]) for i in idx], device=self.device)
+            for i, probs in zip(idx, self._probabilities(self.model(batch, lengths))):
+                out[i] = probs
+        return out
+
+    @torch.no_grad()
+    def running(self, tokens: list[str], max_points: int = 200) -> tuple[list[int], list[float]]:
+        """P(positive) after each token: (1-based token counts, probabilities), at most ``max_points``."""
+        ids = self._encode(tokens)
+        n = len(ids)
+        if self.model.num_directions == 1:
+            probs = torch.sigmoid(self.model.running_logits(ids[None], torch.tensor([n], device=self.device))[0])
+            positions = torch.arange(1, n + 1)
+            if n > max_points:
+                keep = torch.linspace(0, n - 1, max_points).round().long().unique()
+                probs, positions = probs[keep], positions[keep]
+            return positions.tolist(), probs.tolist()
+        # A bidirectional model reads every prefix as a whole text of its own.
+        positions = torch.linspace(1, n, min(n, max_points)).round().long().unique().to(self.device)
+        probs = torch.cat([torch.sigmoid(self.model.prefix_logits(ids, chunk)) for chunk in positions.split(64)])
+        return positions.tolist(), probs.tolist()
+
+    def attributions(self, tokens: list[str], steps: int = 32) -> list[float]:
+        """Integrated gradients of the positive logit w.r.t. each token's embedding, summed per token.
+
+        The baseline is the all-<pad> (zero) embedding; the attributions add up to
+        logit(text) - logit(baseline) up to the Riemann error (Sundararajan et al., 2017).
+        """
+        ids = self._encode(tokens)
+        n = len(ids)
+        with torch.no_grad():
+            embedded = self.model.embedding(ids)  # (T, E)
+        baseline = torch.zeros_like(embedded)
+        alphas = (torch.arange(steps, device=self.device, dtype=embedded.dtype) + 0.5) / steps  # midpoint rule
+        path = baseline + alphas[:, None, None] * (embedded - baseline)  # (S, T, E)
+        path.requires_grad_(True)
+        # cuDNN only runs RNN backward in training mode; the plain kernels are fine here.
+        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
+            logits = self.model.classify(path, torch.full((steps,), n, device=self.device))
+            (grads,) = torch.autograd.grad(logits.sum(), path)
+        return ((embedded - baseline) * grads.mean(dim=0)).sum(dim=-1).tolist()
+
+    def analyze(self, text: str, max_points: int = 200, steps: int = 32) -> Analysis:
+        """Probabilities, running prediction and word attributions of one text, tokenized once."""
+        tokens, truncated = self.tokens(text)
+        ids = self._encode(tokens)
+        with torch.no_grad():
+            probs = self._probabilities(self.model(ids[None], torch.tensor([len(ids)], device=self.device)))[0]
+        positions, running = self.running(tokens, max_points)
+        return Analysis(tokens, probs, running, positions, self.attributions(tokens, steps), truncated)

@@ -1,0 +1,64 @@
+"""The one tokenizer used by training, evaluation, prediction and the app.
+
+spaCy's English rules from ``spacy.blank("en")`` (the same tokenizer as ``en_core_web_sm``,
+without a model download). Tokens keep their case; the vocabulary decides whether to lowercase.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Iterator
+
+import spacy
+
+# Bump when the rules below change: the on-disk token cache is keyed on it.
+TOKENIZER_VERSION = f"spacy-blank-en-{spacy.__version__}-br1"
+
+# IMDb reviews carry HTML line breaks ("<br /><br />") that spaCy would split into "<", "br", "/>".
+_BREAK_RE = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
+_SPACE_RE = re.compile(r"\s+")
+
+
+@functools.cache
+def _spacy_tokenizer():
+    return spacy.blank("en").tokenizer
+
+
+def clean_text(text: str) -> str:
+    """Replace <br /> tags and collapse whitespace, so no token contains a space."""
+    return _SPACE_RE.sub(" ", _BREAK_RE.sub(" ", text)).strip()
+
+
+def tokenize(text: str) -> list[str]:
+    """Split a review into spaCy tokens, case preserved."""
+    return [t.text for t in _spacy_tokenizer()(clean_text(text))]
+
+
+def tokenize_many(texts: Iterable[str], batch_size: int = 256) -> Iterator[list[str]]:
+    """Tokenize a stream of reviews; faster than calling ``tokenize`` in a loop."""
+    docs = _spacy_tokenizer().pipe((clean_text(t) for t in texts), batch_size=batch_size)
+    for doc in docs:
+        yield [t.text for t in doc]
+
+
+def truncate_chars(text: str, max_chars: int) -> str:
+    """Keep the head and tail of an over-long text, cut at spaces, before tokenizing it."""
+    if len(text) <= max_chars:
+        return text
+    half = max_chars // 2
+    head = text[:half].rsplit(" ", 1)[0]
+    tail = text[-half:].split(" ", 1)[-1]
+    return f"{head} {tail}"
+
+
+def head_tail(tokens: list, max_tokens: int) -> list:
+    """Keep the first and last ``max_tokens // 2`` tokens of a long review.
+
+    Reviews tend to open with a summary and close with a verdict; keeping both ends beats
+    keeping only the head (Sun et al., 2019, "How to Fine-Tune BERT for Text Classification").
+    """
+    if max_tokens <= 0 or len(tokens) <= max_tokens:
+        return tokens
+    head = max_tokens - max_tokens // 2
+    return tokens[:head] + tokens[len(tokens) - max_tokens // 2 :]

@@ -1,0 +1,65 @@
+"""A small vocabulary: token <-> index, built from the training split only."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+PAD, UNK = "<pad>", "<unk>"
+
+
+class Vocab:
+    """Maps tokens to indices; index 0 is ``<pad>``, index 1 is ``<unk>``."""
+
+    def __init__(self, itos: Sequence[str], lowercase: bool = True):
+        if list(itos[:2]) != [PAD, UNK]:
+            raise ValueError(f"a vocabulary must start with {PAD!r}, {UNK!r}")
+        if len(set(itos)) != len(itos):
+            raise ValueError("vocabulary tokens must be unique")
+        self.itos = list(itos)
+        self.lowercase = lowercase
+        self.stoi = {tok: i for i, tok in enumerate(self.itos)}
+
+    pad_index = 0
+    unk_index = 1
+
+    @classmethod
+    def build(
+        cls,
+        tokenized: Iterable[Sequence[str]],
+        max_size: int = 25_000,
+        min_freq: int = 1,
+        lowercase: bool = True,
+    ) -> Vocab:
+        """Keep the ``max_size`` most frequent tokens seen at least ``min_freq`` times."""
+        counts: Counter[str] = Counter()
+        for tokens in tokenized:
+            counts.update(t.lower() for t in tokens) if lowercase else counts.update(tokens)
+        # Sort by (-count, token) so equal counts break ties the same way on every run.
+        ranked = sorted((item for item in counts.items() if item[1] >= min_freq), key=lambda kv: (-kv[1], kv[0]))
+        words = [tok for tok, _ in ranked if tok not in (PAD, UNK)][:max_size]
+        return cls([PAD, UNK, *words], lowercase=lowercase)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: str) -> bool:
+        return (token.lower() if self.lowercase else token) in self.stoi
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        """Token indices, ``<unk>`` for unknown tokens."""
+        get, unk = self.stoi.get, self.unk_index
+        if self.lowercase:
+            return [get(t.lower(), unk) for t in tokens]
+        return [get(t, unk) for t in tokens]
+
+    def decode(self, indices: Iterable[int]) -> list[str]:
+        return [self.itos[i] for i in indices]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"itos": self.itos, "lowercase": self.lowercase}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Vocab:
+        return cls(data["itos"], lowercase=bool(data.get("lowercase", True)))
