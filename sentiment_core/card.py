@@ -45,6 +45,8 @@ def render_card(path: str | os.PathLike) -> str:
     """Markdown model card of the checkpoint at ``path``."""
     meta = read_metadata(path)
     mc, tc, metrics, info = meta["model_config"], meta["train_config"] or {}, meta["metrics"], meta["info"]
+    pretrained = (", embeddings started from PPMI-SVD word vectors of the training and 50k unlabeled reviews"
+                  if tc.get("pretrain_embeddings") else "")
     lines = [
         f"# Model card: {info.get('name') or Path(path).stem}",
         "",
@@ -68,10 +70,11 @@ def render_card(path: str | os.PathLike) -> str:
         f"- Recipe: AdamW lr {tc.get('lr')}, weight decay {tc.get('weight_decay')}, {tc.get('schedule')} schedule "
         f"with {tc.get('warmup_steps')} warm-up steps, batch {tc.get('batch_size')}, up to {tc.get('epochs')} epochs "
         f"(best epoch by validation accuracy: {metrics.get('best_epoch')}), gradient clip {tc.get('clip_grad_norm')}, "
-        f"max {tc.get('max_tokens') or 'all'} tokens per review (head and tail), vocabulary of {tc.get('vocab_size'):,} "
-        f"words seen at least {tc.get('min_freq')} times.",
-        f"- Training time: {info.get('training_seconds', 0) / 60:.1f} min on {info.get('hardware', 'unknown hardware')} "
-        f"(torch {info.get('torch', '?')}), finished {info.get('created', '?')}.",
+        f"max {tc.get('max_tokens') or 'all'} tokens per review (head and tail), vocabulary of "
+        f"{tc.get('vocab_size'):,} words seen at least {tc.get('min_freq')} times{pretrained}.",
+        f"- Training time: {info.get('training_seconds', 0) / 60:.1f} min on "
+        f"{info.get('hardware', 'unknown hardware')} (torch {info.get('torch', '?')}), "
+        f"finished {info.get('created', '?')}.",
     ]
     if info.get("command"):
         lines.append(f"- Command: `{info['command']}`")

@@ -160,7 +160,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     except (TypeError, ValueError, KeyError) as exc:
         raise CheckpointError(path, f"header describes an invalid model ({exc})") from None
     if len(vocab) != model_config.vocab_size:
-        raise CheckpointError(path, f"vocabulary has {len(vocab)} tokens but the model expects {model_config.vocab_size}")
+        raise CheckpointError(path, f"vocabulary has {len(vocab)} tokens, the model expects {model_config.vocab_size}")
     model = SentimentRNN(model_config)
     try:
         model.load_state_dict({k: v.float() for k, v in tensors.items()})

@@ -21,7 +21,7 @@ from .config import PRESETS, ModelConfig, TrainConfig, preset
 from .data import DataError, EncodedDataset, load_corpus, make_loader
 from .evaluation import evaluate
 from .predict import EmptyTextError, Predictor
-from .training import CheckpointSaved, EpochEnd, Finished, Started, Step, train
+from .training import CheckpointSaved, EpochEnd, Finished, Started, Status, Step, train
 
 
 def add_config_options(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -94,7 +94,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     events = train(model_cfg, train_cfg, corpus, stop=stop, info=info)
     try:
         for event in events:
-            if isinstance(event, Started):
+            if isinstance(event, Status):
+                print(event.message)
+            elif isinstance(event, Started):
                 print(f"device {event.device}: {event.num_parameters:,} parameters, vocabulary {event.vocab_size:,}, "
                       f"train/val/test {event.train_size:,}/{event.val_size:,}/{event.test_size:,} reviews")
                 bar = tqdm(total=event.total_steps, desc="train", unit="batch")
@@ -150,9 +152,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(args.checkpoint, max_tokens=args.max_tokens)
     texts = list(args.text)
-    if args.file:
-        source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", errors="replace")
-        with source:
+    if args.file == "-":
+        texts += [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    elif args.file:
+        with open(args.file, encoding="utf-8", errors="replace") as source:
             texts += [line.rstrip("\n") for line in source if line.strip()]
     if not texts:
         print("nothing to classify: give a text, or --file FILE (one review per line, - for stdin)", file=sys.stderr)
@@ -179,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model and save its best checkpoint",
-                       description="Train a recurrent sentiment model on IMDB; Ctrl-C stops and keeps the best checkpoint.")
+                       description="Train a recurrent sentiment model on IMDB. "
+                       "Ctrl-C stops at the next batch and keeps the best checkpoint.")
     p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="starting configuration")
     p.add_argument("--name", default="", help="model name shown in the card and the app")
     add_config_options(p, ModelConfig)
@@ -212,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except (CheckpointError, DataError, EmptyTextError, ValueError, RuntimeError, OSError) as exc:

@@ -17,6 +17,7 @@ import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -127,28 +128,36 @@ def resolve_source(data: str = "", cache_dir: str = "", progress: Progress = _no
     return path
 
 
+# Folders of each split inside aclImdb/; "unsup" holds the 50,000 unlabeled reviews (label -1).
+_FOLDERS = {"train": ("train/neg", "train/pos"), "test": ("test/neg", "test/pos"), "unsup": ("train/unsup",)}
+
+
 def _parse_member(name: str) -> tuple[str, str, int] | None:
-    """('train', 'pos/123_9', 1) for a labeled review path, else None."""
+    """('train', 'pos/123_9', 1) for a review path, ('unsup', 'unsup/7_0', -1) for an unlabeled one."""
     parts = name.replace("\\", "/").split("/")
     if len(parts) < 3 or not parts[-1].endswith(".txt"):
         return None
-    split, polarity = parts[-3], parts[-2]
-    if split not in SPLITS or polarity not in ("pos", "neg"):
-        return None
-    return split, f"{polarity}/{parts[-1][:-4]}", int(polarity == "pos")
+    folder = f"{parts[-3]}/{parts[-2]}"
+    for split, folders in _FOLDERS.items():
+        if folder in folders:
+            label = {"pos": 1, "neg": 0}.get(parts[-2], -1)
+            return split, f"{parts[-2]}/{parts[-1][:-4]}", label
+    return None
 
 
-def read_raw(source: Path) -> dict[str, Reviews]:
-    """Raw review texts of both labeled splits, sorted by id so every read gives the same order.
+def read_raw(source: Path, splits: Sequence[str] = SPLITS) -> dict[str, Reviews]:
+    """Raw review texts of ``splits``, sorted by id so every read gives the same order.
 
-    The last source read is kept in memory (about 70 MB): a run reads labels, then texts.
+    The last two reads are kept in memory (about 70 MB each): a run reads labels, then texts.
     """
+    if source.is_dir():  # a folder's own mtime misses edits inside it
+        return _read_raw(source, _fingerprint(source), tuple(splits))
     stat = source.stat()
-    return _read_raw(source, (stat.st_mtime_ns, stat.st_size))
+    return _read_raw(source, (stat.st_mtime_ns, stat.st_size), tuple(splits))
 
 
-@functools.lru_cache(maxsize=1)
-def _read_raw(source: Path, stamp: tuple[int, int], splits: Sequence[str] = SPLITS) -> dict[str, Reviews]:
+@functools.lru_cache(maxsize=2)
+def _read_raw(source: Path, stamp: object, splits: tuple[str, ...]) -> dict[str, Reviews]:
     rows: dict[str, list[tuple[str, int, str]]] = {s: [] for s in splits}
 
     def add(name: str, read: Callable[[], bytes]) -> None:
@@ -159,9 +168,9 @@ def _read_raw(source: Path, stamp: tuple[int, int], splits: Sequence[str] = SPLI
     try:
         if source.is_dir():
             for split in splits:
-                for polarity in ("neg", "pos"):
-                    for path in (source / split / polarity).glob("*.txt"):
-                        add(f"{split}/{polarity}/{path.name}", path.read_bytes)
+                for folder in _FOLDERS[split]:
+                    for path in (source / folder).glob("*.txt"):
+                        add(f"{folder}/{path.name}", path.read_bytes)
         else:
             with tarfile.open(source, "r:*") as archive:
                 for member in archive:
@@ -172,7 +181,7 @@ def _read_raw(source: Path, stamp: tuple[int, int], splits: Sequence[str] = SPLI
     out = {}
     for split, items in rows.items():
         if not items:
-            raise DataError(f"{source} holds no labeled {split} reviews (expected {split}/pos and {split}/neg)")
+            raise DataError(f"{source} holds no {split} reviews (expected {' and '.join(_FOLDERS[split])})")
         items.sort(key=lambda r: r[0])
         out[split] = Reviews([r[0] for r in items], [r[1] for r in items], [r[2] for r in items])
     return out
@@ -183,11 +192,12 @@ def _read_raw(source: Path, stamp: tuple[int, int], splits: Sequence[str] = SPLI
 
 
 def _fingerprint(source: Path) -> str:
-    """Content key of the data: the archive's sha256, or the folder's file names and sizes."""
+    """Content key of the data: the archive's sha256, or the folder's file names, sizes and times."""
     digest = hashlib.sha256(TOKENIZER_VERSION.encode())
     if source.is_dir():
         for path in sorted(source.glob("*/*/*.txt")):
-            digest.update(f"{path.relative_to(source)}:{path.stat().st_size}\n".encode())
+            stat = path.stat()
+            digest.update(f"{path.relative_to(source)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
     else:
         with open(source, "rb") as f:
             while chunk := f.read(1 << 22):
@@ -211,11 +221,16 @@ def tokenize_texts(texts: Sequence[str], progress: Progress = _no_progress, work
             progress("tokenize", len(out), len(texts))
         return out
     # "spawn": forking a process that holds torch threads or a web server can deadlock.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        for tokens in pool.map(_tokenize_chunk, chunks):
-            out.extend(tokens)
-            progress("tokenize", len(out), len(texts))
-    return out
+    try:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            for tokens in pool.map(_tokenize_chunk, chunks):
+                out.extend(tokens)
+                progress("tokenize", len(out), len(texts))
+        return out
+    except BrokenProcessPool:
+        # Spawned workers re-import __main__, which fails for code run from stdin or some shells.
+        log.warning("tokenizer worker processes failed to start; tokenizing in this process")
+        return tokenize_texts(texts, progress, workers=1)
 
 
 def token_cache_dir(source: Path, cache_dir: str = "") -> Path:
@@ -254,6 +269,18 @@ def load_tokenized(
     for split, reviews in out.items():
         _write_cache(cache / f"{split}.jsonl", reviews)
     return out
+
+
+def load_unlabeled(source: Path, cache_dir: str = "", progress: Progress = _no_progress) -> Reviews:
+    """The 50,000 unlabeled reviews, tokenized (and cached like the labeled splits)."""
+    path = token_cache_dir(source, cache_dir) / "unsup.jsonl"
+    if path.exists():
+        return _read_cache(path)
+    raw = read_raw(source, ("unsup",))["unsup"]
+    reviews = Reviews(raw.ids, raw.labels, tokenize_texts(raw.items, progress))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_cache(path, reviews)
+    return reviews
 
 
 def _tokenize_subset(reviews: Reviews, keep: set[int], progress: Progress) -> Reviews:
@@ -297,7 +324,7 @@ def stratified_sample(labels: Sequence[int], n: int, seed: int) -> list[int]:
     for i, y in enumerate(labels):
         by_label.setdefault(y, []).append(i)
     picked: list[int] = []
-    for y, idx in sorted(by_label.items()):
+    for _, idx in sorted(by_label.items()):
         rng.shuffle(idx)
         picked.extend(idx[: round(n * len(idx) / len(labels))])
     return sorted(picked)
@@ -316,6 +343,7 @@ class Corpus:
     train: Reviews
     val: Reviews
     test: Reviews
+    unlabeled: Reviews | None = None  # the 50k unlabeled reviews, when a run pretrains embeddings
 
 
 def load_corpus(cfg: TrainConfig, progress: Progress = _no_progress) -> Corpus:
@@ -333,7 +361,9 @@ def load_corpus(cfg: TrainConfig, progress: Progress = _no_progress) -> Corpus:
         val_idx = [val_idx[i] for i in sub]
         test_idx = stratified_sample(labels["test"], cfg.max_eval_samples, cfg.seed)
     splits = load_tokenized(source, cfg.cache_dir, {"train": train_idx + val_idx, "test": test_idx}, progress)
-    return Corpus(splits["train"].subset(train_idx), splits["train"].subset(val_idx), splits["test"].subset(test_idx))
+    unlabeled = load_unlabeled(source, cfg.cache_dir, progress) if cfg.pretrain_embeddings else None
+    return Corpus(splits["train"].subset(train_idx), splits["train"].subset(val_idx), splits["test"].subset(test_idx),
+                  unlabeled)
 
 
 def _labels(source: Path, cache: Path) -> dict[str, list[int]]:

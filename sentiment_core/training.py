@@ -1,7 +1,7 @@
 """The one training loop: an iterator of progress events that the CLI and the app both drive.
 
     for event in train(model_cfg, train_cfg, corpus, stop=stop_flag):
-        ...  # Started, Step, EpochEnd, CheckpointSaved, then Finished
+        ...  # [Status], Started, Step..., EpochEnd, CheckpointSaved, ..., Finished
 
 A set ``stop`` flag ends the run at the next batch; the best checkpoint so far is kept (and if
 no epoch has finished yet, the current weights are validated and saved, so a stopped run
@@ -27,8 +27,9 @@ import torch
 from torch import nn
 
 from .checkpoint import save_checkpoint
-from .config import ModelConfig, TrainConfig, to_dict
+from .config import ModelConfig, TrainConfig
 from .data import Corpus, EncodedDataset, load_corpus, make_loader
+from .embeddings import ppmi_svd_vectors
 from .evaluation import Metrics, evaluate
 from .model import SentimentRNN, count_parameters
 from .utils import resolve_device, set_seed
@@ -47,6 +48,13 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **dataclasses.asdict(self)}
+
+
+@dataclass
+class Status(Event):
+    """A preparation stage that takes a while, before the first step."""
+
+    message: str
 
 
 @dataclass
@@ -130,7 +138,7 @@ def train(
     start = time.perf_counter()
     try:
         yield from _train(model_cfg, cfg, corpus or load_corpus(cfg), stop or threading.Event(), info or {}, start)
-    except Exception as exc:  # noqa: BLE001 - every failure must reach the front-end as an event
+    except Exception as exc:
         log.exception("training failed")
         message = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
@@ -150,7 +158,13 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
     vocab = Vocab.build(corpus.train.items, cfg.vocab_size, cfg.min_freq, cfg.lowercase)
     model_cfg = dataclasses.replace(model_cfg, vocab_size=len(vocab), pad_index=vocab.pad_index)
     set_seed(cfg.seed)
-    model = SentimentRNN(model_cfg).to(device)
+    model = SentimentRNN(model_cfg)
+    if cfg.pretrain_embeddings:
+        texts = corpus.train.items + (corpus.unlabeled.items if corpus.unlabeled else [])
+        yield Status(f"computing word vectors from {len(texts):,} training and unlabeled reviews")
+        with torch.no_grad():
+            model.embedding.weight.copy_(ppmi_svd_vectors(texts, vocab, model_cfg.embed_dim, seed=cfg.seed))
+    model = model.to(device)
     train_set = EncodedDataset(corpus.train, vocab, cfg.max_tokens)
     train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed)
     val_loader = make_loader(EncodedDataset(corpus.val, vocab, cfg.max_tokens), cfg.batch_size * 2, shuffle=False)
@@ -205,7 +219,7 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
             scheduler.step()
             loss_value = loss.item()  # also waits for the device, so the timing below is real
             if not math.isfinite(loss_value):
-                raise FloatingPointError(f"training loss became {loss_value} at step {step + 1}; lower the learning rate")
+                raise FloatingPointError(f"training loss became {loss_value} at step {step + 1}; lower the lr")
             dt_step = time.perf_counter() - t0
             train_time += dt_step
             step += 1

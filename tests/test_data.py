@@ -1,0 +1,189 @@
+"""Data sources, splits, the token cache and length bucketing."""
+
+import hashlib
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from sentiment_core.config import TrainConfig
+from sentiment_core.data import (
+    BucketBatchSampler,
+    DataError,
+    EncodedDataset,
+    Reviews,
+    collate,
+    download_imdb,
+    load_corpus,
+    load_tokenized,
+    read_raw,
+    resolve_source,
+    split_indices,
+    stratified_sample,
+    token_cache_dir,
+)
+from sentiment_core.vocab import Vocab
+
+
+def make_imdb_folder(root: Path, per_class: int = 3) -> Path:
+    """A miniature aclImdb/ tree: per_class reviews per split and polarity."""
+    for split in ("train", "test"):
+        for polarity in ("pos", "neg"):
+            folder = root / "aclImdb" / split / polarity
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                word = "wonderful" if polarity == "pos" else "dreadful"
+                (folder / f"{i}_{8 if polarity == 'pos' else 2}.txt").write_text(
+                    f"A {word} film number {i}.<br /><br />Really {word}.", encoding="utf-8"
+                )
+    (root / "aclImdb" / "train" / "unsup").mkdir()
+    return root / "aclImdb"
+
+
+def test_reads_folder_and_archive_identically(tmp_path):
+    folder = make_imdb_folder(tmp_path / "src")
+    archive = tmp_path / "imdb.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname="aclImdb")
+    from_folder, from_archive = read_raw(resolve_source(str(folder))), read_raw(resolve_source(str(archive)))
+    for split in ("train", "test"):
+        assert from_folder[split].ids == from_archive[split].ids
+        assert from_folder[split].items == from_archive[split].items
+        assert Counter(from_folder[split].labels) == {0: 3, 1: 3}
+    # The parent of aclImdb/ is accepted too.
+    assert resolve_source(str(tmp_path / "src")) == folder
+
+
+def test_shared_archive_has_the_canonical_splits(imdb_archive):
+    raw = read_raw(resolve_source(str(imdb_archive)))
+    assert len(raw["train"]) == len(raw["test"]) == 25_000
+    assert Counter(raw["train"].labels) == {0: 12_500, 1: 12_500}
+    assert raw["train"].ids[0].startswith("neg/")
+
+
+@pytest.mark.parametrize("kind", ["missing", "text file", "empty folder"])
+def test_bad_sources_get_clear_errors(tmp_path, kind):
+    path = tmp_path / "data"
+    if kind == "text file":
+        path.write_text("not an archive")
+    elif kind == "empty folder":
+        path.mkdir()
+    with pytest.raises(DataError, match=str(path)):
+        resolve_source(str(path))
+
+
+def test_archive_without_reviews_is_rejected(tmp_path):
+    archive = tmp_path / "other.tar.gz"
+    (tmp_path / "readme.txt").write_text("hello")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "readme.txt", arcname="readme.txt")
+    with pytest.raises(DataError, match="no labeled"):
+        read_raw(resolve_source(str(archive)))
+
+
+def test_download_verifies_checksum_and_caches(tmp_path):
+    payload = b"pretend archive bytes" * 1000
+    source = tmp_path / "remote.tar.gz"
+    source.write_bytes(payload)
+    seen = []
+    target = download_imdb(tmp_path / "cache", url=source.as_uri(), sha256=hashlib.sha256(payload).hexdigest(),
+                           progress=lambda stage, done, total: seen.append((stage, done)))
+    assert target.read_bytes() == payload
+    assert seen and seen[-1] == ("download", len(payload))
+    # A second call finds the cached file and reads nothing.
+    assert download_imdb(tmp_path / "cache", url="file:///nonexistent", sha256="0") == target
+
+
+def test_download_with_wrong_checksum_leaves_nothing(tmp_path):
+    source = tmp_path / "remote.tar.gz"
+    source.write_bytes(b"tampered")
+    with pytest.raises(DataError, match="checksum mismatch"):
+        download_imdb(tmp_path / "cache", url=source.as_uri(), sha256="0" * 64)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_unreachable_download_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="could not download"):
+        download_imdb(tmp_path / "cache", url=(tmp_path / "absent.tar.gz").as_uri())
+
+
+def test_split_is_stratified_disjoint_and_seeded():
+    labels = [0] * 600 + [1] * 400
+    train, val = split_indices(labels, 0.1, seed=7)
+    assert len(val) == 100 and set(train).isdisjoint(val) and len(train) + len(val) == 1000
+    assert Counter(labels[i] for i in val) == {0: 60, 1: 40}
+    assert split_indices(labels, 0.1, seed=7) == (train, val)
+    assert split_indices(labels, 0.1, seed=8)[1] != val
+
+
+def test_stratified_sample_keeps_proportions():
+    labels = [0] * 500 + [1] * 500
+    picked = stratified_sample(labels, 64, seed=1)
+    assert len(picked) == 64 and Counter(labels[i] for i in picked) == {0: 32, 1: 32}
+    assert stratified_sample(labels, 0, seed=1) == list(range(1000))
+
+
+def test_token_cache_is_reused_and_keyed_on_content(tmp_path):
+    folder = make_imdb_folder(tmp_path / "src")
+    cache = str(tmp_path / "cache")
+    first = load_tokenized(folder, cache)
+    assert first["train"].items[0][:2] == ["A", "dreadful"]
+    assert "br" not in {t for toks in first["train"].items for t in toks}
+    key = token_cache_dir(folder, cache)
+    assert (key / "train.jsonl").exists()
+    assert load_tokenized(folder, cache)["train"].items == first["train"].items
+    # Changing a review changes the key: the stale cache is not used.
+    (folder / "train" / "pos" / "0_8.txt").write_text("Changed text that is longer than before.")
+    assert token_cache_dir(folder, cache) != key
+    assert load_tokenized(folder, cache)["train"].items != first["train"].items
+
+
+def test_small_slice_tokenizes_only_what_it_uses(tmp_path):
+    cfg = TrainConfig(max_train_samples=40, max_eval_samples=20, cache_dir=str(tmp_path))
+    corpus = load_corpus(cfg)
+    assert (len(corpus.train), len(corpus.val), len(corpus.test)) == (40, 20, 20)
+    assert Counter(corpus.train.labels) == {0: 20, 1: 20}
+    assert all(corpus.train.items) and all(corpus.test.items)
+    assert not set(corpus.train.ids) & set(corpus.val.ids)
+    # Nothing was cached for a partial run.
+    assert not (tmp_path / "tokens").exists() or not any((tmp_path / "tokens").rglob("*.jsonl"))
+    # The validation split doesn't depend on the training slice.
+    assert load_corpus(TrainConfig(max_train_samples=80, max_eval_samples=20, cache_dir=str(tmp_path))).val.ids \
+        == corpus.val.ids
+
+
+def test_bucket_sampler_covers_every_index_once_with_little_padding():
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(5, 800, (3000,), generator=g).tolist()
+    sampler = BucketBatchSampler(lengths, batch_size=32, seed=3)
+    batches = list(sampler)
+    assert len(batches) == len(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(3000))
+
+    def padding(bs):
+        return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in bs) / sum(lengths)
+
+    random_batches = [list(range(i, min(i + 32, 3000))) for i in range(0, 3000, 32)]
+    assert padding(batches) < 0.05 < 0.5 < padding(random_batches)
+    # Same epoch -> same order; next epoch -> a different order.
+    assert list(sampler) == batches
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+
+
+def test_eval_sampler_is_sorted_and_complete():
+    lengths = [5, 1, 9, 3, 7]
+    batches = list(BucketBatchSampler(lengths, batch_size=2, shuffle=False))
+    assert batches == [[1, 3], [0, 4], [2]]
+
+
+def test_dataset_truncates_and_collate_pads():
+    vocab = Vocab.build([["a", "b", "c"]])
+    reviews = Reviews(["x", "y", "z"], [1, 0, 1], [["a"] * 10, ["b", "c"], []])
+    data = EncodedDataset(reviews, vocab, max_tokens=4)
+    assert data.lengths == [4, 2, 1]  # an empty review reads as one <unk>
+    tokens, lengths, labels = collate([data[0], data[1], data[2]])
+    assert tokens.shape == (3, 4) and tokens[1, 2:].tolist() == [0, 0]
+    assert lengths.tolist() == [4, 2, 1] and labels.tolist() == [1.0, 0.0, 1.0]

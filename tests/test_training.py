@@ -1,0 +1,116 @@
+"""The training loop on real IMDB slices: it learns, it stops cleanly, it fails loudly."""
+
+import threading
+
+import pytest
+import torch
+
+from sentiment_core import Predictor, load_checkpoint, load_corpus, preset, train
+from sentiment_core.training import CheckpointSaved, EpochEnd, Finished, Started, Step
+
+
+@pytest.fixture(scope="module")
+def slice_corpus():
+    """2,000 training and 1,000 validation/test reviews of the shared archive, tokenized once."""
+    return load_corpus(preset("quick")[1])
+
+
+def test_short_run_beats_chance_clearly(slice_corpus, tmp_path):
+    model_cfg, train_cfg = preset("quick", output=str(tmp_path / "q.safetensors"))
+    events = list(train(model_cfg, train_cfg, slice_corpus))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "Started" and kinds[-1] == "Finished"
+    assert kinds.count("EpochEnd") == 3 and kinds.count("Step") == events[0].total_steps
+    done = events[-1]
+    assert done.status == "finished", done.error
+    assert done.val["accuracy"] > 0.68 and done.test["accuracy"] > 0.68
+    assert done.test["count"] == 1000
+    steps = [e for e in events if isinstance(e, Step)]
+    assert all(s.tokens_per_s > 0 and s.eta_s >= 0 for s in steps)
+    assert sum(s.loss for s in steps[-10:]) < sum(s.loss for s in steps[:10])
+    # The checkpoint predicts, and records what it was trained on.
+    ckpt = load_checkpoint(done.path)
+    assert ckpt.metrics["test"]["accuracy"] == done.test["accuracy"]
+    assert ckpt.info["train_size"] == 2000 and ckpt.train_config.max_train_samples == 2000
+    assert Predictor(ckpt).predict("A wonderful, moving film. Brilliant acting!")["positive"] > 0.5
+
+
+def test_stop_mid_epoch_keeps_a_loadable_checkpoint(slice_corpus, tmp_path):
+    model_cfg, train_cfg = preset("quick", output=str(tmp_path / "s.safetensors"), epochs=3)
+    stop = threading.Event()
+    events = []
+    for event in train(model_cfg, train_cfg, slice_corpus, stop=stop):
+        events.append(event)
+        if isinstance(event, Step) and event.step == 5:
+            stop.set()  # before any epoch finished
+    steps = [e for e in events if isinstance(e, Step)]
+    assert len(steps) == 5  # ended at the next batch
+    done = events[-1]
+    assert isinstance(done, Finished) and done.status == "stopped"
+    assert done.test == {}  # a stopped run isn't scored on test
+    assert load_checkpoint(done.path).metrics["val"]["count"] == 1000
+
+
+def test_stop_after_an_epoch_keeps_the_best_epoch(slice_corpus, tmp_path):
+    model_cfg, train_cfg = preset("quick", output=str(tmp_path / "b.safetensors"), epochs=3)
+    stop = threading.Event()
+    events = []
+    for event in train(model_cfg, train_cfg, slice_corpus, stop=stop):
+        events.append(event)
+        if isinstance(event, EpochEnd):
+            stop.set()
+    saved = [e for e in events if isinstance(e, CheckpointSaved)]
+    assert events[-1].status == "stopped" and saved[-1].epoch == 1
+    assert sum(isinstance(e, Step) for e in events) == events[0].steps_per_epoch
+    ckpt = load_checkpoint(events[-1].path)
+    first_epoch = next(e for e in events if isinstance(e, EpochEnd))
+    assert ckpt.metrics["best_epoch"] == 1 and ckpt.metrics["val"]["accuracy"] == first_epoch.val["accuracy"]
+
+
+def test_out_of_memory_ends_with_a_clear_failed_event(slice_corpus, tmp_path, monkeypatch):
+    from sentiment_core.model import SentimentRNN
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(SentimentRNN, "forward", out_of_memory)
+    model_cfg, train_cfg = preset("quick", output=str(tmp_path / "f.safetensors"), epochs=1)
+    events = list(train(model_cfg, train_cfg, slice_corpus))
+    done = events[-1]
+    assert done.status == "failed" and "out of memory" in done.error and "batch size" in done.error
+    assert not (tmp_path / "f.safetensors").exists()
+
+
+def test_diverging_loss_fails_instead_of_saving_nan(slice_corpus, tmp_path, monkeypatch):
+    real = torch.nn.BCEWithLogitsLoss.forward
+    monkeypatch.setattr(torch.nn.BCEWithLogitsLoss, "forward", lambda self, x, y: real(self, x, y) * float("nan"))
+    model_cfg, train_cfg = preset("quick", output=str(tmp_path / "n.safetensors"), epochs=1)
+    done = list(train(model_cfg, train_cfg, slice_corpus))[-1]
+    assert done.status == "failed" and "nan" in done.error and "lower the lr" in done.error
+
+
+def test_unavailable_device_fails_clearly(slice_corpus, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    model_cfg, train_cfg = preset("quick", device="cuda", output=str(tmp_path / "c.safetensors"))
+    events = list(train(model_cfg, train_cfg, slice_corpus))
+    assert len(events) == 1 and events[0].status == "failed" and "CUDA" in events[0].error
+
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=0.0), dict(lr=float("nan")), dict(batch_size=0),
+                                 dict(device="tpu"), dict(val_fraction=1.5), dict(max_tokens=-1)])
+def test_bad_settings_are_rejected_before_training(bad):
+    with pytest.raises(ValueError):
+        preset("quick", **bad)
+
+
+def test_started_event_describes_the_run(slice_corpus, tmp_path):
+    model_cfg, train_cfg = preset("quick", output=str(tmp_path / "d.safetensors"))
+    stop = threading.Event()
+    stop.set()
+    events = list(train(model_cfg, train_cfg, slice_corpus, stop=stop))
+    started = events[0]
+    assert isinstance(started, Started)
+    assert (started.train_size, started.val_size, started.test_size) == (2000, 1000, 1000)
+    assert started.device == "cpu" and started.num_parameters > 0
+    assert events[-1].status == "stopped"
