@@ -71,7 +71,7 @@ def render_card(path: str | os.PathLike) -> str:
         f"with {tc.get('warmup_steps')} warm-up steps, batch {tc.get('batch_size')}, up to {tc.get('epochs')} epochs "
         f"(best epoch by validation accuracy: {metrics.get('best_epoch')}), gradient clip {tc.get('clip_grad_norm')}, "
         f"max {tc.get('max_tokens') or 'all'} tokens per review (head and tail), vocabulary of "
-        f"{tc.get('vocab_size'):,} words seen at least {tc.get('min_freq')} times{pretrained}.",
+        f"{tc.get('vocab_size') or 0:,} words seen at least {tc.get('min_freq')} times{pretrained}.",
         f"- Training time: {info.get('training_seconds', 0) / 60:.1f} min on "
         f"{info.get('hardware', 'unknown hardware')} (torch {info.get('torch', '?')}), "
         f"finished {info.get('created', '?')}.",

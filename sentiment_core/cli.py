@@ -27,11 +27,12 @@ from .training import CheckpointSaved, EpochEnd, Finished, Started, Status, Step
 def add_config_options(parser: argparse.ArgumentParser, cls: type) -> None:
     """One --option per config field, typed and documented from the dataclass."""
     group = parser.add_argument_group(cls.__name__)
+    defaults = next(c for c in preset("default") if isinstance(c, cls))
     for f in dataclasses.fields(cls):
         if not f.metadata.get("cli", True):
             continue
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata.get('help', '')} (default preset: {f.default!r})"
+        help_text = f"{f.metadata.get('help', '')} (default preset: {getattr(defaults, f.name)!r})"
         if isinstance(f.default, bool):
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:

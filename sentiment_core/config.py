@@ -138,14 +138,15 @@ def from_dict(cls: type, values: dict[str, Any]) -> Any:
 # Named starting points. "tutorial" is the original PyTorch sentiment tutorial's model:
 # Embedding(25_002, 100) -> RNN(100, 256) -> Linear(256, 1), dropout 0.5, Adam, batch 64, 5 epochs.
 PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "default": ({}, {}),
+    # The shipped model's recipe: word vectors from the unlabeled reviews, six epochs, cosine decay.
+    "default": ({}, dict(pretrain_embeddings=True, epochs=6)),
     "tutorial": (
         dict(cell="rnn", embed_dim=100, hidden_dim=256, num_layers=1, bidirectional=False,
              dropout=0.5, pooling="last"),
         dict(vocab_size=25_000, min_freq=1, lowercase=False, max_tokens=0, epochs=5, batch_size=64,
              lr=1e-3, weight_decay=0.0, schedule="constant", warmup_steps=0, clip_grad_norm=0.0),
     ),
-    "lstm": (dict(cell="lstm"), {}),
+    "lstm": (dict(cell="lstm"), dict(pretrain_embeddings=True, epochs=6)),
     # A CPU demo in well under a minute: a small slice, and a high learning rate that small data tolerates.
     "quick": (
         dict(embed_dim=64, hidden_dim=64, dropout=0.3, pooling="max+mean"),

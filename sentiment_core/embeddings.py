@@ -24,7 +24,6 @@ def cooccurrence(docs: Iterable[Sequence[int]], vocab_size: int, window: int = 5
     weight_parts: list[np.ndarray] = []
 
     def flush(buffer: list[np.ndarray]) -> None:
-        # One stream per chunk; a separator (-1) keeps windows from crossing review boundaries.
         stream = np.concatenate(buffer)
         keys, weights = [], []
         for d in range(1, window + 1):
@@ -36,10 +35,13 @@ def cooccurrence(docs: Iterable[Sequence[int]], vocab_size: int, window: int = 5
         keys_parts.append(uniq)
         weight_parts.append(np.bincount(inverse, weights=np.concatenate(weights)).astype(np.float32))
 
+    # Reviews are joined into one stream per chunk; ``window`` separators (-1) between two reviews
+    # keep every window from reaching across the boundary.
+    gap = [-1] * window
     buffer, size = [], 0
     for doc in docs:
-        buffer.append(np.asarray([*doc, -1], dtype=np.int32))
-        size += len(doc) + 1
+        buffer.append(np.asarray([*doc, *gap], dtype=np.int32))
+        size += len(doc) + window
         if size >= chunk_tokens:
             flush(buffer)
             buffer, size = [], 0

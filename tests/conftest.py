@@ -12,6 +12,18 @@ IMDB_ARCHIVE = Path(os.environ.get("SENTIMENT_DATA") or ROOT.parent / "shared" /
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """Training and app tests share 2 cores with servers and browsers: one torch thread each avoids
+    OpenMP teams spinning against each other (measured: 10-20x slowdowns with the default 2)."""
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _offline_data(tmp_path_factory: pytest.TempPathFactory):
     """Point every test at the shared archive and a private cache, so none can download."""
     if not IMDB_ARCHIVE.exists():

@@ -1,0 +1,198 @@
+"""Classify-tab handlers: one review with its word-level explanation, or a file of reviews."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from sentiment_core import CheckpointError, EmptyTextError
+from sentiment_core.predict import Analysis
+
+from .charts import line_chart
+from .models import ModelRegistry
+
+EMPTY_MESSAGE = "Type or paste a review, or pick an example below."
+NO_MODEL_MESSAGE = "No model is available yet: train one in the **Train** tab."
+MAX_BATCH_BYTES = 5 * 1024 * 1024
+MAX_BATCH_ROWS = 5_000
+TEXT_COLUMNS = ("text", "review", "content")
+# Integrated-gradients steps and running-prediction points: enough for a stable picture, and
+# fast enough to recompute on every keystroke (see the README's timings).
+IG_STEPS = 32
+RUNNING_POINTS = 200
+
+ClassifyOutput = tuple[dict[str, float] | None, list[tuple[str, float | None]] | None, Any, str]
+
+
+def load_examples() -> list[dict[str, str]]:
+    """The clickable examples: real IMDB test reviews (cited by file) and short handwritten ones."""
+    with open(Path(__file__).with_name("examples.json"), encoding="utf-8") as f:
+        return json.load(f)["examples"]
+
+
+def explanation(tokens: list[str], attributions: list[float],
+                gap_at: int | None = None) -> list[tuple[str, float | None]]:
+    """(token, score) pairs for ``gr.HighlightedText``: attributions scaled to [-1, 1] by the largest.
+
+    ``gap_at`` marks where the middle of a long review was cut out (shown as an uncoloured "…").
+    """
+    scale = max((abs(a) for a in attributions), default=0.0) or 1.0
+    pairs: list[tuple[str, float | None]] = [
+        (tok, round(a / scale, 4)) for tok, a in zip(tokens, attributions, strict=True)
+    ]
+    if gap_at is not None:
+        pairs.insert(gap_at, ("…", None))
+    return pairs
+
+
+def _top_words(tokens: list[str], attributions: list[float], sign: int, k: int = 3) -> list[str]:
+    ranked = sorted(((sign * a, t) for t, a in zip(tokens, attributions, strict=True) if sign * a > 0), reverse=True)
+    return list(dict.fromkeys(t for _, t in ranked))[:k]
+
+
+def describe(analysis: Analysis, max_tokens: int) -> str:
+    """The info line under the label: verdict, tokens read, the words that pushed most."""
+    label = max(analysis.probabilities, key=analysis.probabilities.get)
+    parts = [f"**{label}** ({analysis.probabilities[label]:.1%}) from {len(analysis.tokens):,} tokens"]
+    for sign, towards in ((1, "positive"), (-1, "negative")):
+        words = _top_words(analysis.tokens, analysis.attributions, sign)
+        if words:
+            parts.append(f"towards {towards}: " + ", ".join(f"*{w}*" for w in words))
+    line = " · ".join(parts)
+    if analysis.truncated:
+        line += (f"  \nLong text: the model reads at most {max_tokens:,} tokens, the first and last "
+                 f"{max_tokens // 2:,} (the middle is marked …).")
+    return line
+
+
+def running_chart(analysis: Analysis):
+    """P(positive) had the review ended after each token."""
+    rows = [{"tokens read": pos, "P(positive)": p, "token": analysis.tokens[pos - 1], "series": "P(positive)"}
+            for pos, p in zip(analysis.running_positions, analysis.running, strict=True)]
+    return line_chart(rows, "tokens read", "P(positive)", x_title="tokens read", y_title="P(positive)",
+                      y_domain=(0.0, 1.0), rule=0.5, height=220)
+
+
+def classify(registry: ModelRegistry, model_key: str | None, text: str | None) -> ClassifyOutput:
+    """Label, word contributions, running prediction and an info line for one review.
+
+    Empty text or a missing model clears the outputs with a message instead of raising:
+    this runs on every keystroke.
+    """
+    if not text or not text.strip():
+        return None, None, None, EMPTY_MESSAGE
+    if not model_key:
+        return None, None, None, NO_MODEL_MESSAGE
+    try:
+        predictor = registry.predictor(model_key)
+    except KeyError:
+        return None, None, None, f"The model `{model_key}` is gone; pick another one above."
+    except CheckpointError as exc:
+        return None, None, None, f"The model `{model_key}` cannot be used: {exc.problem}"
+    try:
+        analysis = predictor.analyze(text, max_points=RUNNING_POINTS, steps=IG_STEPS)
+    except EmptyTextError as exc:
+        return None, None, None, f"Nothing to classify: {exc}."
+    # Predictor keeps the head and tail of a long review (``head_tail``); the cut is after the head.
+    cut = len(analysis.tokens) - predictor.max_tokens // 2 if len(analysis.tokens) == predictor.max_tokens else None
+    gap_at = cut if analysis.truncated else None
+    return (analysis.probabilities, explanation(analysis.tokens, analysis.attributions, gap_at),
+            running_chart(analysis), describe(analysis, predictor.max_tokens))
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch mode
+
+
+def _decode(path: Path) -> str:
+    size = path.stat().st_size
+    if size > MAX_BATCH_BYTES:
+        raise gr.Error(f"{path.name} is {size / 1e6:.1f} MB; the limit is {MAX_BATCH_BYTES // 2**20} MB per file.")
+    data = path.read_bytes()
+    if b"\x00" in data[:65536]:
+        raise gr.Error(f"{path.name} looks like a binary file, not text. Upload a .txt or .csv file.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise gr.Error(f"{path.name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start:,}); "
+                       "save it as UTF-8 and upload it again.") from None
+
+
+def _text_column(table: pd.DataFrame) -> str:
+    """The column named text/review/content (any case), else the first one that isn't all numbers."""
+    by_name = {str(c).strip().lower(): c for c in table.columns}
+    for name in TEXT_COLUMNS:
+        if name in by_name:
+            return by_name[name]
+    for column in table.columns:
+        values = table[column][table[column].str.strip() != ""]
+        if len(values) and pd.to_numeric(values, errors="coerce").isna().any():
+            return column
+    raise gr.Error(f"No text column found: name one {', '.join(TEXT_COLUMNS)}, or give at least one column of text.")
+
+
+def read_reviews(path: str | Path) -> tuple[pd.DataFrame, str]:
+    """The uploaded table and its text column; any problem is a ``gr.Error`` with a clear message.
+
+    A .txt file holds one review per line; a .csv file has a header row, and its text column is
+    the one named text/review/content, else the first column of strings.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".txt", ".csv"):
+        raise gr.Error(f"{path.name}: upload a .txt (one review per line) or a .csv file, not {suffix or 'this'}.")
+    text = _decode(path)
+    if suffix == ".txt":
+        table, column = pd.DataFrame({"text": text.splitlines()}), "text"
+    else:
+        try:
+            table = pd.read_csv(io.StringIO(text), dtype=object, keep_default_na=False)
+        except pd.errors.EmptyDataError:
+            raise gr.Error(f"{path.name} is empty.") from None
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise gr.Error(f"{path.name} is not a well-formed CSV file: {str(exc).strip()}") from None
+        column = _text_column(table)
+    table = table[table[column].map(lambda v: isinstance(v, str) and bool(v.strip()))].reset_index(drop=True)
+    if table.empty:
+        raise gr.Error(f"{path.name} holds no reviews (every line or text cell is empty).")
+    if len(table) > MAX_BATCH_ROWS:
+        raise gr.Error(f"{path.name} has {len(table):,} reviews; the limit is {MAX_BATCH_ROWS:,} per file.")
+    return table, column
+
+
+def classify_file(registry: ModelRegistry, model_key: str | None, path: str | None,
+                  out_dir: str | Path | None = None) -> tuple[pd.DataFrame | None, str | None, str]:
+    """Predictions for every review in an uploaded file: a preview table, a CSV to download, a summary."""
+    if not path:
+        return None, None, "Upload a .txt file (one review per line) or a .csv file with a text column."
+    if not model_key:
+        raise gr.Error("No model is available yet: train one in the Train tab.")
+    table, column = read_reviews(path)
+    try:
+        predictor = registry.predictor(model_key)
+    except (KeyError, CheckpointError) as exc:
+        raise gr.Error(f"The model {model_key} cannot be used: {exc}") from None
+    results = predictor.predict_batch(table[column].tolist())
+    positive = [r[predictor.labels[1]] for r in results]
+    predicted = [predictor.labels[int(p >= 0.5)] for p in positive]
+    full = table.assign(prediction=predicted, p_positive=[round(p, 4) for p in positive])
+    # A folder per request: two visitors uploading "reviews.csv" at once must not share a file.
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    csv_path = Path(tempfile.mkdtemp(prefix="batch-", dir=out_dir)) / f"{Path(path).stem}-predictions.csv"
+    full.to_csv(csv_path, index=False)
+    preview = pd.DataFrame({
+        "review": [t if len(t) <= 160 else t[:157] + "..." for t in table[column]],
+        "prediction": predicted,
+        "P(positive)": [round(p, 3) for p in positive],
+    })
+    n_pos = predicted.count(predictor.labels[1])
+    message = (f"Classified {len(table):,} reviews from column `{column}` with `{model_key}`: "
+               f"{n_pos:,} positive, {len(table) - n_pos:,} negative.")
+    return preview, str(csv_path), message

@@ -1,0 +1,189 @@
+"""The models the app offers: shipped checkpoints and runs trained in the app, with cached predictors.
+
+A model's key is ``shipped/<stem>``, ``runs/<stem>`` or ``given/<stem>`` (a default model from
+elsewhere). Listing reads only checkpoint headers
+(cached per file version); predictors are loaded on first use and cached per path and mtime, so
+switching models is immediate and a re-saved checkpoint is reloaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sentiment_core import CheckpointError, Predictor
+from sentiment_core.card import describe_architecture, render_card
+from sentiment_core.checkpoint import read_metadata
+
+log = logging.getLogger(__name__)
+
+Stamp = tuple[str, int, int]  # resolved path, mtime_ns, size
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One usable checkpoint file and what its header says about it."""
+
+    key: str
+    path: Path
+    meta: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.meta["info"].get("name") or self.path.stem
+
+    @property
+    def accuracy(self) -> tuple[str, float] | None:
+        """('test', 0.89), else ('validation', ...), else None."""
+        for split, label in (("test", "test"), ("val", "validation")):
+            m = self.meta["metrics"].get(split)
+            if m:
+                return label, m["accuracy"]
+        return None
+
+    @property
+    def label(self) -> str:
+        """Dropdown text: name, cell and accuracy."""
+        mc = self.meta["model_config"]
+        cell = ("bi" if mc["bidirectional"] else "") + mc["cell"].upper()
+        acc = self.accuracy
+        score = f", {acc[1]:.1%} {acc[0]}" if acc else ""
+        origin = {"shipped": "shipped", "runs": "trained here"}.get(self.key.split("/")[0], "given")
+        return f"{self.path.stem} ({origin}; {cell}{score})"
+
+    def summary(self) -> str:
+        """A few Markdown lines: architecture, size, accuracy, when and where trained."""
+        info, metrics = self.meta["info"], self.meta["metrics"]
+        lines = [f"**{self.name}**: {describe_architecture(self.meta['model_config'])}"]
+        facts = []
+        if info.get("num_parameters"):
+            facts.append(f"{info['num_parameters']:,} parameters")
+        for split, label in (("test", "test"), ("val", "validation")):
+            m = metrics.get(split)
+            if m:
+                facts.append(f"{label} accuracy **{m['accuracy']:.1%}** on {m['count']:,} reviews")
+        if info.get("train_size"):
+            facts.append(f"trained on {info['train_size']:,} reviews")
+        lines.append(" · ".join(facts) or "no metrics recorded")
+        if info.get("created"):
+            minutes = info.get("training_seconds", 0) / 60
+            lines.append(f"trained {info['created'].replace('T', ' ')} on {info.get('hardware', 'unknown hardware')}"
+                         f" in {minutes:.1f} min")
+        return "  \n".join(lines)
+
+
+class ModelRegistry:
+    """Lists checkpoints in the shipped and runs folders and hands out cached predictors."""
+
+    def __init__(self, checkpoint_dir: str | os.PathLike, runs_dir: str | os.PathLike,
+                 default_model: str | os.PathLike | None = None, cache_size: int = 6):
+        self.folders = {"shipped": Path(checkpoint_dir), "runs": Path(runs_dir)}
+        self.default_model = Path(default_model) if default_model else None
+        self.cache_size = cache_size
+        self._meta: dict[Stamp, dict[str, Any] | CheckpointError] = {}
+        self._predictors: OrderedDict[Stamp, Predictor] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _files(self) -> list[tuple[str, Path]]:
+        out = []
+        for origin, folder in self.folders.items():
+            if folder.is_dir():
+                out += [(f"{origin}/{p.stem}", p) for p in sorted(folder.glob("*.safetensors"))]
+        # A default model given from elsewhere (``--model path``) is listed too.
+        model = self.default_model
+        if model is not None and model.is_file() and all(model.resolve() != p.resolve() for _, p in out):
+            out.insert(0, (f"given/{model.stem}", model))
+        return out
+
+    @staticmethod
+    def _stamp(path: Path) -> Stamp | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return str(path.resolve()), st.st_mtime_ns, st.st_size
+
+    def signature(self) -> tuple:
+        """Changes whenever a checkpoint is added, removed or rewritten: cheap to poll."""
+        return tuple((key, self._stamp(path)) for key, path in self._files())
+
+    def _metadata(self, path: Path, stamp: Stamp) -> dict[str, Any] | CheckpointError:
+        with self._lock:
+            cached = self._meta.get(stamp)
+        if cached is None:
+            try:
+                cached = read_metadata(path)
+            except CheckpointError as exc:
+                log.warning("skipping unusable checkpoint %s", exc)
+                cached = exc
+            with self._lock:
+                self._meta[stamp] = cached
+        return cached
+
+    def scan(self) -> tuple[list[ModelEntry], list[str]]:
+        """Usable models (shipped first) and one message per unusable file."""
+        entries, problems = [], []
+        for key, path in self._files():
+            stamp = self._stamp(path)
+            if stamp is None:  # removed between listing and reading
+                continue
+            meta = self._metadata(path, stamp)
+            if isinstance(meta, CheckpointError):
+                problems.append(f"`{path.name}` in {key.split('/')[0]}: {meta.problem}")
+            else:
+                entries.append(ModelEntry(key, path, meta))
+        return entries, problems
+
+    def choices(self) -> list[tuple[str, str]]:
+        """(label, key) pairs for a dropdown."""
+        return [(e.label, e.key) for e in self.scan()[0]]
+
+    def default_key(self) -> str | None:
+        """The default model's key if it is usable, else the first usable model, else None."""
+        entries = self.scan()[0]
+        if self.default_model is not None:
+            target = self._stamp(self.default_model)
+            for e in entries:
+                if target and self._stamp(e.path) == target:
+                    return e.key
+        return entries[0].key if entries else None
+
+    def entry(self, key: str) -> ModelEntry:
+        """The usable model named ``key``; KeyError if there is none (any more)."""
+        for e in self.scan()[0]:
+            if e.key == key:
+                return e
+        raise KeyError(key)
+
+    def predictor(self, key: str) -> Predictor:
+        """A loaded predictor for ``key``, from the cache when the file hasn't changed."""
+        path = self.entry(key).path
+        stamp = self._stamp(path)
+        with self._lock:
+            if stamp in self._predictors:
+                self._predictors.move_to_end(stamp)
+                return self._predictors[stamp]
+        predictor = Predictor.from_checkpoint(path)
+        with self._lock:
+            self._predictors[stamp] = predictor
+            while len(self._predictors) > self.cache_size:
+                self._predictors.popitem(last=False)
+        return predictor
+
+    def card(self, key: str) -> str:
+        """The full Markdown model card of ``key``."""
+        path = self.entry(key).path
+        try:
+            return render_card(path)
+        except (CheckpointError, KeyError, TypeError, ValueError) as exc:
+            # A header from an older or hand-made checkpoint may lack fields the card prints.
+            return f"The card of `{path.name}` could not be rendered ({type(exc).__name__}: {exc})."
+
+    def history(self, key: str) -> list[dict[str, Any]]:
+        """Per-epoch train/validation history recorded in the checkpoint (may be empty)."""
+        return list(self.entry(key).meta["metrics"].get("history") or [])

@@ -1,0 +1,127 @@
+"""The app served on a local port and driven through its API with ``gradio_client``."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from demo import build_demo
+from demo import training as tr
+
+REVIEW = "A wonderful film: moving, funny and beautifully acted. I loved it."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path):
+    """(url, runs folder) of the app on a free port, with the tiny model as the shipped default."""
+    root = tmp_path_factory.mktemp("app")
+    shipped, runs = root / "checkpoints", root / "runs"
+    shipped.mkdir()
+    shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
+    demo = build_demo(checkpoint_dir=shipped, runs_dir=runs)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    yield url, runs
+    client = Client(url, verbose=False)
+    client.predict(api_name="/stop_training")  # a failed test may leave a run going
+    poll(client, lambda s: s["status"] not in ("preparing", "training"))
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(served) -> Client:
+    return Client(served[0], verbose=False)
+
+
+def tiny_form(name: str, **overrides) -> list:
+    """Positional inputs of /start_training: preset, run name, then the form in ``training.FIELDS`` order."""
+    values = tr.preset_settings("quick")
+    values.update(max_train_samples=300, max_eval_samples=100, embed_dim=16, hidden_dim=16, max_tokens=100,
+                  epochs=1, batch_size=32, device="cpu")
+    values.update(overrides)
+    return ["quick", name, *(values[f] for f in tr.FIELDS)]
+
+
+def poll(client: Client, predicate, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.predict(api_name="/training_status")
+        if predicate(status):
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; last status {status}")
+        time.sleep(0.2)
+
+
+def test_classify(client):
+    label, words, running, info = client.predict("shipped/default", REVIEW, api_name="/classify")
+    assert label["label"] in ("negative", "positive")
+    assert {c["label"] for c in label["confidences"]} == {"negative", "positive"}
+    assert sum(c["confidence"] for c in label["confidences"]) == pytest.approx(1.0)
+    tokens = [w["token"] for w in words]
+    assert tokens[:3] == ["A", "wonderful", "film"]
+    assert max(abs(w["class_or_confidence"]) for w in words) == pytest.approx(1.0)
+    assert running["type"] == "altair" and '"tokens read"' in running["plot"]
+    assert info.startswith(f"**{label['label']}**")
+
+
+def test_empty_text_is_a_message_not_an_error(client):
+    label, words, running, info = client.predict("shipped/default", "   ", api_name="/classify")
+    assert not label and not words and running is None and "Type or paste" in info
+
+
+def test_model_card(client):
+    summary, card = client.predict("shipped/default", api_name="/model_card")
+    assert "bidirectional GRU" in summary and card.startswith("# Model card")
+
+
+def test_batch_file_and_download(client, tmp_path):
+    reviews = tmp_path / "reviews.csv"
+    pd.DataFrame({"id": [1, 2, 3], "review": ["Loved it.", "Terrible film.", "Fine."]}).to_csv(reviews, index=False)
+    table, download, message = client.predict("shipped/default", handle_file(str(reviews)), api_name="/classify_file")
+    assert [row[0] for row in table["data"]] == ["Loved it.", "Terrible film.", "Fine."]
+    saved = pd.read_csv(download)
+    assert saved.columns.tolist() == ["id", "review", "prediction", "p_positive"]
+    assert set(saved["prediction"]) <= {"negative", "positive"}
+    assert "Classified 3 reviews" in message
+
+
+def test_malformed_batch_file_is_a_clear_error(client, tmp_path):
+    binary = tmp_path / "reviews.txt"
+    binary.write_bytes(b"\x00\x01\x02binary")
+    with pytest.raises(AppError, match="binary file"):
+        client.predict("shipped/default", handle_file(str(binary)), api_name="/classify_file")
+
+
+def test_training_progress_stop_and_reopen(served, client):
+    url, runs = served
+    assert client.predict(*tiny_form("first", epochs=30, max_train_samples=1_000), api_name="/start_training") == (
+        "Started **first**.")
+    with pytest.raises(AppError, match="in progress"):
+        client.predict(*tiny_form("second"), api_name="/start_training")
+    status = poll(client, lambda s: s["steps_done"] >= 2)
+    assert status["name"] == "first" and status["status"] == "training" and status["device"] == "cpu"
+    assert status["total_steps"] % 30 == 0 and status["total_steps"] >= 30 * 1_000 // 32  # 30 epochs of 1,000
+    # Another visitor (or the same one after a reload) sees the same run.
+    assert Client(url, verbose=False).predict(api_name="/training_status")["name"] == "first"
+    assert client.predict(api_name="/stop_training").startswith("Stopping")
+    status = poll(client, lambda s: s["status"] != "training")
+    assert status["status"] == "stopped" and status["checkpoint"] == str(runs / "first.safetensors")
+    assert (runs / "first.safetensors").is_file()
+    # The stopped run is a model now, and training can start again.
+    label, *_ = client.predict("runs/first", REVIEW, api_name="/classify")
+    assert label["label"] in ("negative", "positive")
+    client.predict(*tiny_form("again"), api_name="/start_training")
+    assert poll(client, lambda s: s["status"] not in ("preparing", "training"))["status"] == "finished"

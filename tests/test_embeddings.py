@@ -1,0 +1,66 @@
+"""PPMI-SVD word vectors from unlabeled text."""
+
+import dataclasses
+import random
+
+import torch
+
+from sentiment_core import preset, train
+from sentiment_core.data import Reviews, load_unlabeled, resolve_source
+from sentiment_core.embeddings import cooccurrence, ppmi_svd_vectors
+from sentiment_core.training import Status
+from sentiment_core.vocab import Vocab
+
+
+def test_cooccurrence_counts_both_orders_within_the_window_and_not_across_reviews():
+    rows, cols, weights = cooccurrence([[2, 3, 4], [5]], vocab_size=6, window=2)
+    pairs = {(int(r), int(c)): float(w) for r, c, w in zip(rows, cols, weights)}
+    assert pairs == {(2, 3): 1.0, (3, 2): 1.0, (3, 4): 1.0, (4, 3): 1.0, (2, 4): 0.5, (4, 2): 0.5}
+
+
+def test_words_in_the_same_contexts_get_similar_vectors():
+    rng = random.Random(0)
+    docs = []
+    for _ in range(400):
+        # "good"/"great" share contexts; so do "car"/"truck"; the two groups never meet.
+        docs.append(["the", "film", "was", rng.choice(["good", "great"]), "and", "fun"])
+        docs.append(["he", "drove", "a", rng.choice(["car", "truck"]), "to", "work"])
+    vocab = Vocab.build(docs)
+    vectors = ppmi_svd_vectors(docs, vocab, dim=4, window=2)
+    assert vectors.shape == (len(vocab), 4)
+    assert torch.count_nonzero(vectors[:2]) == 0  # <pad> and <unk>
+    unit = torch.nn.functional.normalize(vectors, dim=1)
+
+    def sim(a, b):
+        return float(unit[vocab.stoi[a]] @ unit[vocab.stoi[b]])
+
+    assert sim("good", "great") > 0.9 and sim("car", "truck") > 0.9
+    assert sim("good", "car") < 0.5
+
+
+def test_unlabeled_reviews_load_and_are_cached(imdb_archive, tmp_path, monkeypatch):
+    import sentiment_core.data as data
+
+    source = resolve_source(str(imdb_archive))
+    calls = []
+    real = data.tokenize_texts
+    monkeypatch.setattr(data, "tokenize_texts", lambda texts, progress: calls.append(len(texts)) or
+                        [t.split()[:5] for t in texts])  # fast stand-in: the cache is what is under test
+    first = load_unlabeled(source, str(tmp_path))
+    assert len(first) == 50_000 and set(first.labels) == {-1} and calls == [50_000]
+    assert load_unlabeled(source, str(tmp_path)).items == first.items and calls == [50_000]
+    assert real is not data.tokenize_texts
+
+
+def test_training_with_pretrained_embeddings_reports_and_learns(tmp_path):
+    from sentiment_core import load_corpus
+
+    model_cfg, train_cfg = preset("quick", pretrain_embeddings=True, epochs=2, output=str(tmp_path / "p.safetensors"))
+    corpus = load_corpus(dataclasses.replace(train_cfg, pretrain_embeddings=False))
+    # The training text stands in for the 50k unlabeled reviews, which take a minute to tokenize.
+    corpus = dataclasses.replace(corpus, unlabeled=Reviews(corpus.train.ids, [-1] * len(corpus.train),
+                                                           corpus.train.items))
+    events = list(train(model_cfg, train_cfg, corpus))
+    status = [e for e in events if isinstance(e, Status)]
+    assert status and "4,000 training and unlabeled reviews" in status[0].message
+    assert events[-1].status == "finished" and events[-1].val["accuracy"] > 0.7
