@@ -16,7 +16,7 @@ CITATION = (
 LIMITS = """\
 - Trained on IMDB movie reviews only (English, 2011 and earlier, polarised ratings: <=4 or >=7 of 10).
   Product reviews, tweets and other domains are out of distribution; expect lower accuracy.
-- Short texts (a few words) are weak evidence: the model saw reviews of ~230 tokens on average.
+- Short texts (a few words) are weak evidence: the training reviews average about 270 tokens.
 - Sarcasm, irony, negation far from its target and mixed reviews are common failure cases.
 - Words outside the training vocabulary are read as <unk>.
 - Two labels only: a neutral text still gets a positive or negative probability."""
@@ -47,6 +47,9 @@ def render_card(path: str | os.PathLike) -> str:
     mc, tc, metrics, info = meta["model_config"], meta["train_config"] or {}, meta["metrics"], meta["info"]
     pretrained = (", embeddings started from PPMI-SVD word vectors of the training and 50k unlabeled reviews"
                   if tc.get("pretrain_embeddings") else "")
+    clip = f"gradient norm clipped at {tc['clip_grad_norm']}" if tc.get("clip_grad_norm") else "no gradient clipping"
+    length = (f"at most {tc['max_tokens']} tokens per review (head and tail)" if tc.get("max_tokens")
+              else "whole reviews")
     lines = [
         f"# Model card: {info.get('name') or Path(path).stem}",
         "",
@@ -69,9 +72,9 @@ def render_card(path: str | os.PathLike) -> str:
         f"{info.get('val_size', 0):,} validated on. The 25,000 test reviews were used only for the final figures.",
         f"- Recipe: AdamW lr {tc.get('lr')}, weight decay {tc.get('weight_decay')}, {tc.get('schedule')} schedule "
         f"with {tc.get('warmup_steps')} warm-up steps, batch {tc.get('batch_size')}, up to {tc.get('epochs')} epochs "
-        f"(best epoch by validation accuracy: {metrics.get('best_epoch')}), gradient clip {tc.get('clip_grad_norm')}, "
-        f"max {tc.get('max_tokens') or 'all'} tokens per review (head and tail), vocabulary of "
-        f"{tc.get('vocab_size') or 0:,} words seen at least {tc.get('min_freq')} times{pretrained}.",
+        f"(best epoch by validation accuracy: {metrics.get('best_epoch')}), {clip}, {length}, vocabulary of "
+        f"the {tc.get('vocab_size') or 0:,} most frequent training words seen at least {tc.get('min_freq')} "
+        f"time{'s' if tc.get('min_freq') != 1 else ''}{pretrained}.",
         f"- Training time: {info.get('training_seconds', 0) / 60:.1f} min on "
         f"{info.get('hardware', 'unknown hardware')} (torch {info.get('torch', '?')}), "
         f"finished {info.get('created', '?')}.",

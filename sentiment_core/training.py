@@ -114,7 +114,8 @@ def hardware_description(device: torch.device) -> str:
         return f"GPU {torch.cuda.get_device_name(device)}"
     if device.type == "mps":
         return "Apple GPU (MPS)"
-    return f"CPU {platform.machine()}, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"CPU {platform.machine()}, {threads} torch thread{'s' if threads > 1 else ''}"
 
 
 def _lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:

@@ -79,7 +79,7 @@ def test_archive_without_reviews_is_rejected(tmp_path):
     (tmp_path / "readme.txt").write_text("hello")
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(tmp_path / "readme.txt", arcname="readme.txt")
-    with pytest.raises(DataError, match="no labeled"):
+    with pytest.raises(DataError, match="holds no train reviews"):
         read_raw(resolve_source(str(archive)))
 
 
