@@ -235,7 +235,9 @@ class TrainingWorker:
     def _append(self, run: Run, event: dict[str, Any]) -> None:
         with self._lock:
             run.events.append(event)
-            if event["kind"] == "Started":
+            if event["kind"] == "Status":  # a slow preparation step, e.g. computing word vectors
+                run.stage = event["message"]
+            elif event["kind"] == "Started":
                 run.status, run.stage = "training", ""
             elif event["kind"] == "Finished":
                 run.status, run.error, run.ended_at = event["status"], event["error"], time.time()

@@ -133,7 +133,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
-    # Rebuild the run's split (same seed and validation share) on the data given here.
+    # Rebuild the run's split (same seed and validation share) on the data given here; the
+    # training reviews aren't scored, so a one-review slice of them is enough.
     base = ckpt.train_config or TrainConfig()
     cfg = dataclasses.replace(base, data=args.data or "", cache_dir=args.cache_dir or "",
                               max_train_samples=1, max_eval_samples=args.max_samples)

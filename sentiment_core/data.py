@@ -199,10 +199,19 @@ def _fingerprint(source: Path) -> str:
             stat = path.stat()
             digest.update(f"{path.relative_to(source)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
     else:
-        with open(source, "rb") as f:
-            while chunk := f.read(1 << 22):
-                digest.update(chunk)
+        stat = source.stat()
+        digest.update(_file_sha256(source, stat.st_mtime_ns, stat.st_size).encode())
     return digest.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=4)
+def _file_sha256(path: Path, mtime_ns: int, size: int) -> str:
+    """sha256 of a file, remembered while its time and size stay the same (a run asks several times)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _tokenize_chunk(texts: list[str]) -> list[list[str]]:

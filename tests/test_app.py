@@ -331,6 +331,15 @@ def test_a_run_trains_saves_a_card_and_becomes_selectable(registry, dirs):
         tr.start_training(worker, runs, "quick", "tiny-run", tiny_settings())
 
 
+def test_slow_preparation_steps_show_in_the_status_line():
+    worker = tr.TrainingWorker()
+    run = tr.Run(name="r", path="r.safetensors", preset="default", settings={})
+    worker._append(run, {"kind": "Status", "message": "computing word vectors from 72,500 reviews"})
+    assert run.stage == "computing word vectors from 72,500 reviews" and run.status == "preparing"
+    worker._append(run, {"kind": "Started"})
+    assert run.stage == "" and run.status == "training"
+
+
 def test_one_run_at_a_time_stop_keeps_a_checkpoint_and_history_survives_reopening(dirs):
     _, runs = dirs
     worker = tr.TrainingWorker()
