@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import shlex
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -92,9 +93,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             "command": "python -m sentiment_core " + shlex.join(sys.argv[1:])}
     bar, final = None, None
     stop = threading.Event()
-    events = train(model_cfg, train_cfg, corpus, stop=stop, info=info)
+
+    def on_ctrl_c(signum, frame) -> None:
+        # The first Ctrl-C asks the loop to stop at the next batch (keeping the best checkpoint);
+        # raising here instead would kill the training generator mid-step and lose the run.
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        tqdm.write("stopping at the next batch; the best checkpoint is kept (Ctrl-C again to abort)")
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
     try:
-        for event in events:
+        for event in train(model_cfg, train_cfg, corpus, stop=stop, info=info):
             if isinstance(event, Status):
                 print(event.message)
             elif isinstance(event, Started):
@@ -111,13 +121,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 tqdm.write(f"saved {event.path} (epoch {event.epoch})")
             elif isinstance(event, Finished):
                 final = event
-    except KeyboardInterrupt:
-        # Ctrl-C: let the loop end at the next batch and keep the best checkpoint.
-        stop.set()
-        tqdm.write("stopping at the next batch; the best checkpoint is kept (Ctrl-C again to abort)")
-        for event in events:
-            if isinstance(event, Finished):
-                final = event
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if bar is not None:
         bar.close()
     if final.status == "failed":
@@ -222,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     except (CheckpointError, DataError, EmptyTextError, ValueError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -2,11 +2,14 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
+from sentiment_core import load_checkpoint
 from sentiment_core.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -70,3 +73,24 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
 def test_predict_with_nothing_to_classify(tiny_checkpoint, capsys):
     assert main(["predict", "--checkpoint", str(tiny_checkpoint)]) == 2
     assert "nothing to classify" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_training_stops_cleanly_and_keeps_a_checkpoint(tmp_path):
+    ckpt = tmp_path / "interrupted.safetensors"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sentiment_core", "train", "--preset", "quick", "--max-train-samples", "2000",
+         "--max-eval-samples", "200", "--epochs", "30", "--output", str(ckpt)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines = []
+    for line in proc.stdout:  # wait until the training loop runs
+        lines.append(line)
+        if line.startswith("device "):
+            break
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out = "".join(lines) + proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out
+    assert "stopping at the next batch" in out and "\nstopped in " in out
+    assert load_checkpoint(ckpt).metrics["val"]["count"] == 200
