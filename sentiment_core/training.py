@@ -137,14 +137,20 @@ def train(
 ) -> Iterator[Event]:
     """Train a model as configured, yielding progress events; see the module docstring."""
     start = time.perf_counter()
+    saved = ""  # the best checkpoint written so far: a failure later in the run keeps it
     try:
-        yield from _train(model_cfg, cfg, corpus or load_corpus(cfg), stop or threading.Event(), info or {}, start)
+        for event in _train(model_cfg, cfg, corpus or load_corpus(cfg), stop or threading.Event(), info or {}, start):
+            if isinstance(event, CheckpointSaved):
+                saved = event.path
+            yield event
     except Exception as exc:
         log.exception("training failed")
         message = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
             message = f"out of memory ({exc}); lower the batch size, max tokens or model size"
-        yield Finished("failed", elapsed_s=time.perf_counter() - start, error=message)
+        if saved:
+            message += f"; the best checkpoint so far is kept at {saved}"
+        yield Finished("failed", path=saved, elapsed_s=time.perf_counter() - start, error=message)
 
 
 def _train(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threading.Event,

@@ -89,6 +89,23 @@ def test_diverging_loss_fails_instead_of_saving_nan(slice_corpus, tmp_path, monk
     assert done.status == "failed" and "nan" in done.error and "lower the lr" in done.error
 
 
+def test_a_failure_after_an_epoch_keeps_the_best_checkpoint(slice_corpus, tmp_path, monkeypatch):
+    real = torch.nn.BCEWithLogitsLoss.forward
+    calls = []
+
+    def nan_in_epoch_two(self, x, y):
+        calls.append(1)  # 32 training steps and 8 validation batches make epoch one
+        return real(self, x, y) * (float("nan") if len(calls) > 45 else 1.0)
+
+    monkeypatch.setattr(torch.nn.BCEWithLogitsLoss, "forward", nan_in_epoch_two)
+    model_cfg, train_cfg = preset("quick", output=str(tmp_path / "k.safetensors"), epochs=3)
+    events = list(train(model_cfg, train_cfg, slice_corpus))
+    done = events[-1]
+    assert done.status == "failed" and done.path == str(tmp_path / "k.safetensors")
+    assert "best checkpoint so far is kept" in done.error
+    assert load_checkpoint(done.path).metrics["best_epoch"] == 1
+
+
 def test_unavailable_device_fails_clearly(slice_corpus, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
