@@ -44,18 +44,12 @@ class Vocab:
     def __len__(self) -> int:
         return len(self.itos)
 
-    def __contains__(self, token: str) -> bool:
-        return (token.lower() if self.lowercase else token) in self.stoi
-
     def encode(self, tokens: Iterable[str]) -> list[int]:
         """Token indices, ``<unk>`` for unknown tokens."""
         get, unk = self.stoi.get, self.unk_index
         if self.lowercase:
             return [get(t.lower(), unk) for t in tokens]
         return [get(t, unk) for t in tokens]
-
-    def decode(self, indices: Iterable[int]) -> list[str]:
-        return [self.itos[i] for i in indices]
 
     def to_dict(self) -> dict[str, Any]:
         return {"itos": self.itos, "lowercase": self.lowercase}
