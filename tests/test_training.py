@@ -35,14 +35,21 @@ def test_short_run_beats_chance_clearly(slice_corpus, tmp_path):
     assert Predictor(ckpt).predict("A wonderful, moving film. Brilliant acting!")["positive"] > 0.5
 
 
-def test_stop_mid_epoch_keeps_a_loadable_checkpoint(slice_corpus, tmp_path):
-    model_cfg, train_cfg = preset("quick", output=str(tmp_path / "s.safetensors"), epochs=3)
+def train_until(corpus, output, when) -> list:
+    """Every event of a 3-epoch quick run whose stop flag is set once ``when(event)`` holds."""
+    model_cfg, train_cfg = preset("quick", output=str(output), epochs=3)
     stop = threading.Event()
     events = []
-    for event in train(model_cfg, train_cfg, slice_corpus, stop=stop):
+    for event in train(model_cfg, train_cfg, corpus, stop=stop):
         events.append(event)
-        if isinstance(event, Step) and event.step == 5:
-            stop.set()  # before any epoch finished
+        if when(event):
+            stop.set()
+    return events
+
+
+def test_stop_mid_epoch_keeps_a_loadable_checkpoint(slice_corpus, tmp_path):
+    # Stopped after step 5, before any epoch finished.
+    events = train_until(slice_corpus, tmp_path / "s.safetensors", lambda e: isinstance(e, Step) and e.step == 5)
     steps = [e for e in events if isinstance(e, Step)]
     assert len(steps) == 5  # ended at the next batch
     done = events[-1]
@@ -52,13 +59,7 @@ def test_stop_mid_epoch_keeps_a_loadable_checkpoint(slice_corpus, tmp_path):
 
 
 def test_stop_after_an_epoch_keeps_the_best_epoch(slice_corpus, tmp_path):
-    model_cfg, train_cfg = preset("quick", output=str(tmp_path / "b.safetensors"), epochs=3)
-    stop = threading.Event()
-    events = []
-    for event in train(model_cfg, train_cfg, slice_corpus, stop=stop):
-        events.append(event)
-        if isinstance(event, EpochEnd):
-            stop.set()
+    events = train_until(slice_corpus, tmp_path / "b.safetensors", lambda e: isinstance(e, EpochEnd))
     saved = [e for e in events if isinstance(e, CheckpointSaved)]
     assert events[-1].status == "stopped" and saved[-1].epoch == 1
     assert sum(isinstance(e, Step) for e in events) == events[0].steps_per_epoch
