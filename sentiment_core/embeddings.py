@@ -63,8 +63,9 @@ def ppmi_svd_vectors(docs: Iterable[Sequence[str]], vocab: Vocab, dim: int, wind
     rows, cols, counts = rows[keep], cols[keep], counts[keep]
     word_totals = np.bincount(rows, weights=counts, minlength=n)
     context = np.bincount(cols, weights=counts, minlength=n) ** context_smoothing
-    # PPMI(w, c) = max(0, log(P(w, c) / (P(w) * P_alpha(c)))), with the context distribution smoothed.
-    pmi = np.log(counts * counts.sum() * context.sum() / (word_totals[rows] * counts.sum() * context[cols]))
+    # PPMI(w, c) = max(0, log(P(w, c) / (P(w) * P_alpha(c)))), with the context distribution smoothed;
+    # the total count N divides both P(w, c) and P(w), so it cancels.
+    pmi = np.log(counts * context.sum() / (word_totals[rows] * context[cols]))
     pos = pmi > 0
     matrix = torch.sparse_coo_tensor(
         torch.from_numpy(np.stack([rows[pos], cols[pos]])), torch.from_numpy(pmi[pos].astype(np.float32)), (n, n),
