@@ -27,8 +27,8 @@ from sentiment_core.data import (
 from sentiment_core.vocab import Vocab
 
 
-def make_imdb_folder(root: Path, per_class: int = 3) -> Path:
-    """A miniature aclImdb/ tree: per_class reviews per split and polarity."""
+def make_imdb_folder(root: Path, per_class: int = 3, unlabeled: int = 0) -> Path:
+    """A miniature aclImdb/ tree: per_class reviews per split and polarity, and some unlabeled ones."""
     for split in ("train", "test"):
         for polarity in ("pos", "neg"):
             folder = root / "aclImdb" / split / polarity
@@ -39,6 +39,8 @@ def make_imdb_folder(root: Path, per_class: int = 3) -> Path:
                     f"A {word} film number {i}.<br /><br />Really {word}.", encoding="utf-8"
                 )
     (root / "aclImdb" / "train" / "unsup").mkdir()
+    for i in range(unlabeled):
+        (root / "aclImdb" / "train" / "unsup" / f"{i}_0.txt").write_text(f"An unrated film, number {i}.")
     return root / "aclImdb"
 
 
@@ -132,12 +134,66 @@ def test_token_cache_is_reused_and_keyed_on_content(tmp_path):
     assert first["train"].items[0][:2] == ["A", "dreadful"]
     assert "br" not in {t for toks in first["train"].items for t in toks}
     key = token_cache_dir(folder, cache)
-    assert (key / "train.jsonl").exists()
+    assert (key / "train.tokens").exists()
     assert load_tokenized(folder, cache)["train"].items == first["train"].items
     # Changing a review changes the key: the stale cache is not used.
     (folder / "train" / "pos" / "0_8.txt").write_text("Changed text that is longer than before.")
     assert token_cache_dir(folder, cache) != key
     assert load_tokenized(folder, cache)["train"].items != first["train"].items
+
+
+def test_load_tokenized_returns_exactly_the_reviews_asked_for(tmp_path, monkeypatch):
+    import sentiment_core.data.cache as cache
+
+    folder = make_imdb_folder(tmp_path / "src", per_class=5)
+    tokenized = []
+    real = cache.tokenize_texts
+    monkeypatch.setattr(cache, "tokenize_texts", lambda texts, progress: tokenized.extend(texts) or real(texts))
+    raw = read_raw(folder)
+    part = load_tokenized(folder, str(tmp_path / "cache"), {"train": [7, 2, 7]})
+    # Only the split asked for, only those reviews, in that order; only they were tokenized.
+    assert list(part) == ["train"]
+    assert part["train"].ids == [raw["train"].ids[i] for i in (7, 2, 7)]
+    assert part["train"].labels == [raw["train"].labels[i] for i in (7, 2, 7)]
+    assert part["train"].items[0] == real([raw["train"].items[7]])[0] and all(part["train"].items)
+    assert len(tokenized) == 2
+    assert not (tmp_path / "cache").exists()  # a small need caches nothing
+    # The whole corpus is tokenized once and cached; later calls slice the cache.
+    whole = load_tokenized(folder, str(tmp_path / "cache"))
+    assert list(whole) == ["train", "test"] and len(whole["train"]) == len(whole["test"]) == 10
+    assert len(tokenized) == 2 + 20
+    again = load_tokenized(folder, str(tmp_path / "cache"), {"test": [0, 9]})
+    assert list(again) == ["test"] and again["test"].items == [whole["test"].items[0], whole["test"].items[9]]
+    assert len(tokenized) == 22
+
+
+def test_a_run_fingerprints_and_reads_the_data_once_and_keeps_nothing(tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    import sentiment_core.data.source as source
+
+    folder = make_imdb_folder(tmp_path / "src", per_class=10, unlabeled=8)
+    hashed, reads = [], []
+    real_fingerprint, real_read = source.fingerprint, source.read_raw
+
+    def read(*args, **kwargs):
+        out = real_read(*args, **kwargs)
+        reads.append([weakref.ref(r) for r in out.values()])
+        return out
+
+    monkeypatch.setattr(source, "fingerprint", lambda path: hashed.append(path) or real_fingerprint(path))
+    monkeypatch.setattr(source, "read_raw", read)
+    cfg = TrainConfig(data=str(folder), cache_dir=str(tmp_path / "cache"), val_fraction=0.2,
+                      pretrain_embeddings=True)
+    corpus = load_corpus(cfg)
+    assert (len(corpus.train), len(corpus.val), len(corpus.test), len(corpus.unlabeled)) == (16, 4, 20, 8)
+    assert len(hashed) == 1 and len(reads) == 1  # labels, texts and unlabeled texts: one pass
+    # Nothing holds the raw texts once the run has its tokens (no module-level cache).
+    gc.collect()
+    assert all(ref() is None for ref in reads[0])
+    # A second run reads the valid cache, not the data.
+    assert load_corpus(cfg).train.items == corpus.train.items and len(reads) == 1
 
 
 def test_small_slice_tokenizes_only_what_it_uses(tmp_path):
@@ -148,7 +204,7 @@ def test_small_slice_tokenizes_only_what_it_uses(tmp_path):
     assert all(corpus.train.items) and all(corpus.test.items)
     assert not set(corpus.train.ids) & set(corpus.val.ids)
     # Nothing was cached for a partial run.
-    assert not (tmp_path / "tokens").exists() or not any((tmp_path / "tokens").rglob("*.jsonl"))
+    assert not (tmp_path / "tokens").exists() or not any((tmp_path / "tokens").rglob("*.tokens"))
     # The validation split doesn't depend on the training slice.
     assert load_corpus(TrainConfig(max_train_samples=80, max_eval_samples=20, cache_dir=str(tmp_path))).val.ids \
         == corpus.val.ids

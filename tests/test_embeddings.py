@@ -6,7 +6,7 @@ import random
 import torch
 
 from sentiment_core import preset, train
-from sentiment_core.data import Reviews, load_unlabeled, resolve_source
+from sentiment_core.data import Reviews, load_unlabeled, read_raw, resolve_source, token_cache_dir
 from sentiment_core.embeddings import cooccurrence, ppmi_svd_vectors
 from sentiment_core.training import Status
 from sentiment_core.vocab import Vocab
@@ -39,17 +39,18 @@ def test_words_in_the_same_contexts_get_similar_vectors():
 
 
 def test_unlabeled_reviews_load_and_are_cached(imdb_archive, tmp_path, monkeypatch):
-    import sentiment_core.data as data
+    import sentiment_core.data.cache as cache
 
     source = resolve_source(str(imdb_archive))
     calls = []
-    real = data.tokenize_texts
-    monkeypatch.setattr(data, "tokenize_texts", lambda texts, progress: calls.append(len(texts)) or
+    monkeypatch.setattr(cache, "tokenize_texts", lambda texts, progress: calls.append(len(texts)) or
                         [t.split()[:5] for t in texts])  # fast stand-in: the cache is what is under test
     first = load_unlabeled(source, str(tmp_path))
     assert len(first) == 50_000 and set(first.labels) == {-1} and calls == [50_000]
+    assert first.items[0] == read_raw(source, ("unsup",))["unsup"].items[0].split()[:5]
+    # The second load reads the cache file, not the archive, and tokenizes nothing.
+    assert (token_cache_dir(source, str(tmp_path)) / "unsup.tokens").is_file()
     assert load_unlabeled(source, str(tmp_path)).items == first.items and calls == [50_000]
-    assert real is not data.tokenize_texts
 
 
 def test_training_with_pretrained_embeddings_reports_and_learns(tmp_path):

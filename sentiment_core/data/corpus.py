@@ -1,0 +1,72 @@
+"""One run's corpus: the stratified train/validation split, slices for small runs, and ``load_corpus``.
+
+The 25,000 training reviews are split into train and validation with a fixed seed; the 25,000
+test reviews are used only for final figures. Indices are chosen before anything is tokenized,
+so a small run tokenizes only the reviews it uses.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..config import TrainConfig
+from .cache import TokenCache
+from .source import SPLITS, Progress, Reviews, Source, _no_progress, resolve_source
+
+
+def stratified_sample(labels: Sequence[int], n: int, seed: int) -> list[int]:
+    """``n`` indices with the labels' proportions kept, in a seeded order."""
+    if n <= 0 or n >= len(labels):
+        return list(range(len(labels)))
+    rng = random.Random(seed)
+    by_label: dict[int, list[int]] = {}
+    for i, y in enumerate(labels):
+        by_label.setdefault(y, []).append(i)
+    picked: list[int] = []
+    for _, idx in sorted(by_label.items()):
+        rng.shuffle(idx)
+        picked.extend(idx[: round(n * len(idx) / len(labels))])
+    return sorted(picked)
+
+
+def split_indices(labels: Sequence[int], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Stratified train/validation split of the 25k training reviews, fixed by ``seed``."""
+    val = set(stratified_sample(labels, round(len(labels) * val_fraction), seed))
+    return [i for i in range(len(labels)) if i not in val], sorted(val)
+
+
+@dataclass
+class Corpus:
+    """Tokenized train/validation/test reviews of one run. Test is only for final evaluation."""
+
+    train: Reviews
+    val: Reviews
+    test: Reviews
+    unlabeled: Reviews | None = None  # the 50k unlabeled reviews, when a run pretrains embeddings
+
+
+def load_corpus(cfg: TrainConfig, progress: Progress = _no_progress) -> Corpus:
+    """Resolve, read, tokenize and split the IMDB data as ``cfg`` asks."""
+    source = Source(resolve_source(cfg.data, cfg.cache_dir, progress), progress)
+    cache = TokenCache(source, cfg.cache_dir)
+    # Whatever isn't cached is read from the archive in one pass, labels and texts together.
+    splits = [*SPLITS, "unsup"] if cfg.pretrain_embeddings else list(SPLITS)
+    source.read([s for s in splits if cache.cached(s) is None])
+    labels = {s: cache.labels(s) for s in SPLITS}
+    train_idx, val_idx = split_indices(labels["train"], cfg.val_fraction, cfg.seed)
+    if cfg.max_train_samples:
+        sub = stratified_sample([labels["train"][i] for i in train_idx], cfg.max_train_samples, cfg.seed)
+        train_idx = [train_idx[i] for i in sub]
+    test_idx = list(range(len(labels["test"])))
+    if cfg.max_eval_samples:
+        sub = stratified_sample([labels["train"][i] for i in val_idx], cfg.max_eval_samples, cfg.seed)
+        val_idx = [val_idx[i] for i in sub]
+        test_idx = stratified_sample(labels["test"], cfg.max_eval_samples, cfg.seed)
+    tokens = cache.load({"train": train_idx + val_idx, "test": test_idx}, progress)
+    # The unlabeled reviews are needed whole; loading them apart keeps a small run's labeled part small.
+    unlabeled = cache.load({"unsup": None}, progress)["unsup"] if cfg.pretrain_embeddings else None
+    n_train = len(train_idx)
+    return Corpus(tokens["train"].subset(range(n_train)), tokens["train"].subset(range(n_train, len(tokens["train"]))),
+                  tokens["test"], unlabeled)
