@@ -48,30 +48,42 @@ def cooccurrence(docs: Iterable[Sequence[int]], vocab_size: int, window: int = 5
     if buffer:
         flush(buffer)
     uniq, inverse = np.unique(np.concatenate(keys_parts), return_inverse=True)
-    weights = np.bincount(inverse, weights=np.concatenate(weight_parts)).astype(np.float32)
-    rows, cols = uniq // vocab_size, uniq % vocab_size
-    # Count both orders: (a, b) at distance d is also (b, a).
-    return np.concatenate([rows, cols]), np.concatenate([cols, rows]), np.concatenate([weights, weights])
+    weights = np.bincount(inverse, weights=np.concatenate(weight_parts))
+    # Count both orders: (a, b) at distance d is also (b, a). Both (a, b) and (b, a) may have been
+    # seen, so the mirrored pairs are merged with the seen ones into unique pairs again.
+    mirrored = (uniq % vocab_size) * vocab_size + uniq // vocab_size
+    uniq, inverse = np.unique(np.concatenate([uniq, mirrored]), return_inverse=True)
+    weights = np.bincount(inverse, weights=np.concatenate([weights, weights])).astype(np.float32)
+    return uniq // vocab_size, uniq % vocab_size, weights
+
+
+def ppmi_matrix(docs: Iterable[Sequence[int]], vocab_size: int, window: int = 5, context_smoothing: float = 0.75,
+                skip_below: int = 2) -> torch.Tensor:
+    """Sparse (V, V) positive PMI of co-occurrences; indices under ``skip_below`` (<pad>, <unk>) are left out.
+
+    PPMI(w, c) = max(0, log(P(w, c) / (P(w) * P_alpha(c)))), with the context distribution smoothed
+    (P_alpha(c) is proportional to count(c) ** alpha).
+    """
+    rows, cols, counts = cooccurrence(docs, vocab_size, window)
+    keep = (rows >= skip_below) & (cols >= skip_below)  # <unk> co-occurs with everything: drop it
+    rows, cols, counts = rows[keep], cols[keep], counts[keep]
+    word_totals = np.bincount(rows, weights=counts, minlength=vocab_size)
+    context = np.bincount(cols, weights=counts, minlength=vocab_size) ** context_smoothing
+    # The total count N divides both P(w, c) and P(w), so it cancels.
+    pmi = np.log(counts * context.sum() / (word_totals[rows] * context[cols]))
+    pos = pmi > 0
+    return torch.sparse_coo_tensor(
+        torch.from_numpy(np.stack([rows[pos], cols[pos]])), torch.from_numpy(pmi[pos].astype(np.float32)),
+        (vocab_size, vocab_size), check_invariants=True,
+    ).coalesce()
 
 
 def ppmi_svd_vectors(docs: Iterable[Sequence[str]], vocab: Vocab, dim: int, window: int = 5, seed: int = 0,
                      context_smoothing: float = 0.75) -> torch.Tensor:
     """(len(vocab), dim) word vectors; rows of <pad> and <unk> are zero, entries scaled to unit variance."""
     n = len(vocab)
-    rows, cols, counts = cooccurrence((vocab.encode(d) for d in docs), n, window)
-    keep = (rows > vocab.unk_index) & (cols > vocab.unk_index)  # <unk> co-occurs with everything: drop it
-    rows, cols, counts = rows[keep], cols[keep], counts[keep]
-    word_totals = np.bincount(rows, weights=counts, minlength=n)
-    context = np.bincount(cols, weights=counts, minlength=n) ** context_smoothing
-    # PPMI(w, c) = max(0, log(P(w, c) / (P(w) * P_alpha(c)))), with the context distribution smoothed;
-    # the total count N divides both P(w, c) and P(w), so it cancels.
-    pmi = np.log(counts * context.sum() / (word_totals[rows] * context[cols]))
-    pos = pmi > 0
-    matrix = torch.sparse_coo_tensor(
-        torch.from_numpy(np.stack([rows[pos], cols[pos]])), torch.from_numpy(pmi[pos].astype(np.float32)), (n, n),
-        check_invariants=True,
-    ).coalesce()
-    log.info("PPMI matrix %d x %d with %d non-zeros", n, n, int(pos.sum()))
+    matrix = ppmi_matrix((vocab.encode(d) for d in docs), n, window, context_smoothing, vocab.unk_index + 1)
+    log.info("PPMI matrix %d x %d with %d non-zeros", n, n, matrix.values().numel())
     torch.manual_seed(seed)
     u, s, _ = torch.svd_lowrank(matrix, q=dim, niter=4)
     vectors = u * s.sqrt()  # (V, dim): symmetric weighting of the singular values

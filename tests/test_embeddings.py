@@ -3,11 +3,12 @@
 import dataclasses
 import random
 
+import numpy as np
 import torch
 
 from sentiment_core import preset, train
 from sentiment_core.data import Reviews, load_unlabeled, read_raw, resolve_source, token_cache_dir
-from sentiment_core.embeddings import cooccurrence, ppmi_svd_vectors
+from sentiment_core.embeddings import cooccurrence, ppmi_matrix, ppmi_svd_vectors
 from sentiment_core.training import Status
 from sentiment_core.vocab import Vocab
 
@@ -16,6 +17,41 @@ def test_cooccurrence_counts_both_orders_within_the_window_and_not_across_review
     rows, cols, weights = cooccurrence([[2, 3, 4], [5]], vocab_size=6, window=2)
     pairs = {(int(r), int(c)): float(w) for r, c, w in zip(rows, cols, weights)}
     assert pairs == {(2, 3): 1.0, (3, 2): 1.0, (3, 4): 1.0, (4, 3): 1.0, (2, 4): 0.5, (4, 2): 0.5}
+
+
+def test_cooccurrence_merges_a_pair_seen_in_both_orders():
+    # "2 3" then "3 2": the pair (2, 3) occurs twice at distance 1, once at distance 2 (2 .. 2 and 3 .. 3).
+    rows, cols, weights = cooccurrence([[2, 3, 2, 3]], vocab_size=5, window=2)
+    pairs = [(int(r), int(c), float(w)) for r, c, w in zip(rows, cols, weights)]
+    assert pairs == [(2, 2, 1.0), (2, 3, 3.0), (3, 2, 3.0), (3, 3, 1.0)]  # unique pairs, both orders merged
+
+
+def dense_ppmi(docs, vocab_size, window, alpha):
+    """PPMI by the textbook formula on a dense matrix, independent of the sparse implementation."""
+    counts = np.zeros((vocab_size, vocab_size))
+    for doc in docs:
+        for i, w in enumerate(doc):
+            for j in range(max(0, i - window), min(len(doc), i + window + 1)):
+                if j != i and w >= 2 and doc[j] >= 2:  # <pad> and <unk> are left out
+                    counts[w, doc[j]] += 1.0 / abs(i - j)
+    total = counts.sum()
+    p_joint = counts / total
+    p_word = counts.sum(axis=1) / total
+    context = counts.sum(axis=0) ** alpha
+    p_context = context / context.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pmi = np.log(p_joint / np.outer(p_word, p_context))
+    return np.where(np.isfinite(pmi) & (pmi > 0), pmi, 0.0)
+
+
+def test_ppmi_matches_a_dense_computation():
+    rng = random.Random(3)
+    docs = [[rng.choice([1, 2, 3, 4, 5, 6, 7]) for _ in range(rng.randint(1, 12))] for _ in range(40)]
+    for window, alpha in [(2, 0.75), (3, 1.0)]:
+        sparse = ppmi_matrix(docs, vocab_size=8, window=window, context_smoothing=alpha).to_dense().numpy()
+        expected = dense_ppmi(docs, 8, window, alpha)
+        assert np.count_nonzero(expected) > 10
+        np.testing.assert_allclose(sparse, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_words_in_the_same_contexts_get_similar_vectors():
