@@ -127,6 +127,32 @@ def test_stratified_sample_keeps_proportions():
     assert stratified_sample(labels, 0, seed=1) == list(range(1000))
 
 
+BALANCED = [0] * 1000 + [1] * 1000
+UNBALANCED = [1] * 700 + [0] * 293 + [2] * 7
+
+
+@pytest.mark.parametrize("labels", [BALANCED, UNBALANCED, [0, 1, 1]], ids=["balanced", "unbalanced", "three"])
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 99, 101, 999, 1001, 1999, 2001])
+def test_stratified_sample_returns_exactly_n_with_the_closest_proportions(labels, n):
+    n = min(n, len(labels) - 1)  # n = len - 1 for the three-review case
+    picked = stratified_sample(labels, n, seed=5)
+    assert len(picked) == n and picked == sorted(set(picked))
+    counts = Counter(labels[i] for i in picked)
+    for label, total in Counter(labels).items():
+        # Largest-remainder rounding: every label within one review of its exact share.
+        assert abs(counts[label] - n * total / len(labels)) < 1
+    assert stratified_sample(labels, n, seed=5) == picked
+
+
+def test_stratified_sample_sizes_that_used_to_round_wrong():
+    # Rounding each label's share half to even gave 4 for 3, 2,000 for 2,001 and nothing for 1.
+    labels = [0] * 2000 + [1] * 2000
+    assert [len(stratified_sample(labels, n, seed=0)) for n in (3, 2001, 1)] == [3, 2001, 1]
+    # The odd review goes to either label depending on the seed, not always to the same one.
+    assert {BALANCED[stratified_sample(BALANCED, 1, seed)[0]] for seed in range(20)} == {0, 1}
+    assert stratified_sample(BALANCED, 3, seed=1) != stratified_sample(BALANCED, 3, seed=2)
+
+
 def test_token_cache_is_reused_and_keyed_on_content(tmp_path):
     folder = make_imdb_folder(tmp_path / "src")
     cache = str(tmp_path / "cache")

@@ -17,17 +17,26 @@ from .source import SPLITS, Progress, Reviews, Source, _no_progress, resolve_sou
 
 
 def stratified_sample(labels: Sequence[int], n: int, seed: int) -> list[int]:
-    """``n`` indices with the labels' proportions kept, in a seeded order."""
+    """Exactly ``n`` sorted indices (all of them when ``n`` is 0 or too large), label shares kept.
+
+    Each label gets ``n * share`` items rounded down; the items left over go to the labels with
+    the largest remainders (largest-remainder rounding; ties broken by the seeded generator).
+    """
     if n <= 0 or n >= len(labels):
         return list(range(len(labels)))
     rng = random.Random(seed)
     by_label: dict[int, list[int]] = {}
     for i, y in enumerate(labels):
         by_label.setdefault(y, []).append(i)
-    picked: list[int] = []
-    for _, idx in sorted(by_label.items()):
+    groups = sorted(by_label.items())
+    for _, idx in groups:
         rng.shuffle(idx)
-        picked.extend(idx[: round(n * len(idx) / len(labels))])
+    # Integer arithmetic: quota = n * count / total = floor + remainder / total.
+    quotas = {y: divmod(n * len(idx), len(labels)) for y, idx in groups}
+    short = n - sum(q for q, _ in quotas.values())
+    ranked = sorted(quotas, key=lambda y: (-quotas[y][1], rng.random()))
+    extra = set(ranked[:short])
+    picked = [i for y, idx in groups for i in idx[: quotas[y][0] + (y in extra)]]
     return sorted(picked)
 
 
