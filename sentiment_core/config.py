@@ -17,9 +17,28 @@ POOLING_PARTS = ("last", "max", "mean")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 RNN_PATHS = ("padded", "packed")
 SCHEDULES = ("constant", "cosine")
+SAVE_DTYPES = ("float32", "float16")
+CHECKPOINT_SUFFIX = ".safetensors"
+
+# Bounds on every setting: a config from the command line, the app or a checkpoint header is
+# checked against them before anything is allocated (a header asking for embed_dim=30000 would
+# otherwise build a 3 GB model before its weights are even looked at).
+MAX_VOCAB = 1_000_000  # words kept in a vocabulary, <pad> and <unk> not counted
+MAX_DIM = 4096  # embedding and hidden sizes
+MAX_LAYERS = 8
+MAX_TOKENS = 5_000  # tokens read per review; the app's text limit derives from it
+MAX_BATCH = 4096
+MAX_EPOCHS = 1000
+MAX_SAMPLES = 1_000_000  # review slices (IMDB has 25,000 per split)
+MAX_STEPS = 10_000_000  # warm-up steps
+MAX_THREADS = 1024
+MAX_SEED = 2**32 - 1  # NumPy's seed range
+MAX_LR = 10.0
 
 
 def _field(default: Any, help: str, **kwargs: Any) -> Any:
+    """A config field with its help text and, for numbers, bounds (``min``/``max`` inclusive,
+    ``above``/``below`` exclusive) that validation, the CLI and the app all read."""
     return field(default=default, metadata={"help": help, **kwargs})
 
 
@@ -32,35 +51,61 @@ def default_cache_dir() -> str:
     return os.path.join(xdg, "sentiment_core")
 
 
+_KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+
+
+def check_value(f: dataclasses.Field, value: Any) -> Any:
+    """``value`` checked against the type, choices and bounds of config field ``f`` (ints become
+    floats for float fields); a ``ValueError`` naming the field otherwise."""
+    kind = type(f.default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not kind:  # bool is an int subclass: True is not a batch size
+        raise ValueError(f"{f.name} must be {_KINDS[kind]}, not {type(value).__name__} {value!r}")
+    meta = f.metadata
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ValueError(f"{f.name} must be one of {meta['choices']}, not {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise ValueError(f"{f.name} must be a finite number, not {value}")
+    for key, ok, words in (("min", lambda v, b: v >= b, "at least"), ("max", lambda v, b: v <= b, "at most"),
+                           ("above", lambda v, b: v > b, "above"), ("below", lambda v, b: v < b, "below")):
+        if key in meta and not ok(value, meta[key]):
+            raise ValueError(f"{f.name} must be {words} {meta[key]}, not {value}")
+    return value
+
+
+def _check_fields(cfg: Any) -> None:
+    for f in dataclasses.fields(cfg):
+        setattr(cfg, f.name, check_value(f, getattr(cfg, f.name)))
+
+
 @dataclass
 class ModelConfig:
     """Architecture of a recurrent sentiment classifier."""
 
     cell: str = _field("gru", "recurrent cell", choices=CELLS)
-    embed_dim: int = _field(128, "size of the word embeddings")
-    hidden_dim: int = _field(128, "hidden size of each recurrent direction")
-    num_layers: int = _field(1, "number of stacked recurrent layers")
+    embed_dim: int = _field(128, "size of the word embeddings", min=1, max=MAX_DIM)
+    hidden_dim: int = _field(128, "hidden size of each recurrent direction", min=1, max=MAX_DIM)
+    num_layers: int = _field(1, "number of stacked recurrent layers", min=1, max=MAX_LAYERS)
     bidirectional: bool = _field(True, "read the review in both directions")
-    dropout: float = _field(0.5, "dropout on embeddings, between layers and before the classifier")
+    dropout: float = _field(0.5, "dropout on embeddings, between layers and before the classifier", min=0.0, below=1.0)
     pooling: str = _field(
         "max+last", "how the per-token states become one vector: last, max, mean or a '+' mix"
     )
-    vocab_size: int = _field(0, "rows of the embedding table (set from the vocabulary)", cli=False)
-    pad_index: int = _field(0, "index of the <pad> token", cli=False)
+    # Set from the vocabulary by the trainer, so not an option: --vocab-size is TrainConfig's.
+    vocab_size: int = _field(0, "rows of the embedding table (set from the vocabulary)", cli=False, min=0,
+                             max=MAX_VOCAB + 2)
+    pad_index: int = _field(0, "index of the <pad> token", cli=False, min=0, max=MAX_VOCAB + 1)
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {CELLS}, not {self.cell!r}")
+        _check_fields(self)
         parts = self.pooling_parts
         if not parts or any(p not in POOLING_PARTS for p in parts) or len(set(parts)) != len(parts):
             raise ValueError(
                 f"pooling must be '+'-joined distinct parts of {POOLING_PARTS}, not {self.pooling!r}"
             )
-        for name in ("embed_dim", "hidden_dim", "num_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+        if self.vocab_size and self.pad_index >= self.vocab_size:
+            raise ValueError(f"pad_index must be below vocab_size ({self.vocab_size}), not {self.pad_index}")
 
     @property
     def pooling_parts(self) -> list[str]:
@@ -76,52 +121,44 @@ class TrainConfig:
         "empty means $SENTIMENT_DATA, else the cached download"
     )
     cache_dir: str = _field("", "download and token cache folder (default: ~/.cache/sentiment_core)")
-    val_fraction: float = _field(0.1, "share of the 25k training reviews held out for validation")
-    max_train_samples: int = _field(0, "stratified slice of the training reviews (0 = all)")
-    max_eval_samples: int = _field(0, "stratified slice of validation and test reviews (0 = all)")
-    max_tokens: int = _field(400, "keep at most this many tokens per review, head and tail (0 = all)")
-    vocab_size: int = _field(25_000, "most frequent training words kept in the vocabulary")
-    min_freq: int = _field(2, "words seen fewer times in training become <unk>")
+    val_fraction: float = _field(0.1, "share of the 25k training reviews held out for validation",
+                                 above=0.0, below=1.0)
+    max_train_samples: int = _field(0, "stratified slice of the training reviews (0 = all)", min=0, max=MAX_SAMPLES)
+    max_eval_samples: int = _field(0, "stratified slice of validation and test reviews (0 = all)",
+                                   min=0, max=MAX_SAMPLES)
+    max_tokens: int = _field(400, "keep at most this many tokens per review, head and tail (0 = all)",
+                             min=0, max=MAX_TOKENS)
+    vocab_size: int = _field(25_000, "most frequent training words kept in the vocabulary", min=1, max=MAX_VOCAB)
+    min_freq: int = _field(2, "words seen fewer times in training become <unk>", min=1, max=MAX_SAMPLES)
     lowercase: bool = _field(True, "lowercase tokens before looking them up")
     pretrain_embeddings: bool = _field(
         False, "start embeddings from PPMI-SVD word vectors of the training and 50k unlabeled reviews"
     )
-    epochs: int = _field(5, "passes over the training reviews")
-    batch_size: int = _field(64, "reviews per batch")
-    lr: float = _field(2e-3, "peak learning rate of AdamW")
-    weight_decay: float = _field(0.0, "AdamW weight decay")
+    epochs: int = _field(5, "passes over the training reviews", min=1, max=MAX_EPOCHS)
+    batch_size: int = _field(64, "reviews per batch", min=1, max=MAX_BATCH)
+    lr: float = _field(2e-3, "peak learning rate of AdamW", above=0.0, max=MAX_LR)
+    weight_decay: float = _field(0.0, "AdamW weight decay", min=0.0, max=MAX_LR)
     schedule: str = _field("cosine", "learning-rate schedule after warm-up", choices=SCHEDULES)
-    warmup_steps: int = _field(100, "linear learning-rate warm-up steps")
-    clip_grad_norm: float = _field(1.0, "clip the gradient norm to this (0 = off)")
-    patience: int = _field(0, "stop after this many epochs without validation gain (0 = off)")
-    seed: int = _field(1234, "seed for splits, initialisation and shuffling")
+    warmup_steps: int = _field(100, "linear learning-rate warm-up steps", min=0, max=MAX_STEPS)
+    clip_grad_norm: float = _field(1.0, "clip the gradient norm to this (0 = off)", min=0.0)
+    patience: int = _field(0, "stop after this many epochs without validation gain (0 = off)", min=0, max=MAX_EPOCHS)
+    seed: int = _field(1234, "seed for splits, initialisation and shuffling", min=0, max=MAX_SEED)
     device: str = _field("auto", "auto picks cuda, then mps, then cpu", choices=DEVICES)
     rnn_path: str = _field(
         "padded", "padded batches (exact by masking; 5x faster on CPU) or packed sequences", choices=RNN_PATHS
     )
-    num_threads: int = _field(0, "CPU threads for torch (0 = torch's default)")
-    output: str = _field("runs/model.safetensors", "where the best checkpoint is written")
-    save_dtype: str = _field("float32", "storage precision of saved weights", choices=("float32", "float16"))
+    num_threads: int = _field(0, "CPU threads for torch (0 = torch's default)", min=0, max=MAX_THREADS)
+    output: str = _field("runs/model.safetensors", f"where the best checkpoint is written (a {CHECKPOINT_SUFFIX} file)")
+    overwrite: bool = _field(False, "replace an existing checkpoint (and its card) at --output")
+    save_dtype: str = _field("float32", "storage precision of saved weights", choices=SAVE_DTYPES)
 
     def __post_init__(self) -> None:
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, not {self.device!r}")
-        if self.rnn_path not in RNN_PATHS:
-            raise ValueError(f"rnn_path must be one of {RNN_PATHS}, not {self.rnn_path!r}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), not {self.val_fraction}")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        for name in ("max_train_samples", "max_eval_samples", "max_tokens", "patience", "warmup_steps", "num_threads"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, not {self.lr}")
-        if self.vocab_size < 1 or self.min_freq < 1:
-            raise ValueError("vocab_size and min_freq must be at least 1")
+        _check_fields(self)
+        # The card is written next to the checkpoint as <stem>.md: any other suffix could make
+        # the two the same file, or put the checkpoint where the card goes.
+        name = os.path.basename(self.output)
+        if not name.endswith(CHECKPOINT_SUFFIX) or name == CHECKPOINT_SUFFIX:
+            raise ValueError(f"output must be a {CHECKPOINT_SUFFIX} file, not {self.output!r}")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -164,10 +201,12 @@ def preset(name: str, **overrides: Any) -> tuple[ModelConfig, TrainConfig]:
     model_names = {f.name for f in dataclasses.fields(ModelConfig)}
     train_names = {f.name for f in dataclasses.fields(TrainConfig)}
     for key, value in overrides.items():
-        if key in model_names:
-            model_kw[key] = value
-        elif key in train_names:
+        # vocab_size is in both: ModelConfig's is set from the vocabulary the trainer builds,
+        # TrainConfig's decides how big that vocabulary is, so a setting means TrainConfig's.
+        if key in train_names:
             train_kw[key] = value
+        elif key in model_names:
+            model_kw[key] = value
         else:
             raise ValueError(f"unknown config field {key!r}")
     return ModelConfig(**model_kw), TrainConfig(**train_kw)
