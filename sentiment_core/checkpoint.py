@@ -4,38 +4,44 @@ The file is safetensors: tensors and a string->string header, so loading it neve
 arbitrary objects. The header holds JSON for the model config, vocabulary, label names,
 training config, metrics and a model card. Writes go to a temporary file that is renamed
 over the target, so a crash mid-save leaves the previous checkpoint intact.
+
+Reading checks before it allocates: only a regular file of sane size is opened, the header
+(``checkpoint_header.py``) is validated field by field, and every stored tensor's shape is compared with
+the shapes the header's config implies (on the meta device) before the weights are read.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
+import stat
 import tempfile
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from .config import ModelConfig, TrainConfig, from_dict, to_dict
+from .checkpoint_header import FORMAT, FORMAT_VERSION, CheckpointError, Header, parse_header
+from .config import ModelConfig, TrainConfig, to_dict
 from .data import LABELS
-from .model import SentimentRNN
+from .model import SentimentRNN, count_parameters
 from .vocab import Vocab
 
-FORMAT = "sentiment_core.checkpoint"
-FORMAT_VERSION = 1
+__all__ = [
+    "FORMAT", "FORMAT_VERSION", "MAX_FILE_BYTES", "Checkpoint", "CheckpointError", "check_output",
+    "estimate_checkpoint_bytes", "load_checkpoint", "read_metadata", "save_checkpoint",
+]
 
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, corrupt, foreign or from a newer format."""
-
-    def __init__(self, path: str | os.PathLike, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.path = str(path)
-        self.problem = problem
+MAX_FILE_BYTES = 512 * 2**20  # the shipped model is 7 MB; the config bounds allow far less than this
+MAX_HEADER_BYTES = 100 * 2**20  # a 1M-word vocabulary is about 15 MB of JSON
+STALE_TMP_SECONDS = 60  # a temp file this old next to a checkpoint is left from a killed save
+DTYPES = {"F32": torch.float32, "F16": torch.float16}
+STORE = {"float32": torch.float32, "float16": torch.float16}
 
 
 @dataclass
@@ -52,6 +58,10 @@ class Checkpoint:
     path: str = ""
 
 
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     model: SentimentRNN,
@@ -61,10 +71,13 @@ def save_checkpoint(
     info: dict[str, Any] | None = None,
     dtype: str = "float32",
 ) -> Path:
-    """Write ``model`` and its description to ``path`` atomically; float16 halves the file."""
+    """Write ``model`` and its description to ``path`` atomically; float16 halves the file.
+
+    The header is validated as a reader would, so a file that could not be loaded is never written.
+    """
     path = Path(path)
-    store = {"float32": torch.float32, "float16": torch.float16}[dtype]
-    tensors = {k: v.detach().to("cpu", store).contiguous() for k, v in model.state_dict().items()}
+    if dtype not in STORE:
+        raise ValueError(f"dtype must be one of {tuple(STORE)}, not {dtype!r}")
     header = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -75,20 +88,46 @@ def save_checkpoint(
         "metrics": json.dumps(metrics or {}),
         "info": json.dumps(info or {}),
     }
+    parse_header(path, header)
+    tensors = {k: v.detach().to("cpu", STORE[dtype]).contiguous() for k, v in model.state_dict().items()}
     blob = save_safetensors(tensors, metadata=header)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_stale_temps(path)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise OSError(errno.ENOSPC, f"no space left on the device to save the checkpoint "
+                          f"({len(blob) / 1e6:.1f} MB); the previous file there is unchanged", str(path)) from exc
+        raise
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete ``.<name>.*.tmp`` files of saves that were killed mid-write (older than a minute;
+    a younger one may belong to a save in progress)."""
+    prefix, now = f".{path.name}.", time.time()
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
+            try:
+                if entry.is_file(follow_symlinks=False) and now - entry.stat().st_mtime > STALE_TMP_SECONDS:
+                    os.unlink(entry.path)
+            except OSError:
+                pass  # gone already, or not ours to delete
 
 
 def _read_umask() -> int:
@@ -101,84 +140,176 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-def _read_header(path: Path, blob: bytes) -> dict[str, str]:
-    """The safetensors string header, checked for size before json parsing."""
-    if len(blob) < 8:
-        raise CheckpointError(path, f"file is truncated or empty ({len(blob)} bytes)")
-    size = int.from_bytes(blob[:8], "little")
-    if size > len(blob) - 8:
-        raise CheckpointError(path, "not a safetensors checkpoint, or truncated (header runs past the end)")
-    try:
-        header = json.loads(blob[8 : 8 + size])
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(path, "not a safetensors checkpoint (unreadable header)") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(path, "not a safetensors checkpoint (unreadable header)")
-    return header.get("__metadata__") or {}
+def estimate_checkpoint_bytes(model_cfg: ModelConfig, vocab_words: int, dtype: str = "float32") -> int:
+    """About how large a checkpoint of this architecture with ``vocab_words`` words will be."""
+    cfg = replace(model_cfg, vocab_size=vocab_words + 2, pad_index=0)
+    with torch.device("meta"):
+        params = count_parameters(SentimentRNN(cfg))
+    return params * STORE[dtype].itemsize + 32 * cfg.vocab_size + 65_536  # weights, vocabulary, the rest
+
+
+def check_output(path: str | os.PathLike, overwrite: bool = False, needed_bytes: int = 0) -> None:
+    """Fail now, before a run spends minutes, if ``path`` can't take a checkpoint: it exists
+    (unless ``overwrite``), its folder isn't writable, or has less than ``needed_bytes`` free."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save a checkpoint to {path}: it is a folder")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; choose another output or pass --overwrite "
+                              "(TrainConfig.overwrite=True) to replace it")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(f"cannot save a checkpoint to {path}: {folder} is not a folder")
+    if folder == path.parent:
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise PermissionError(f"cannot write to the folder of {path} ({exc.strerror})") from None
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot create the folder of {path}: {folder} is not writable")
+    free = _free_bytes(folder)
+    if free < needed_bytes:
+        raise OSError(errno.ENOSPC, f"not enough free space to save the checkpoint: {free / 1e6:,.0f} MB free, "
+                      f"about {needed_bytes / 1e6:,.0f} MB needed", str(path))
+
+
+def _free_bytes(folder: Path) -> int:
+    import shutil  # looked up at call time, so tests can simulate a full disk
+
+    return shutil.disk_usage(folder).free
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The checkpoint's description (configs, metrics, card), without building the model."""
+    """The checkpoint's description (configs, metrics, card), validated, without reading the weights."""
     path = Path(path)
-    blob = _read_bytes(path)
-    return _parse_metadata(path, _read_header(path, blob))
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise CheckpointError(path, "no such file") from None
-    except IsADirectoryError:
-        raise CheckpointError(path, "is a folder, not a checkpoint file") from None
-    except OSError as exc:
-        raise CheckpointError(path, f"cannot be read ({exc.strerror})") from None
-
-
-def _parse_metadata(path: Path, meta: dict[str, str]) -> dict[str, Any]:
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(path, "not a sentiment_core checkpoint (a safetensors file from elsewhere?)")
-    try:
-        version = int(meta.get("format_version", ""))
-    except ValueError:
-        raise CheckpointError(path, f"bad format_version {meta.get('format_version')!r}") from None
-    if version > FORMAT_VERSION:
-        raise CheckpointError(
-            path, f"written in checkpoint format v{version}, newer than this sentiment_core reads "
-            f"(v{FORMAT_VERSION}); upgrade sentiment_core"
-        )
-    try:
-        out = {k: json.loads(meta[k]) for k in ("model_config", "vocab", "labels", "train_config", "metrics", "info")}
-    except (KeyError, json.JSONDecodeError) as exc:
-        raise CheckpointError(path, f"header is damaged ({exc})") from None
-    out["format_version"] = version
-    return out
+    with _open_regular(path) as (f, size):
+        return _read_header(path, f, size)[0].plain
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Load a checkpoint onto the CPU; any problem is a ``CheckpointError`` naming the file."""
     path = Path(path)
-    blob = _read_bytes(path)
-    meta = _parse_metadata(path, _read_header(path, blob))
+    with _open_regular(path) as (f, size):
+        header, tensors, data_size = _read_header(path, f, size)
+        data = bytearray(data_size)  # allocated only now that the header promises sane shapes
+        if f.readinto(data) != data_size:
+            raise CheckpointError(path, "file is truncated (it shrank while being read)")
+    state = {name: torch.frombuffer(data, dtype=DTYPES[dtype], count=math.prod(shape), offset=begin)
+             .reshape(shape).float() if math.prod(shape) else torch.zeros(shape)
+             for name, (dtype, shape, begin) in tensors.items()}
+    model = SentimentRNN(header.model_config)
     try:
-        tensors = load_safetensors(blob)
-    except SafetensorError as exc:
-        raise CheckpointError(path, f"weights are corrupt or truncated ({exc})") from None
-    try:
-        model_config = from_dict(ModelConfig, meta["model_config"])
-        vocab = Vocab.from_dict(meta["vocab"])
-        train_config = from_dict(TrainConfig, meta["train_config"]) if meta["train_config"] else None
-    except (TypeError, ValueError, KeyError) as exc:
-        raise CheckpointError(path, f"header describes an invalid model ({exc})") from None
-    if len(vocab) != model_config.vocab_size:
-        raise CheckpointError(path, f"vocabulary has {len(vocab)} tokens, the model expects {model_config.vocab_size}")
-    model = SentimentRNN(model_config)
-    try:
-        model.load_state_dict({k: v.float() for k, v in tensors.items()})
+        model.load_state_dict(state)
     except RuntimeError as exc:
         raise CheckpointError(path, f"weights don't match the model config: {exc}") from None
     if not all(torch.isfinite(p).all() for p in model.parameters()):
         raise CheckpointError(path, "weights contain NaN or infinity")
     model.eval()
-    return Checkpoint(model, model_config, vocab, list(meta["labels"]), train_config, meta["metrics"],
-                      meta["info"], str(path))
+    plain = header.plain
+    return Checkpoint(model, header.model_config, header.vocab, list(plain["labels"]), header.train_config,
+                      plain["metrics"], plain["info"], str(path))
+
+
+class _open_regular:
+    """``with _open_regular(path) as (file, size)``: a regular file of sane size, or a CheckpointError.
+
+    A device (``/dev/zero``), a FIFO or a socket is refused before it is opened, so reading
+    never blocks or runs forever; O_NONBLOCK covers the file being swapped in between.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.file: BinaryIO | None = None
+
+    def __enter__(self) -> tuple[BinaryIO, int]:
+        path = self.path
+        try:
+            _check_stat(path, os.stat(path))
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise CheckpointError(path, "no such file") from None
+        except OSError as exc:
+            raise CheckpointError(path, f"cannot be read ({exc.strerror})") from None
+        self.file = os.fdopen(fd, "rb")
+        st = os.fstat(fd)
+        _check_stat(path, st)
+        return self.file, st.st_size
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _check_stat(path: Path, st: os.stat_result) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        raise CheckpointError(path, "is a folder, not a checkpoint file")
+    if not stat.S_ISREG(st.st_mode):
+        raise CheckpointError(path, "is not a regular file (a device, pipe or socket?)")
+    if st.st_size > MAX_FILE_BYTES:
+        raise CheckpointError(path, f"is {st.st_size / 2**20:,.0f} MB, larger than any checkpoint this reads "
+                              f"({MAX_FILE_BYTES // 2**20} MB)")
+
+
+def _read_header(path: Path, f: BinaryIO, size: int) -> tuple[Header, dict[str, tuple[str, list[int], int]], int]:
+    """The validated header, each tensor's (dtype, shape, offset) and the size of the data section."""
+    if size < 8:
+        raise CheckpointError(path, f"file is truncated or empty ({size} bytes)")
+    length = int.from_bytes(f.read(8), "little")
+    if length > size - 8:
+        raise CheckpointError(path, "not a safetensors checkpoint, or truncated (header runs past the end)")
+    if length > MAX_HEADER_BYTES:
+        raise CheckpointError(path, f"not a safetensors checkpoint (a {length / 2**20:,.0f} MB header)")
+    try:
+        table = json.loads(f.read(length))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise CheckpointError(path, "not a safetensors checkpoint (unreadable header)") from None
+    if not isinstance(table, dict):
+        raise CheckpointError(path, "not a safetensors checkpoint (unreadable header)")
+    meta = table.pop("__metadata__", None)
+    if meta is None:
+        raise CheckpointError(path, "not a sentiment_core checkpoint (a safetensors file from elsewhere?)")
+    header = parse_header(path, meta)
+    data_size = size - 8 - length
+    return header, _check_tensors(path, table, header.model_config, data_size), data_size
+
+
+def _check_tensors(path: Path, table: dict[str, Any], cfg: ModelConfig,
+                   data_size: int) -> dict[str, tuple[str, list[int], int]]:
+    """Every tensor entry checked against the shapes ``cfg`` implies and against the file's size."""
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        expected = {k: list(v.shape) for k, v in SentimentRNN(cfg).state_dict().items()}
+    missing, unexpected = sorted(expected.keys() - table.keys()), sorted(table.keys() - expected.keys())
+    if missing or unexpected:
+        raise CheckpointError(path, "weights don't match the model config: "
+                              + "; ".join(f"{what} {', '.join(names[:5])}" for what, names in
+                                          (("missing", missing), ("unexpected", unexpected)) if names))
+    out, spans = {}, []
+    for name, entry in table.items():
+        dtype = entry.get("dtype") if isinstance(entry, dict) else None
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if dtype not in DTYPES:
+            raise CheckpointError(path, f"tensor {name}: dtype {dtype!r} is not F32 or F16")
+        if shape != expected[name] or any(type(n) is not int for n in shape):
+            raise CheckpointError(path, f"weights don't match the model config: {name} has shape {shape}, "
+                                  f"the config implies {expected[name]}")
+        nbytes = math.prod(shape) * DTYPES[dtype].itemsize
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(n) is int for n in offsets)
+                and offsets[0] >= 0 and offsets[1] - offsets[0] == nbytes):
+            raise CheckpointError(path, f"tensor {name}: data_offsets {offsets!r} don't match its shape")
+        if offsets[1] > data_size:
+            raise CheckpointError(path, f"weights are truncated: {name} runs past the end of the file")
+        out[name] = (dtype, shape, offsets[0])
+        spans.append(offsets)
+    # As safetensors requires: the tensors tile the data section, without gaps or overlaps.
+    spans.sort()
+    if [b for b, _ in spans] != [0] + [e for _, e in spans[:-1]] or (spans and spans[-1][1] != data_size):
+        raise CheckpointError(path, "weights are corrupt (tensor data overlaps, or leaves gaps)")
+    return out

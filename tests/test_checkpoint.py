@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 
 import pytest
 import torch
@@ -9,8 +10,11 @@ from safetensors.torch import save_file
 
 from sentiment_core.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from sentiment_core.config import ModelConfig, TrainConfig
+from sentiment_core.evaluation import Metrics
 from sentiment_core.model import SentimentRNN
 from sentiment_core.vocab import Vocab
+
+VAL = Metrics.from_counts(0.3, 4, 1, 0, 5).to_dict()
 
 
 @pytest.fixture
@@ -19,7 +23,7 @@ def saved(tmp_path):
     torch.manual_seed(0)
     model = SentimentRNN(ModelConfig(cell="lstm", vocab_size=len(vocab), embed_dim=8, hidden_dim=8, num_layers=2))
     path = save_checkpoint(tmp_path / "m.safetensors", model, vocab, TrainConfig(epochs=3),
-                           {"val": {"accuracy": 0.9}}, {"name": "m"})
+                           {"val": VAL}, {"name": "m"})
     return path, model.eval(), vocab
 
 
@@ -33,7 +37,7 @@ def test_round_trip_gives_identical_logits(saved):
     assert ckpt.model_config == model.cfg
     assert ckpt.train_config.epochs == 3
     assert ckpt.labels == ["negative", "positive"]
-    assert ckpt.metrics == {"val": {"accuracy": 0.9}} and ckpt.info == {"name": "m"}
+    assert ckpt.metrics == {"val": VAL} and ckpt.info == {"name": "m"}
     assert read_metadata(path)["format_version"] == FORMAT_VERSION
 
 
@@ -47,12 +51,38 @@ def test_float16_storage_halves_the_file_and_stays_close(saved, tmp_path):
                                    atol=1e-2, rtol=1e-2)
 
 
-def test_loading_never_unpickles(saved):
-    # The file is safetensors: a JSON header and raw tensor bytes, nothing executable.
-    blob = saved[0].read_bytes()
-    header = json.loads(blob[8 : 8 + int.from_bytes(blob[:8], "little")])
-    assert header["__metadata__"]["format"] == "sentiment_core.checkpoint"
-    assert b"\x80\x04" not in blob[:16]  # no pickle protocol header
+class _Payload:
+    """Unpickling this creates ``marker``: proof that a loader ran pickle."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+@pytest.mark.parametrize("how", ["torch.save", "pickle", "pickle inside a header"])
+def test_loading_a_pickle_payload_fails_and_never_unpickles(saved, tmp_path, monkeypatch, how):
+    path, marker = saved[0], tmp_path / "unpickled"
+    if how == "torch.save":
+        torch.save({"weights": torch.zeros(3), "payload": _Payload(marker)}, path)
+    elif how == "pickle":
+        path.write_bytes(pickle.dumps(_Payload(marker)))
+    else:  # a valid safetensors frame whose header names a pickle file as the model
+        blob = pickle.dumps(_Payload(marker))
+        path.write_bytes(len(blob).to_bytes(8, "little") + blob)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a checkpoint loader unpickled")
+
+    for name in ("load", "loads"):
+        monkeypatch.setattr(pickle, name, refuse)
+    monkeypatch.setattr(pickle, "Unpickler", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    for read in (load_checkpoint, read_metadata):
+        with pytest.raises(CheckpointError, match="not a safetensors checkpoint"):
+            read(path)
+    assert not marker.exists()
 
 
 def test_crash_mid_save_keeps_the_previous_checkpoint(saved, monkeypatch):

@@ -1,0 +1,208 @@
+"""The checkpoint header, validated field by field before anything is built from it.
+
+A safetensors header carries ``__metadata__``, a string->string map. Ours holds the format
+tag and version and JSON for the model and training configs, the vocabulary, the label names,
+the metrics and the model card facts. Everything the loader, the app's model list and the
+model card read is type-checked here, so a hand-edited or damaged file is one
+``CheckpointError`` naming the file and the field, never a ``KeyError`` or ``TypeError`` later.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .config import ModelConfig, TrainConfig, from_dict
+from .vocab import Vocab
+
+FORMAT = "sentiment_core.checkpoint"
+FORMAT_VERSION = 1
+JSON_FIELDS = ("model_config", "vocab", "labels", "train_config", "metrics", "info")
+# The ModelConfig fields every v1 checkpoint records; later fields may be absent (their defaults apply).
+MODEL_KEYS = ("cell", "embed_dim", "hidden_dim", "num_layers", "bidirectional", "dropout", "pooling", "vocab_size")
+METRIC_FRACTIONS = ("accuracy", "precision", "recall", "f1")
+HISTORY_NUMBERS = ("train_loss", "val_loss", "val_accuracy")
+INFO_TYPES = {"name": str, "preset": str, "command": str, "created": str, "hardware": str, "torch": str,
+              "trained_in": str, "num_parameters": int, "train_size": int, "val_size": int,
+              "training_seconds": float}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupt, foreign or from a newer format."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+@dataclass
+class Header:
+    """A validated header: the plain JSON values (``plain``) and what is built from them."""
+
+    plain: dict[str, Any]
+    model_config: ModelConfig
+    vocab: Vocab
+    train_config: TrainConfig | None
+
+
+class _Bad(Exception):
+    """One bad field: where (``metrics.val.accuracy``) and what is wrong with it."""
+
+    def __init__(self, where: str, problem: str):
+        super().__init__(where, problem)
+        self.where, self.problem = where, problem
+
+
+def parse_header(path: str | os.PathLike, meta: Any) -> Header:
+    """Validate the ``__metadata__`` of the checkpoint at ``path``; a ``CheckpointError`` if anything is off."""
+    try:
+        return _parse(path, meta)
+    except _Bad as bad:
+        raise CheckpointError(path, f"header field {bad.where} {bad.problem}") from None
+
+
+def _kind(value: Any) -> str:
+    names = {type(None): "null", dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _need(ok: bool, where: str, problem: str) -> None:
+    if not ok:
+        raise _Bad(where, problem)
+
+
+def _obj(value: Any, where: str) -> dict[str, Any]:
+    _need(isinstance(value, dict), where, f"must be a JSON object, not {_kind(value)}")
+    return value
+
+
+def _int(value: Any, where: str) -> int:
+    _need(value is not None, where, "is missing")
+    _need(type(value) is int and value >= 0, where, f"must be a whole number >= 0, not {value!r:.40}")
+    return value
+
+
+def _num(value: Any, where: str, high: float = math.inf) -> float:
+    _need(value is not None, where, "is missing")
+    ok = type(value) in (int, float) and math.isfinite(value) and 0 <= value <= high
+    _need(ok, where, f"must be a number {'>= 0' if high == math.inf else f'in [0, {high}]'}, not {value!r:.40}")
+    return value
+
+
+def _parse(path: str | os.PathLike, meta: Any) -> Header:
+    _need(isinstance(meta, dict), "__metadata__", f"must be a JSON object of strings, not {_kind(meta)}")
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(path, "not a sentiment_core checkpoint (a safetensors file from elsewhere?)")
+    for key, value in meta.items():
+        _need(isinstance(value, str), key, f"must be a string, not {_kind(value)}")
+    raw_version = meta.get("format_version")
+    _need(isinstance(raw_version, str) and re.fullmatch(r"[0-9]{1,6}", raw_version) is not None
+          and int(raw_version) >= 1, "format_version", f"must be a version number such as '1', not {raw_version!r}")
+    version = int(raw_version)
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            path, f"written in checkpoint format v{version}, newer than this sentiment_core reads "
+            f"(v{FORMAT_VERSION}); upgrade sentiment_core"
+        )
+    plain: dict[str, Any] = {}
+    for key in JSON_FIELDS:
+        _need(key in meta, key, "is missing")
+        try:
+            plain[key] = json.loads(meta[key])
+        except json.JSONDecodeError as exc:
+            raise _Bad(key, f"is not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise _Bad(key, "is nested too deeply") from None
+    model_config = _model_config(plain["model_config"])
+    vocab = _vocab(plain["vocab"])
+    if len(vocab) != model_config.vocab_size:
+        raise CheckpointError(path, f"vocabulary has {len(vocab)} tokens, the model expects {model_config.vocab_size}")
+    labels = plain["labels"]
+    _need(isinstance(labels, list) and len(labels) == 2 and all(isinstance(x, str) and x for x in labels)
+          and labels[0] != labels[1], "labels", f"must be two distinct label names, not {labels!r:.80}")
+    train_config = None
+    if plain["train_config"] is not None:
+        try:
+            train_config = from_dict(TrainConfig, _obj(plain["train_config"], "train_config"))
+        except (TypeError, ValueError) as exc:
+            raise _Bad("train_config", f"is invalid: {exc}") from None
+    _metrics(_obj(plain["metrics"], "metrics"))
+    _info(_obj(plain["info"], "info"))
+    plain["format_version"] = version
+    return Header(plain, model_config, vocab, train_config)
+
+
+def _model_config(value: Any) -> ModelConfig:
+    value = _obj(value, "model_config")
+    missing = [k for k in MODEL_KEYS if k not in value]
+    _need(not missing, "model_config", f"lacks {', '.join(missing)}")
+    try:
+        cfg = from_dict(ModelConfig, value)
+    except (TypeError, ValueError) as exc:
+        raise _Bad("model_config", f"is invalid: {exc}") from None
+    _need(cfg.vocab_size >= 2, "model_config", f"is invalid: vocab_size must be at least 2, not {cfg.vocab_size}")
+    return cfg
+
+
+def _vocab(value: Any) -> Vocab:
+    value = _obj(value, "vocab")
+    itos, lowercase = value.get("itos"), value.get("lowercase", True)
+    _need(isinstance(itos, list) and all(isinstance(t, str) for t in itos), "vocab.itos",
+          f"must be a list of strings, not {_kind(itos)}" if not isinstance(itos, list) else "must hold only strings")
+    _need(isinstance(lowercase, bool), "vocab.lowercase", f"must be true or false, not {lowercase!r}")
+    try:
+        return Vocab(itos, lowercase=lowercase)
+    except ValueError as exc:  # duplicates, or not starting with <pad>, <unk>
+        raise _Bad("vocab.itos", f"is invalid: {exc}") from None
+
+
+def _metrics(metrics: dict[str, Any]) -> None:
+    """What the card and the app's model list read: split metrics, best epoch, history."""
+    for split in ("val", "test"):
+        if metrics.get(split) is not None:
+            _split_metrics(_obj(metrics[split], f"metrics.{split}"), f"metrics.{split}")
+    for key in ("best_epoch", "epochs_trained"):
+        if metrics.get(key) is not None:
+            _int(metrics[key], f"metrics.{key}")
+    history = metrics.get("history")
+    if history is not None:
+        _need(isinstance(history, list), "metrics.history", f"must be a list, not {_kind(history)}")
+        for i, row in enumerate(history):
+            where = f"metrics.history[{i}]"
+            _int(_obj(row, where).get("epoch"), f"{where}.epoch")
+            if "step" in row:
+                _int(row["step"], f"{where}.step")
+            for key in HISTORY_NUMBERS:
+                _num(row.get(key), f"{where}.{key}", 1.0 if key == "val_accuracy" else math.inf)
+
+
+def _split_metrics(m: dict[str, Any], where: str) -> None:
+    if not m:  # a stopped run records no test metrics
+        return
+    _num(m.get("loss"), f"{where}.loss")
+    for key in METRIC_FRACTIONS:
+        _num(m.get(key), f"{where}.{key}", 1.0)
+    count = _int(m.get("count"), f"{where}.count")
+    confusion = m.get("confusion")
+    _need(isinstance(confusion, list) and len(confusion) == 2
+          and all(isinstance(row, list) and len(row) == 2 and all(type(n) is int and n >= 0 for n in row)
+                  for row in confusion), f"{where}.confusion", "must be [[tn, fp], [fn, tp]], four counts")
+    _need(sum(map(sum, confusion)) == count, f"{where}.confusion", f"does not add up to count ({count})")
+
+
+def _info(info: dict[str, Any]) -> None:
+    for key, kind in INFO_TYPES.items():
+        if key not in info:
+            continue
+        if kind is str:
+            _need(isinstance(info[key], str), f"info.{key}", f"must be a string, not {_kind(info[key])}")
+        elif kind is int:
+            _int(info[key], f"info.{key}")
+        else:
+            _num(info[key], f"info.{key}")
