@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import read_metadata
+from .report import confusion_table, history_table, metrics_table
 
 CITATION = (
     'Andrew L. Maas, Raymond E. Daly, Peter T. Pham, Dan Huang, Andrew Y. Ng and Christopher Potts. '
     '"Learning Word Vectors for Sentiment Analysis." ACL 2011.'
 )
+
+CARD_MARKER = "# Model card: "  # every card's first line; an .md without it was not written here
 
 LIMITS = """\
 - Trained on IMDB movie reviews only (English, 2011 and earlier, polarised ratings: <=4 or >=7 of 10).
@@ -31,16 +34,6 @@ def describe_architecture(model_config: dict[str, Any]) -> str:
             f"{c['pooling']} pooling, dropout {c['dropout']}")
 
 
-def _metrics_rows(metrics: dict[str, Any]) -> list[str]:
-    rows = ["| split | reviews | accuracy | precision | recall | F1 | loss |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for split in ("val", "test"):
-        m = metrics.get(split)
-        if m:
-            rows.append(f"| {'validation' if split == 'val' else 'test'} | {m['count']:,} | {m['accuracy']:.2%} | "
-                        f"{m['precision']:.2%} | {m['recall']:.2%} | {m['f1']:.4f} | {m['loss']:.4f} |")
-    return rows
-
-
 def render_card(path: str | os.PathLike) -> str:
     """Markdown model card of the checkpoint at ``path``."""
     meta = read_metadata(path)
@@ -51,7 +44,7 @@ def render_card(path: str | os.PathLike) -> str:
     length = (f"at most {tc['max_tokens']} tokens per review (head and tail)" if tc.get("max_tokens")
               else "whole reviews")
     lines = [
-        f"# Model card: {info.get('name') or Path(path).stem}",
+        f"{CARD_MARKER}{info.get('name') or Path(path).stem}",
         "",
         "Binary sentiment classifier (negative / positive) for English movie reviews, built with "
         "`sentiment_core`.",
@@ -81,25 +74,53 @@ def render_card(path: str | os.PathLike) -> str:
     ]
     if info.get("command"):
         lines.append(f"- Command: `{info['command']}`")
-    lines += ["", "## Results", "", *_metrics_rows(metrics)]
+    lines += ["", "## Results", "", metrics_table({"validation": metrics.get("val"), "test": metrics.get("test")})]
     confusion = (metrics.get("test") or metrics.get("val") or {}).get("confusion")
     if confusion:
         split = "test" if metrics.get("test") else "validation"
-        (tn, fp), (fn, tp) = confusion
-        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction):", "",
-                  "| | predicted negative | predicted positive |", "|---|---:|---:|",
-                  f"| negative | {tn:,} | {fp:,} |", f"| positive | {fn:,} | {tp:,} |"]
+        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction):", "", confusion_table(confusion)]
     history = metrics.get("history") or []
     if history:
-        lines += ["", "| epoch | train loss | val loss | val accuracy |", "|---:|---:|---:|---:|"]
-        lines += [f"| {h['epoch']} | {h['train_loss']:.4f} | {h['val_loss']:.4f} | {h['val_accuracy']:.2%} |"
-                  for h in history]
+        lines += ["", history_table(history)]
     lines += ["", "## Known limits", "", LIMITS, "", "## Citation", "", CITATION, ""]
     return "\n".join(lines)
 
 
-def write_card(path: str | os.PathLike) -> Path:
-    """Write the card next to the checkpoint as ``<stem>.md``."""
-    out = Path(path).with_suffix(".md")
+def card_path(checkpoint: str | os.PathLike) -> Path:
+    """Where the card of ``checkpoint`` goes: next to it, as ``<stem>.md``; never the checkpoint itself."""
+    path = Path(checkpoint)
+    out = path.with_suffix(".md")
+    if out == path or out.resolve() == path.resolve():
+        raise ValueError(f"{path}: a checkpoint named .md would be overwritten by its own card; "
+                         "checkpoints are .safetensors files")
+    return out
+
+
+def is_card(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a card this module wrote: its first line is ``# Model card: ...``."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(CARD_MARKER)) == CARD_MARKER.encode()
+    except OSError:
+        return False
+
+
+def check_card_target(checkpoint: str | os.PathLike, overwrite: bool = False) -> Path:
+    """The card path of ``checkpoint``, if writing it would replace nothing but an older card
+    (or, with ``overwrite``, any file); ``FileExistsError`` otherwise."""
+    out = card_path(checkpoint)
+    if out.is_dir():
+        raise IsADirectoryError(f"cannot write the card {out}: it is a folder")
+    if out.exists() and Path(checkpoint).exists() and os.path.samefile(out, checkpoint):
+        raise ValueError(f"{out} is the checkpoint itself (a link?); its card would overwrite it")
+    if out.exists() and not overwrite and not is_card(out):
+        raise FileExistsError(f"{out} exists and is not a model card; move it away, or pass --overwrite to replace it")
+    return out
+
+
+def write_card(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write the card next to the checkpoint as ``<stem>.md``, replacing only an older card
+    unless ``overwrite``; see ``check_card_target``."""
+    out = check_card_target(path, overwrite)
     out.write_text(render_card(path), encoding="utf-8")
     return out

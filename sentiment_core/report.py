@@ -1,0 +1,78 @@
+"""The one renderer of each kind of table: metrics, confusion matrix, training history.
+
+The CLI prints them as plain text; the model card and the app show them as Markdown::
+
+    metrics_table({"validation": val, "test": test})                  # splits as rows (CLI, card)
+    metrics_table({"validation": val, "test": test}, transpose=True)  # splits as columns (the app)
+    confusion_table(test["confusion"], style="text")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+# (column title, metrics key, format) of a metrics table, in order.
+METRICS = (
+    ("reviews", "count", "{:,}"),
+    ("accuracy", "accuracy", "{:.2%}"),
+    ("precision", "precision", "{:.2%}"),
+    ("recall", "recall", "{:.2%}"),
+    ("F1", "f1", "{:.4f}"),
+    ("loss", "loss", "{:.4f}"),
+)
+HISTORY = (
+    ("epoch", "epoch", "{}"),
+    ("train loss", "train_loss", "{:.4f}"),
+    ("val loss", "val_loss", "{:.4f}"),
+    ("val accuracy", "val_accuracy", "{:.2%}"),
+)
+STYLES = ("markdown", "text")
+
+
+def render(rows: Sequence[Sequence[str]], style: str = "markdown", align: str = "") -> str:
+    """A table whose first row is the header; ``align`` has an 'l' or 'r' per column
+    (default: the first column left, the others right)."""
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, not {style!r}")
+    columns = len(rows[0])
+    align = align or "l" + "r" * (columns - 1)
+    if style == "markdown":
+        def line(cells: Sequence[str]) -> str:
+            return "|" + "|".join(f" {c} " if c else " " for c in cells) + "|"
+        rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
+        return "\n".join([line(rows[0]), rule, *map(line, rows[1:])])
+    widths = [max(len(r[i]) for r in rows) for i in range(columns)]
+    lines = ["  ".join(c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(r, widths, align)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def metrics_table(metrics: dict[str, dict[str, Any]], style: str = "markdown", transpose: bool = False) -> str:
+    """Named metric dicts (``{"validation": {...}, "test": {...}}``; empty ones are left out) as a
+    table with a row per split, or with ``transpose`` a column per split."""
+    splits = {name: m for name, m in metrics.items() if m}
+    rows = [["split", *(title for title, _, _ in METRICS)]]
+    rows += [[name, *(fmt.format(m[key]) for _, key, fmt in METRICS)] for name, m in splits.items()]
+    if transpose:
+        rows = [list(r) for r in zip(*rows)]
+        rows[0][0] = ""
+    return render(rows, style)
+
+
+def confusion_table(confusion: Sequence[Sequence[int]], style: str = "markdown",
+                    labels: Sequence[str] = ("negative", "positive")) -> str:
+    """``[[tn, fp], [fn, tp]]`` with the truth as rows and the prediction as columns."""
+    (tn, fp), (fn, tp) = confusion
+    if style == "markdown":
+        header = ["", *(f"predicted {label}" for label in labels)]
+    else:
+        header = ["truth \\ predicted", *labels]
+    return render([header, [labels[0], f"{tn:,}", f"{fp:,}"], [labels[1], f"{fn:,}", f"{tp:,}"]], style)
+
+
+def history_table(history: Sequence[dict[str, Any]], style: str = "markdown") -> str:
+    """One row per epoch: train loss, validation loss and accuracy."""
+    rows = [[title for title, _, _ in HISTORY]]
+    rows += [[fmt.format(h[key]) for _, key, fmt in HISTORY] for h in history]
+    return render(rows, style, align="r" * len(HISTORY))
