@@ -1,12 +1,16 @@
 """Start the web app: ``python app.py`` serves it on http://127.0.0.1:7860 with the shipped model.
 
     python app.py [--host 0.0.0.0] [--port 7860] [--share] [--runs-dir runs]
-                  [--max-train-samples N] [--no-training]
+                  [--max-train-samples N] [--no-training] [--training-password SECRET]
 
 Every option also has an environment variable (GRADIO_SERVER_NAME, GRADIO_SERVER_PORT,
-SENTIMENT_RUNS_DIR, SENTIMENT_MAX_TRAIN_SAMPLES, SENTIMENT_DISABLE_TRAINING=1, ...), which is how
-a Hugging Face Space configures it. ``demo`` is built on first access from those variables, for
-tools that import this file and look for it (``gradio app.py`` reload mode).
+SENTIMENT_RUNS_DIR, SENTIMENT_MAX_TRAIN_SAMPLES, SENTIMENT_DISABLE_TRAINING=1,
+SENTIMENT_TRAINING_PASSWORD, ...), which is how a Hugging Face Space configures it. ``demo`` is
+built on first access from those variables, for tools that import this file and look for it
+(``gradio app.py`` reload mode).
+
+Imports of Gradio and torch wait until they are needed: a training run's child process
+re-imports this file, and must not load a web framework it never uses.
 """
 
 from __future__ import annotations
@@ -14,19 +18,25 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-
-from demo import build_demo, launch_options
+import signal
+import sys
 
 MAX_UPLOAD = "20mb"  # the batch tab refuses files over 5 MB with its own message; this stops huge ones early
-# A training run and several classifications share this process. On a small machine each torch
-# op's threads then outnumber the cores and spin-wait on each other: measured on 2 busy cores, a
-# 270-token explanation took 5.7 s with torch's 2 threads and 0.56 s with 1.
-SMALL_MACHINE = 4
 
 
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else None
+def _count(minimum: int):
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    return parse
 
 
 def _env_flag(name: str) -> bool:
@@ -46,20 +56,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="folder where runs trained in the app are saved (default: runs/; $SENTIMENT_RUNS_DIR)")
     parser.add_argument("--model", default=os.environ.get("SENTIMENT_MODEL"),
                         help="model selected at start (default: checkpoints/default.safetensors; $SENTIMENT_MODEL)")
-    parser.add_argument("--max-train-samples", type=int, default=_env_int("SENTIMENT_MAX_TRAIN_SAMPLES"),
+    parser.add_argument("--max-train-samples", type=_count(0),
+                        default=os.environ.get("SENTIMENT_MAX_TRAIN_SAMPLES") or None,
                         help="cap on training and evaluation reviews per run, for public servers "
                              "($SENTIMENT_MAX_TRAIN_SAMPLES)")
     parser.add_argument("--no-training", action="store_true", default=_env_flag("SENTIMENT_DISABLE_TRAINING"),
                         help="classify only: the Train tab says training is disabled ($SENTIMENT_DISABLE_TRAINING=1)")
-    parser.add_argument("--threads", type=int, default=_env_int("SENTIMENT_TORCH_THREADS"),
-                        help="torch CPU threads for the whole server ($SENTIMENT_TORCH_THREADS; default: 1 on "
-                             f"machines with up to {SMALL_MACHINE} cores, else torch's choice)")
+    parser.add_argument("--training-password", default=os.environ.get("SENTIMENT_TRAINING_PASSWORD") or None,
+                        help="when set, starting and stopping a training run needs it, for public servers "
+                             "($SENTIMENT_TRAINING_PASSWORD)")
+    parser.add_argument("--threads", type=_count(1), default=os.environ.get("SENTIMENT_TORCH_THREADS") or None,
+                        help="torch CPU threads of the web server ($SENTIMENT_TORCH_THREADS; default: from the "
+                             "measured budget, see the README)")
+    parser.add_argument("--train-threads", type=_count(1), default=os.environ.get("SENTIMENT_TRAIN_THREADS") or None,
+                        help="torch CPU threads of a training run's process ($SENTIMENT_TRAIN_THREADS; default: "
+                             "from the measured budget)")
     return parser.parse_args(argv)
 
 
 def _build(args: argparse.Namespace):
+    from demo import build_demo
+    from demo.worker import TrainingWorker
+
     return build_demo(checkpoint_dir=args.checkpoint_dir, runs_dir=args.runs_dir, default_model=args.model,
-                      allow_training=not args.no_training, max_train_samples=args.max_train_samples)
+                      allow_training=not args.no_training, max_train_samples=args.max_train_samples,
+                      training_password=args.training_password, worker=TrainingWorker(threads=args.train_threads))
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    # Raising SystemExit in the main thread runs the atexit hooks: a training child is stopped
+    # (keeping its best checkpoint) and temporary files are removed, instead of dying unannounced.
+    sys.exit(128 + signum)
 
 
 def __getattr__(name: str):
@@ -76,11 +103,13 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in ("demo", "sentiment_core"):
         logging.getLogger(name).setLevel(logging.INFO)
-    threads = args.threads or (1 if (os.cpu_count() or 1) <= SMALL_MACHINE else None)
-    if threads:
-        import torch
+    import torch
 
-        torch.set_num_threads(threads)
+    from demo import launch_options
+    from demo.worker import thread_budget
+
+    torch.set_num_threads(args.threads or thread_budget()[0])
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     demo = _build(args)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share or None, max_file_size=MAX_UPLOAD,
                 **launch_options())

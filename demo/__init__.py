@@ -2,8 +2,16 @@
 
     from demo import build_demo
     build_demo(runs_dir="runs").launch()
+
+Importing the package loads no Gradio: a training child process imports ``demo.worker`` alone.
 """
 
-from .ui import build_demo, launch_options
-
 __all__ = ["build_demo", "launch_options"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from . import ui
+
+        return getattr(ui, name)
+    raise AttributeError(name)

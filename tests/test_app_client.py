@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,9 +16,9 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from demo import build_demo
-from demo import training as tr
+from demo import build_demo, form
 
+ROOT = Path(__file__).resolve().parent.parent
 REVIEW = "A wonderful film: moving, funny and beautifully acted. I loved it."
 
 
@@ -46,12 +50,12 @@ def client(served) -> Client:
 
 
 def tiny_form(name: str, **overrides) -> list:
-    """Positional inputs of /start_training: preset, run name, then the form in ``training.FIELDS`` order."""
-    values = tr.preset_settings("quick")
+    """Positional inputs of /start_training: preset, run name, then the form in ``form.FIELDS`` order."""
+    values = form.preset_settings("quick")
     values.update(max_train_samples=300, max_eval_samples=100, embed_dim=16, hidden_dim=16, max_tokens=100,
                   epochs=1, batch_size=32, device="cpu")
     values.update(overrides)
-    return ["quick", name, *(values[f] for f in tr.FIELDS)]
+    return ["quick", name, *(values[f] for f in form.FIELDS)]
 
 
 def poll(client: Client, predicate, timeout: float = 120.0) -> dict:
@@ -125,3 +129,45 @@ def test_training_progress_stop_and_reopen(served, client):
     assert label["label"] in ("negative", "positive")
     client.predict(*tiny_form("again"), api_name="/start_training")
     assert poll(client, lambda s: s["status"] not in ("preparing", "training"))["status"] == "finished"
+
+
+def test_app_with_a_password_guards_training_and_leaves_no_child_on_sigterm(tmp_path, tiny_checkpoint):
+    """``python app.py`` as a Space runs it: the password is needed, and SIGTERM ends the run's process too."""
+    shipped = tmp_path / "checkpoints"
+    shipped.mkdir()
+    shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
+    port = free_port()
+    env = {**os.environ, "SENTIMENT_TRAINING_PASSWORD": "letmein", "GRADIO_ANALYTICS_ENABLED": "False"}
+    app = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoint-dir", str(shipped),
+                            "--runs-dir", str(tmp_path / "runs"), "--threads", "1", "--train-threads", "1"],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        client = None
+        deadline = time.monotonic() + 60
+        while client is None:
+            try:
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            except Exception:
+                if app.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"the app did not start: {app.stderr.read()}") from None
+                time.sleep(0.5)
+        form_values = tiny_form("guarded", epochs=30, max_train_samples=1_000)
+        with pytest.raises(AppError, match="training password"):
+            client.predict(*form_values, "wrong", api_name="/start_training")
+        assert client.predict(api_name="/training_status") == {"status": "idle"}
+        client.predict(*form_values, "letmein", api_name="/start_training")
+        poll(client, lambda s: s["steps_done"] >= 1)
+        with pytest.raises(AppError, match="training password"):
+            client.predict("nope", api_name="/stop_training")
+        # Children of any of the app's threads (the Start handler runs in a worker thread).
+        children = [int(p) for task in Path(f"/proc/{app.pid}/task").iterdir()
+                    for p in (task / "children").read_text().split()]
+        assert children, "no training process"
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(60) is not None
+        for pid in children:
+            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
+        # The run was stopped, not killed: it kept a checkpoint.
+        assert (tmp_path / "runs" / "guarded.safetensors").is_file()
+    finally:
+        app.kill()

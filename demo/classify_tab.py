@@ -1,0 +1,140 @@
+"""The Classify tab: model picker and card, a review classified as you type, examples, batch files.
+
+``build_classify_tab`` lays out the tab and wires its events; it returns its components by name so
+``ui.build_demo`` can refresh the model list when training adds a model.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from . import classify as cl
+from .models import ModelRegistry
+
+CLASSIFY_CONCURRENCY = 4  # classification is read-only and thread-safe; let a few visitors run at once
+WORDS_LABEL = ("Word contributions (integrated gradients): red pushed towards positive, purple towards negative; "
+               "the strongest word has the full colour")
+RUNNING_LABEL = "Running prediction: P(positive) had the review ended after each token"
+
+
+def example_label(example: dict[str, str]) -> str:
+    """The button text of an example: its first words, label and, for a real review, its IMDB id."""
+    words = example["text"].split()
+    snippet = " ".join(words[:9]) + ("…" if len(words) > 9 else "")
+    if example["source"].startswith("aclImdb/"):
+        review_id = example["source"].rsplit("/", 1)[-1].removesuffix(".txt")
+        return f"{snippet} ({example['label']}, IMDB {review_id.replace('_', ', rated ')}/10)"
+    return f"{snippet} ({example['label']})"
+
+
+class ModelViews:
+    """Handlers for the model picker, bound to one registry."""
+
+    def __init__(self, registry: ModelRegistry, components: dict[str, Any]):
+        self.registry = registry
+        self.c = components
+
+    def describe(self, model_key: str | None) -> dict:
+        """The model's one-paragraph summary and full card."""
+        summary, card = self.c["model_summary"], self.c["card"]
+        if not model_key:
+            return {summary: cl.NO_MODEL_MESSAGE, card: ""}
+        try:
+            entry = self.registry.entry(model_key)
+        except KeyError:
+            return {summary: f"The model `{model_key}` is gone; pick another one.", card: ""}
+        return {summary: entry.summary(), card: self.registry.card(model_key)}
+
+    def problems(self) -> str:
+        problems = self.registry.scan()[1]
+        if not problems:
+            return ""
+        return "**Unusable model files** (left out of the list):  \n" + "  \n".join(problems)
+
+    def refresh(self, model_key: str | None, seen: dict) -> dict:
+        """New choices for the model selector when a checkpoint appeared, changed or vanished."""
+        signature = self.registry.signature()
+        if seen.get("models") == signature:
+            return {}
+        choices = self.registry.choices()
+        keys = [key for _, key in choices]
+        value = model_key if model_key in keys else self.registry.default_key()
+        return {self.c["model"]: gr.Dropdown(choices=choices, value=value), self.c["problems"]: self.problems(),
+                self.c["seen"]: {**seen, "models": signature}}
+
+    def refresh_event(self) -> dict[str, Any]:
+        """Arguments of an event listener that refreshes the model list (page load, timer)."""
+        c = self.c
+        outputs = [c["model"], c["problems"], c["seen"]]
+        return {"fn": self.refresh, "inputs": [c["model"], c["seen"]], "outputs": outputs, "show_progress": "hidden",
+                "api_visibility": "private"}
+
+
+def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path) -> ModelViews:
+    """Lay out the Classify tab (inside an open ``gr.Tab``) and wire its events."""
+    c: dict[str, Any] = {"seen": seen}
+    models = ModelViews(registry, c)
+    examples = cl.load_examples()
+    with gr.Row(equal_height=False):
+        # The list grows while the app runs; a key outside the choices the page started with
+        # (an API caller naming a new run) must pass, and unknown keys get a message.
+        c["model"] = gr.Dropdown(registry.choices(), value=registry.default_key(), label="Model",
+                                 info="shipped models and runs trained here", scale=2, allow_custom_value=True)
+        with gr.Column(scale=3):
+            c["model_summary"] = gr.Markdown()
+            c["problems"] = gr.Markdown(models.problems())
+    with gr.Accordion("Model card", open=False):
+        c["card"] = gr.Markdown()
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            c["text"] = gr.Textbox(label="Review", lines=6, max_lines=14, elem_id="review",
+                                   placeholder="Type or paste a movie review; the prediction follows as you type.")
+            with gr.Row():
+                c["classify"] = gr.Button("Classify", variant="primary")
+                gr.ClearButton([c["text"]], value="Clear")
+        with gr.Column(scale=2):
+            c["label"] = gr.Label(label="Prediction", num_top_classes=2, elem_id="prediction")
+            c["info"] = gr.Markdown(cl.EMPTY_MESSAGE, elem_id="info")
+    real = [e for e in examples if e["source"].startswith("aclImdb/")]
+    short = [e for e in examples if not e["source"].startswith("aclImdb/")]
+    with gr.Row():
+        gr.Examples([[e["text"]] for e in short], [c["text"]], label="Short reviews",
+                    example_labels=[example_label(e) for e in short])
+        gr.Examples([[e["text"]] for e in real], [c["text"]], label="Real IMDB test reviews",
+                    example_labels=[example_label(e) for e in real])
+    c["words"] = gr.HighlightedText(label=WORDS_LABEL, show_legend=True, elem_classes="words-box", elem_id="words")
+    c["running"] = gr.Plot(label=RUNNING_LABEL, elem_id="running")
+    with gr.Accordion("Batch: classify a file of reviews", open=False):
+        gr.Markdown(f"A **.txt** file with one review per line, or a **.csv** file with a header row and a column "
+                    f"named {', '.join(cl.TEXT_COLUMNS)} (else the first text column is used). Up to "
+                    f"{cl.MAX_BATCH_ROWS:,} reviews and {cl.MAX_BATCH_BYTES // 2**20} MB per file.")
+        with gr.Row():
+            c["upload"] = gr.File(label="Reviews file", file_types=[".txt", ".csv"], scale=1)
+            c["download"] = gr.File(label="Predictions (CSV)", interactive=False, scale=1)
+        c["batch"] = gr.Button("Classify file", variant="primary")
+        c["batch_message"] = gr.Markdown()
+        c["batch_table"] = gr.Dataframe(label="Predictions", interactive=False, wrap=True, max_height=400)
+
+    classify_io = {"fn": functools.partial(cl.classify, registry), "inputs": [c["model"], c["text"]],
+                   "outputs": [c["label"], c["words"], c["running"], c["info"]],
+                   "concurrency_limit": CLASSIFY_CONCURRENCY, "concurrency_id": "classify"}
+    # As-you-type: only the newest text waits while one runs, and no spinner on every key.
+    c["text"].change(**classify_io, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+    c["classify"].click(**classify_io, show_progress="minimal", api_name="classify")
+    describe = {"fn": models.describe, "inputs": [c["model"]], "outputs": [c["model_summary"], c["card"]]}
+    c["model"].change(**describe, api_name="model_card").then(**classify_io, show_progress="hidden",
+                                                                api_visibility="private")
+
+    def classify_file(model_key: str | None, path: str | None):
+        return cl.classify_file(registry, model_key, path, batch_dir)
+
+    batch_io = {"fn": classify_file, "inputs": [c["model"], c["upload"]],
+                "outputs": [c["batch_table"], c["download"], c["batch_message"]],
+                "concurrency_limit": 2, "concurrency_id": "batch"}
+    c["batch"].click(**batch_io, api_name="classify_file")
+    c["upload"].upload(**batch_io, api_visibility="private")
+    return models

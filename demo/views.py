@@ -1,0 +1,174 @@
+"""What a page shows of a training run: the status line, loss and accuracy charts, results, comparisons.
+
+Pure functions of a ``Run`` snapshot (``demo.worker``), so any page, opened at any time, draws the
+same full history.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sentiment_core.report import confusion_table, metrics_table
+
+from .charts import line_chart, thin
+from .worker import Run
+
+EMA_ALPHA = 0.1  # weight of the newest loss in the smoothed curve
+MAX_PLOT_POINTS = 500
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def status_markdown(run: Run | None) -> str:
+    """What the run is doing now: stage, device, epoch/step, speed, ETA, or how it ended."""
+    if run is None:
+        return "No training run yet in this app session. Pick a preset, adjust the settings and press **Start**."
+    started = run.last("Started")
+    step = run.last("Step")
+    lines = []
+    if run.status == "preparing":
+        lines.append(f"**Preparing {run.name}**: {run.stage}…")
+    elif run.status == "training":
+        head = f"**Training {run.name}** on `{started['device']}`" if started else f"**Training {run.name}**"
+        if step:
+            epochs = run.settings.get("epochs", "?")
+            head += (f" · epoch {step['epoch']}/{epochs} · step {step['step']:,}/{step['total_steps']:,} "
+                     f"({step['step'] / step['total_steps']:.0%}) · {step['tokens_per_s']:,.0f} tokens/s · "
+                     f"elapsed {_clock(step['elapsed_s'])} · ETA {_clock(step['eta_s'])}")
+        else:
+            head += " · first batch…"
+        lines.append(head)
+    else:
+        finished = run.last("Finished")
+        took = f" in {_clock(finished['elapsed_s'])}" if finished else ""
+        if run.status == "failed":
+            lines.append(f"**{run.name} failed**{took}: {run.error}  \nAdjust the settings and press **Start** again.")
+        elif finished and finished["path"]:
+            lines.append(f"**{run.name} {run.status}**{took}. Saved `{finished['path']}`: pick it in the "
+                         "**Classify** tab's model selector.")
+        else:
+            lines.append(f"**{run.name} {run.status}** ({run.stage or 'no checkpoint was saved'}).")
+    if run.stop_requested and run.running:
+        lines.append("Stopping at the next batch…")
+    if started:
+        lines.append(f"{started['num_parameters']:,} parameters · vocabulary {started['vocab_size']:,} · "
+                     f"{started['train_size']:,} train / {started['val_size']:,} validation / "
+                     f"{started['test_size']:,} test reviews · device `{started['device']}`")
+    return "  \n".join(lines)
+
+
+def ema(values: list[float], alpha: float = EMA_ALPHA) -> list[float]:
+    """Exponential moving average, bias-corrected so the first values aren't pulled towards 0."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values, 1):
+        avg = (1 - alpha) * avg + alpha * v
+        out.append(avg / (1 - (1 - alpha) ** i))
+    return out
+
+
+def loss_chart(run: Run | None):
+    """Train loss per step (raw and smoothed) and validation loss per epoch, against the step."""
+    if run is None:
+        return None
+    steps = run.of_kind("Step")
+    losses = [s["loss"] for s in steps]
+    raw = [{"step": s["step"], "loss": s["loss"], "series": "train (raw)"} for s in steps]
+    smooth = [{"step": s["step"], "loss": v, "series": "train (EMA)"} for s, v in zip(steps, ema(losses), strict=True)]
+    val = [{"step": e["step"], "loss": e["val"]["loss"], "series": "validation"} for e in run.of_kind("EpochEnd")]
+    rows = thin(raw, MAX_PLOT_POINTS) + thin(smooth, MAX_PLOT_POINTS) + val
+    return line_chart(rows, "step", "loss", x_title="step", y_title="loss",
+                      series_order=["train (raw)", "train (EMA)", "validation"], faint=["train (raw)"])
+
+
+def accuracy_chart(run: Run | None):
+    """Validation accuracy after each epoch."""
+    if run is None:
+        return None
+    rows = [{"epoch": e["epoch"], "accuracy": e["val"]["accuracy"], "series": "validation accuracy"}
+            for e in run.of_kind("EpochEnd")]
+    return line_chart(rows, "epoch", "accuracy", x_title="epoch", y_title="validation accuracy", y_format=".0%")
+
+
+def results_markdown(run: Run | None) -> str:
+    """Final validation/test metrics and the confusion matrix, once the run has ended."""
+    finished = run.last("Finished") if run else None
+    if not finished or finished["status"] == "failed" or not finished["val"]:
+        return ""
+    metrics = {"validation": finished["val"], "test": finished["test"]}
+    lines = ["### Results", "", metrics_table(metrics, transpose=True)]  # a column per split: fits half the page
+    if not finished["test"]:
+        lines += ["", "_Test metrics are computed only when a run finishes all its epochs._"]
+    split = "test" if finished["test"] else "validation"
+    confusion = (finished["test"] or finished["val"]).get("confusion")
+    if confusion:
+        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction)", "", confusion_table(confusion)]
+    return "\n".join(lines)
+
+
+COMPARE_METRICS = {
+    "validation loss": ("val_loss", "epoch"),
+    "validation accuracy": ("val_accuracy", "epoch"),
+    "train loss": ("train_loss", "epoch"),
+    "train loss per step (EMA, this session's runs)": ("loss", "step"),
+}
+
+
+def compare_chart(histories: dict[str, list[dict[str, Any]]], worker_runs: list[Run], metric: str):
+    """One line per run: a per-epoch metric from checkpoint histories, or the smoothed step loss."""
+    key, x = COMPARE_METRICS.get(metric, COMPARE_METRICS["validation loss"])
+    rows: list[dict[str, Any]] = []
+    if x == "step":
+        for run in worker_runs:
+            steps = run.of_kind("Step")
+            smooth = ema([s["loss"] for s in steps])
+            points = [{"step": s["step"], "loss": v, "series": run.name} for s, v in zip(steps, smooth, strict=True)]
+            rows += thin(points, MAX_PLOT_POINTS // 2)
+    else:
+        for name, history in histories.items():
+            rows += [{"epoch": h["epoch"], key: h[key], "series": name} for h in history
+                     if isinstance(h.get(key), (int, float)) and math.isfinite(h[key])]
+    return line_chart(rows, x, key, x_title=x, y_title=metric.split(" (")[0],
+                      y_format=".0%" if key == "val_accuracy" else None)
+
+
+def run_histories(run: Run | None) -> list[dict[str, Any]]:
+    """The per-epoch history of a run in progress, as its checkpoint records it."""
+    if run is None:
+        return []
+    return [e["history"] for e in run.of_kind("EpochEnd")]
+
+
+def training_view(run: Run | None) -> dict[str, Any]:
+    """Everything a page shows of the shared run, from one snapshot, by name."""
+    running = run is not None and run.running
+    return {"status": status_markdown(run), "loss": loss_chart(run), "accuracy": accuracy_chart(run),
+            "results": results_markdown(run), "can_start": not running,
+            "can_stop": running and not run.stop_requested}
+
+
+def status_dict(run: Run | None) -> dict[str, Any]:
+    """The run's state as plain values, for API clients and tests."""
+    if run is None:
+        return {"status": "idle"}
+    started, step, finished = run.last("Started"), run.last("Step"), run.last("Finished")
+    epochs = run.of_kind("EpochEnd")
+    return {
+        "name": run.name,
+        "status": run.status,
+        "stage": run.stage,
+        "stop_requested": run.stop_requested,
+        "device": started["device"] if started else None,
+        "steps_done": step["step"] if step else 0,
+        "total_steps": step["total_steps"] if step else (started["total_steps"] if started else None),
+        "epochs_done": len(epochs),
+        "last_loss": step["loss"] if step else None,
+        "val_accuracy": epochs[-1]["val"]["accuracy"] if epochs else None,
+        # Not "path": gradio_client would take a dict with a "path" key for a file to download.
+        "checkpoint": finished["path"] if finished else "",
+        "error": run.error,
+    }

@@ -1,0 +1,367 @@
+"""Training runs in a child process, watched from the app (no Gradio here).
+
+    worker = TrainingWorker()
+    worker.start(Run(name, path, preset, settings), model_cfg, train_cfg, info)
+    worker.snapshot()   # (version, copy of the latest run) for any page, opened at any time
+    worker.stop()       # the child stops at the next batch; a child that doesn't is terminated
+
+Each run is a fresh ``spawn``-ed process: it shares no GIL, random state or torch settings with
+the web server, and a crash, a hang or an out-of-memory kill of it leaves the server serving.
+The child sends every training event over a pipe; a thread in the app records them in the run's
+history, and enforces Stop:
+
+    stop during data reading / tokenizing / word vectors   child ends within STOP_PREPARING_S,
+                                                            else it is terminated; no checkpoint
+    stop during training                                    child acknowledges at the next batch,
+                                                            then validates and saves its best
+                                                            checkpoint; silent for STOP_GRACE_S:
+                                                            terminated (saves are atomic)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sentiment_core.card import write_card
+from sentiment_core.config import ModelConfig, TrainConfig, from_dict, to_dict
+
+log = logging.getLogger(__name__)
+
+STOP_PREPARING_S = 1.5  # a stop before training: the child must be gone by then
+STOP_GRACE_S = 5.0  # a stop during training: the child must acknowledge it by then
+FINAL_SAVE_S = 300.0  # after acknowledging, time to validate and save the best checkpoint
+TERMINATE_S = 2.0  # after SIGTERM, before SIGKILL
+STAGE_INTERVAL_S = 0.25  # data-loading progress lines sent at most this often
+
+
+@dataclass
+class Run:
+    """One training run: its settings and everything the trainer has reported so far."""
+
+    name: str
+    path: str
+    preset: str
+    settings: dict[str, Any]
+    status: str = "preparing"  # preparing | training | finished | stopped | failed
+    stage: str = "starting"  # a line about data loading, empty once training runs
+    events: list[dict[str, Any]] = field(default_factory=list)  # each event's to_dict(), in order
+    error: str = ""
+    stop_requested: bool = False
+    started_at: float = field(default_factory=time.time)
+    ended_at: float | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("preparing", "training")
+
+    def last(self, kind: str) -> dict[str, Any] | None:
+        return next((e for e in reversed(self.events) if e["kind"] == kind), None)
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["kind"] == kind]
+
+    def copy(self) -> Run:
+        return dataclasses.replace(self, events=list(self.events), settings=dict(self.settings))
+
+
+class TrainingBusyError(RuntimeError):
+    """A training run is already in progress."""
+
+
+@dataclass
+class _Job:
+    """The process behind the latest run, and what the watcher knows of it."""
+
+    run: Run
+    process: Any  # multiprocessing Process (spawn context)
+    conn: Any  # receiving end of the child's pipe
+    stop: Any  # multiprocessing Event the child polls between batches
+    stepped: bool = False  # a training step has run: a stop now keeps a checkpoint
+    acknowledged: bool = False  # the child has seen the stop and is saving
+    deadline: float | None = None  # monotonic time after which the child is terminated
+    terminated: bool = False
+    saved: str = ""  # the best checkpoint written so far
+
+
+def thread_budget(cores: int | None = None) -> tuple[int, int]:
+    """(torch threads of the web server, of a training child) for a machine with ``cores`` cores.
+
+    Measured with ``bench/bench_threads.py`` (figures in the README): the server answers one
+    classify request at a time per thread it gives torch, and a training child uses the rest.
+    """
+    cores = cores or os.cpu_count() or 1
+    if cores <= 2:
+        return 1, 1
+    serve = 1 if cores <= 4 else 2
+    return serve, cores - serve
+
+
+class TrainingWorker:
+    """Runs one training child process at a time and keeps every run's history for the pages."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads or thread_budget()[1]
+        self._lock = threading.Lock()
+        self._runs: list[Run] = []  # this app session's runs, oldest first
+        self._job: _Job | None = None
+        self._watcher: threading.Thread | None = None
+        self._version = 0  # bumped on every change, so pages redraw only when something happened
+        self._context = mp.get_context("spawn")  # fork would copy the server's threads and locks
+
+    # -- control -----------------------------------------------------------------------------------
+
+    def start(self, run: Run, model_cfg: ModelConfig, train_cfg: TrainConfig, info: dict[str, Any]) -> Run:
+        """Start ``run`` in a new child process; ``TrainingBusyError`` if one is already running."""
+        with self._lock:
+            if self._runs and self._runs[-1].running:
+                raise TrainingBusyError(f"run '{self._runs[-1].name}' is in progress")
+            stop = self._context.Event()
+            receive, send = self._context.Pipe(duplex=False)
+            spec = {"model": to_dict(model_cfg), "train": to_dict(train_cfg), "info": info, "threads": self.threads,
+                    "parent": os.getpid()}
+            process = self._context.Process(target=child_main, args=(spec, send, stop), name=f"train-{run.name}")
+            process.start()
+            send.close()  # the child holds the only writing end: its exit ends the pipe
+            self._job = job = _Job(run, process, receive, stop)
+            self._runs.append(run)
+            self._version += 1
+            self._watcher = threading.Thread(target=self._watch, args=(job,), name=f"watch-{run.name}", daemon=True)
+            self._watcher.start()
+        return run
+
+    def stop(self) -> bool:
+        """Ask the current run to stop; False if nothing is running."""
+        with self._lock:
+            job = self._job
+            if job is None or not job.run.running or job.run.stop_requested:
+                return job is not None and job.run.running
+            # Set under the lock: a run that starts right after must not receive this stop.
+            job.run.stop_requested = True
+            job.stop.set()
+            job.deadline = time.monotonic() + (STOP_GRACE_S if job.stepped else STOP_PREPARING_S)
+            self._version += 1
+        return True
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the current run has ended and been recorded; True if it has."""
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.join(timeout)
+            return not watcher.is_alive()
+        return True
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop the current run (it saves its best checkpoint) and wait for it, e.g. at exit."""
+        self.stop()
+        if not self.join(timeout):
+            job = self._job
+            if job is not None and job.process.is_alive():
+                job.process.kill()
+            self.join(TERMINATE_S)
+
+    # -- state for the pages -----------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    @property
+    def pid(self) -> int | None:
+        """The current child's process id, while it runs."""
+        job = self._job
+        return job.process.pid if job is not None and job.process.is_alive() else None
+
+    def snapshot(self) -> tuple[int, Run | None]:
+        """(version, a copy of the latest run): safe to read while the watcher appends."""
+        with self._lock:
+            return self._version, (self._runs[-1].copy() if self._runs else None)
+
+    def runs(self) -> list[Run]:
+        """Copies of every run of this app session, oldest first."""
+        with self._lock:
+            return [r.copy() for r in self._runs]
+
+    # -- the watcher thread ------------------------------------------------------------------------
+
+    def _record(self, job: _Job, event: dict[str, Any]) -> None:
+        """Apply one message of the child to its run."""
+        run, kind = job.run, event["kind"]
+        with self._lock:
+            if kind == "Stage":  # data-loading progress: a status line, not history
+                run.stage = event["message"]
+            elif kind == "StopAck":  # it has stopped stepping and is saving: give it time
+                job.acknowledged = True
+                job.deadline = time.monotonic() + FINAL_SAVE_S
+            else:
+                run.events.append(event)
+                if kind == "Status":  # a slow preparation step, e.g. computing word vectors
+                    run.stage = event["message"]
+                elif kind == "Started":
+                    run.status, run.stage = "training", ""
+                elif kind == "Step" and not job.stepped:
+                    job.stepped = True
+                    if run.stop_requested and not job.acknowledged:
+                        job.deadline = time.monotonic() + STOP_GRACE_S
+                elif kind == "CheckpointSaved":
+                    job.saved = event["path"]
+                elif kind == "Finished":
+                    run.status, run.error, run.ended_at = event["status"], event["error"], time.time()
+                    if event.get("stage"):
+                        run.stage = event["stage"]
+            self._version += 1
+
+    def _watch(self, job: _Job) -> None:
+        try:
+            while True:
+                if job.deadline is not None and time.monotonic() > job.deadline and job.process.is_alive():
+                    self._terminate(job)
+                try:
+                    if job.conn.poll(0.1):
+                        self._record(job, job.conn.recv())
+                except (EOFError, OSError):  # the child has exited and its pipe is closed
+                    break
+        finally:
+            job.process.join(TERMINATE_S)
+            if job.process.is_alive():
+                job.process.kill()
+                job.process.join()
+            job.conn.close()
+            self._ended(job)
+
+    def _terminate(self, job: _Job) -> None:
+        log.warning("training run %s did not stop in time; terminating its process", job.run.name)
+        job.terminated = True
+        job.deadline = None
+        job.process.terminate()
+        job.process.join(TERMINATE_S)
+        if job.process.is_alive():
+            job.process.kill()
+
+    def _ended(self, job: _Job) -> None:
+        """The child is gone: make sure its run says how it ended, and card what it saved."""
+        run = job.run
+        if run.running:
+            if job.terminated and run.stop_requested:
+                status = "stopped"
+                error = ""
+                stage = "stopped; the best checkpoint so far is kept" if job.saved else (
+                    "stopped before training began; no checkpoint was saved")
+            else:
+                status, stage = "failed", run.stage
+                error = f"the training process {_exit_reason(job.process.exitcode)}"
+                if job.saved:
+                    error += f"; the best checkpoint so far is kept at {job.saved}"
+            with self._lock:
+                run.status, run.error, run.stage, run.ended_at = status, error, stage, time.time()
+                run.events.append({"kind": "Finished", "status": status, "path": job.saved, "val": {}, "test": {},
+                                   "elapsed_s": time.time() - run.started_at, "error": error})
+                self._version += 1
+        if job.saved and Path(job.saved).is_file():
+            try:
+                write_card(job.saved)
+            except Exception:  # the checkpoint is fine; only its Markdown card is missing
+                log.exception("could not write the model card of %s", job.saved)
+        with self._lock:
+            self._version += 1
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "did not exit"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (the system may have run out of memory)" if -code == signal.SIGKILL else ""
+        return f"was killed by {name}{hint}"
+    return f"exited unexpectedly with code {code}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The child process
+
+
+class _Stopped(Exception):
+    """Raised from the data-loading progress hook when Stop is pressed before training starts."""
+
+
+class _StopFlag:
+    """The trainer's stop flag; tells the app the first time it is seen set (the child is alive)."""
+
+    def __init__(self, event: Any, send: Any) -> None:
+        self.event, self.send, self.seen = event, send, False
+
+    def is_set(self) -> bool:
+        if self.event.is_set():
+            if not self.seen:
+                self.seen = True
+                self.send({"kind": "StopAck"})
+            return True
+        return False
+
+
+def _watch_parent(parent: int) -> None:
+    """End this process if the app that started it dies (even by SIGKILL): no orphaned runs."""
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)
+        time.sleep(0.5)
+
+
+def child_main(spec: dict[str, Any], conn: Any, stop: Any) -> None:
+    """Entry point of a training child: load the data, train, send every event to the app."""
+    threading.Thread(target=_watch_parent, args=(spec["parent"],), daemon=True).start()
+    import torch
+
+    torch.set_num_threads(spec["threads"])
+    from sentiment_core.data import load_corpus
+    from sentiment_core.training import Finished, train
+
+    send_lock = threading.Lock()
+
+    def send(message: dict[str, Any]) -> None:
+        with send_lock:
+            conn.send(message)
+
+    last_stage = 0.0
+
+    def progress(stage: str, done: int, total: int) -> None:
+        nonlocal last_stage
+        if stop.is_set():
+            raise _Stopped
+        now = time.monotonic()
+        if now - last_stage >= STAGE_INTERVAL_S or done >= total:
+            last_stage = now
+            verb = {"tokenize": "tokenizing", "download": "downloading", "read": "reading"}.get(stage, stage)
+            if stage in ("download", "read"):  # counted in bytes
+                amount = f"{done / 1e6:,.1f}/{total / 1e6:,.1f} MB of the IMDB archive"
+            else:
+                amount = f"{done:,}/{total:,} reviews"
+            send({"kind": "Stage", "message": f"{verb} {amount}"})
+
+    model_cfg, train_cfg = from_dict(ModelConfig, spec["model"]), from_dict(TrainConfig, spec["train"])
+    try:
+        send({"kind": "Stage", "message": "reading the IMDB data"})
+        corpus = load_corpus(train_cfg, progress=progress)
+        if stop.is_set():
+            raise _Stopped
+        send({"kind": "Stage", "message": "building the vocabulary and model"})
+        for event in train(model_cfg, train_cfg, corpus, stop=_StopFlag(stop, send), info=spec["info"]):
+            send(event.to_dict())
+    except _Stopped:
+        send({**Finished("stopped").to_dict(), "stage": "stopped before training began; no checkpoint was saved"})
+    except Exception as exc:  # e.g. the data is missing: the page must say so
+        log.exception("training run failed")
+        send(Finished("failed", error=f"{type(exc).__name__}: {exc}").to_dict())
+    finally:
+        conn.close()

@@ -1,0 +1,237 @@
+"""The Train tab: the form table, settings checks, run names, the password, handlers and views."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from demo import build_demo, form, views
+from demo import train_tab as tt
+from demo.models import ModelRegistry
+from demo.worker import Run, TrainingWorker
+from sentiment_core import ModelConfig, preset
+
+
+def tiny_settings(**overrides) -> dict:
+    """Form values for a run of a few seconds: 300 reviews, one epoch, a 16-unit GRU."""
+    values = form.preset_settings("quick")
+    values.update(max_train_samples=300, max_eval_samples=100, embed_dim=16, hidden_dim=16, max_tokens=100,
+                  epochs=1, batch_size=32, device="cpu")
+    values.update(overrides)
+    return values
+
+
+@pytest.fixture
+def tab(tmp_path: Path, tiny_checkpoint: Path) -> tt.TrainTab:
+    """The tab's handlers over a fresh worker, a shipped tiny model and an empty runs folder."""
+    shipped, runs = tmp_path / "checkpoints", tmp_path / "runs"
+    shipped.mkdir()
+    shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
+    registry = ModelRegistry(shipped, runs, shipped / "default.safetensors")
+    return tt.TrainTab(TrainingWorker(threads=1), registry, runs, None, None, {})
+
+
+def form_values(**overrides) -> list:
+    values = tiny_settings(**overrides)
+    return [values[f] for f in form.FIELDS]
+
+
+# ---------------------------------------------------------------------------------------------
+# The form table
+
+
+def control_by_label(demo: gr.Blocks) -> dict[str, gr.components.Component]:
+    labels = {f.label for f in form.FORM}
+    return {b.label: b for b in demo.blocks.values() if getattr(b, "label", None) in labels}
+
+
+def test_one_table_drives_the_form_and_its_help_comes_from_the_configs():
+    assert len(set(form.FIELDS)) == len(form.FIELDS) and form.SECTIONS == ("Model", "Training")
+    controls = control_by_label(build_demo(checkpoint_dir="/nonexistent", runs_dir="/nonexistent-runs"))
+    assert set(controls) == {f.label for f in form.FORM}
+    for f in form.FORM:
+        assert controls[f.label].info == f.help, f.name
+        assert f.help in (None, f.config_field.metadata["help"])
+        if f.range:
+            assert (controls[f.label].minimum, controls[f.label].maximum) == f.range[:2]
+    assert controls["Recurrent cell"].choices == [("RNN", "rnn"), ("LSTM", "lstm"), ("GRU", "gru")]
+    assert isinstance(controls["Bidirectional"], gr.Checkbox) and isinstance(controls["Learning rate"], gr.Number)
+
+
+def test_a_cap_lowers_the_review_sliders():
+    controls = control_by_label(build_demo(checkpoint_dir="/nonexistent", runs_dir="/x", max_train_samples=700))
+    assert controls["Training reviews"].maximum == controls["Validation/test reviews"].maximum == 700
+    assert controls["Embedding size"].maximum == form.BY_NAME["embed_dim"].range[1]
+
+
+def test_presets_fill_the_form_and_respect_the_cap():
+    tutorial = form.preset_settings("tutorial")
+    assert (tutorial["cell"], tutorial["bidirectional"], tutorial["embed_dim"], tutorial["hidden_dim"]) == (
+        "rnn", False, 100, 256)
+    assert tutorial["max_train_samples"] == 0  # all reviews
+    capped = form.preset_settings("tutorial", cap=1_000)
+    assert capped["max_train_samples"] == capped["max_eval_samples"] == 1_000
+    quick_train = preset("quick")[1].max_train_samples
+    assert 0 < quick_train < 50_000 and form.preset_settings("quick", cap=50_000)["max_train_samples"] == quick_train
+
+
+def test_gpu_is_offered_only_when_present(monkeypatch):
+    def device_choices() -> list:
+        return control_by_label(build_demo(checkpoint_dir="/nonexistent", runs_dir="/x"))["Device"].choices
+
+    monkeypatch.setattr(tt, "available_devices", lambda: ["auto", "cpu"])
+    assert [value for _, value in device_choices()] == ["auto", "cpu"]
+    monkeypatch.setattr(tt, "available_devices", lambda: ["auto", "cpu", "cuda"])
+    assert ("GPU (CUDA)", "cuda") in device_choices()
+
+
+def test_training_disabled_says_so_and_offers_no_start():
+    demo = build_demo(checkpoint_dir="/nonexistent", runs_dir="/nonexistent-runs", allow_training=False)
+    api_names = {fn.api_name for fn in demo.fns.values()}
+    assert "start_training" not in api_names and "classify" in api_names
+    texts = [b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown)]
+    assert any("Training is disabled" in (t or "") for t in texts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings and names
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"dropout": 1.5}, "Bad settings: dropout must be"),
+    ({"lr": None}, "Learning rate is empty"),
+    ({"epochs": 2.5}, "Epochs must be a whole number"),
+    ({"batch_size": "64"}, "Batch size must be a whole number"),
+    ({"cell": "transformer"}, "Bad settings: cell must be one of"),
+])
+def test_bad_settings_are_a_clear_error(changes, message):
+    with pytest.raises(form.FormError, match=message):
+        form.parse_settings("quick", tiny_settings(**changes))
+
+
+def test_unknown_presets_and_fields_are_refused():
+    with pytest.raises(form.FormError, match="Unknown preset"):
+        form.parse_settings("huge", tiny_settings())
+    with pytest.raises(form.FormError, match="Unknown settings: output"):
+        form.parse_settings("quick", {**tiny_settings(), "output": "/etc/passwd"})
+
+
+def test_a_server_cap_applies_to_all_and_to_larger_values():
+    _, train_cfg, settings, notes = form.parse_settings("quick", tiny_settings(max_train_samples=0,
+                                                                                 max_eval_samples=5_000), cap=600)
+    assert (train_cfg.max_train_samples, train_cfg.max_eval_samples) == (600, 600)
+    assert settings["max_train_samples"] == 600 and len(notes) == 2
+
+
+@pytest.mark.parametrize(("raw", "clean"), [
+    ("my first run", "my-first-run"),
+    ("../../etc/passwd", "etc-passwd"),
+    ("gru_bi-2", "gru_bi-2"),
+    ("  ~~~  ", ""),
+    ("émoji 🎬 run", "moji-run"),
+    ("x" * 100, "x" * 64),
+])
+def test_run_names_are_sanitized(raw, clean):
+    assert form.sanitize_name(raw) == clean
+
+
+def test_run_paths_refuse_to_overwrite_and_generate_unique_names(tmp_path):
+    cfg = ModelConfig(cell="lstm", bidirectional=True)
+    (tmp_path / "taken.safetensors").write_bytes(b"x")
+    with pytest.raises(form.FormError, match="already exists"):
+        form.run_path(tmp_path, "taken", cfg)
+    assert form.run_path(tmp_path, "fresh one", cfg) == ("fresh-one", tmp_path / "fresh-one.safetensors")
+    name, path = form.run_path(tmp_path, "", cfg)
+    assert name.startswith("lstm-bi-") and len(name) == len("lstm-bi-20261129-2031")
+    path.write_bytes(b"x")
+    assert form.run_path(tmp_path, None, cfg)[0] in (f"{name}-2", form.generated_name(cfg))
+
+
+# ---------------------------------------------------------------------------------------------
+# Handlers
+
+
+def test_bad_settings_start_nothing(tab):
+    with pytest.raises(gr.Error, match="Bad settings"):
+        tab.start("quick", "", *form_values(dropout=1.5))
+    with pytest.raises(gr.Error, match="Expected 13 settings"):
+        tab.start("quick", "", *form_values()[:-1])
+    assert tab.worker.snapshot() == (0, None)
+    assert tab.stop() == "No training run is in progress."
+
+
+@pytest.mark.slow
+def test_a_run_started_from_the_tab_trains_saves_a_card_and_becomes_selectable(tab):
+    assert tab.start("quick", "tiny run", *form_values()) == "Started **tiny-run**."
+    with pytest.raises(gr.Error, match="in progress"):
+        tab.start("quick", "second", *form_values())
+    assert tab.worker.join(timeout=180)
+    run = tab.worker.snapshot()[1]
+    assert run.status == "finished", run.error
+    assert "runs/tiny-run" in [key for _, key in tab.registry.choices()]
+    card = tab.registry.card("runs/tiny-run")
+    assert "python -m sentiment_core train --preset quick --name tiny-run" in card and "--embed-dim 16" in card
+    status = tab.status()
+    assert status["status"] == "finished" and status["epochs_done"] == 1
+    assert status["checkpoint"].endswith("tiny-run.safetensors")
+    results = views.results_markdown(run)
+    assert "| | validation | test |" in results and "Confusion matrix (test" in results
+    with pytest.raises(gr.Error, match="already exists"):
+        tab.start("quick", "tiny-run", *form_values())
+    chart = tab.compare("validation accuracy")
+    assert {r["series"] for r in json.loads(chart.plot)["data"]["values"]} == {"tiny-run"}
+
+
+def test_a_password_guards_start_and_stop(tab):
+    tab.password = "s3cret"
+    with pytest.raises(gr.Error, match="training password"):
+        tab.start("quick", "", *form_values(), "wrong")
+    with pytest.raises(gr.Error, match="training password"):
+        tab.start("quick", "", *form_values(), None)
+    with pytest.raises(gr.Error, match="training password"):
+        tab.stop("")
+    assert tab.stop("s3cret") == "No training run is in progress."
+    assert tab.worker.snapshot() == (0, None)
+
+
+def test_a_password_adds_a_field_and_an_api_parameter():
+    demo = build_demo(checkpoint_dir="/nonexistent", runs_dir="/x", training_password="pw")
+    boxes = [b for b in demo.blocks.values() if getattr(b, "label", None) == "Training password"]
+    assert len(boxes) == 1 and boxes[0].type == "password"
+    start = next(fn for fn in demo.fns.values() if fn.api_name == "start_training")
+    assert start.inputs[-1] is boxes[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Views
+
+
+def test_ema_is_bias_corrected():
+    assert views.ema([2.0]) == pytest.approx([2.0])
+    assert views.ema([1.0, 1.0, 1.0]) == pytest.approx([1.0, 1.0, 1.0])
+    smooth = views.ema([1.0, 0.0])
+    assert 0.0 < smooth[1] < 1.0
+
+
+def test_slow_preparation_steps_and_a_stopped_preparation_show_in_the_status_line():
+    run = Run(name="r", path="r.safetensors", preset="default", settings={}, stage="computing word vectors")
+    assert "Preparing r" in views.status_markdown(run) and "computing word vectors" in views.status_markdown(run)
+    run.status, run.stage = "stopped", "stopped before training began; no checkpoint was saved"
+    run.events.append({"kind": "Finished", "status": "stopped", "path": "", "val": {}, "test": {}, "elapsed_s": 1.0,
+                       "error": ""})
+    assert "no checkpoint was saved" in views.status_markdown(run)
+    assert views.training_view(run)["can_start"] and not views.training_view(run)["can_stop"]
+
+
+def test_compare_chart_has_one_series_per_run():
+    history = [{"epoch": 1, "train_loss": 0.7, "val_loss": 0.69, "val_accuracy": 0.55},
+               {"epoch": 2, "train_loss": 0.6, "val_loss": 0.62, "val_accuracy": 0.7}]
+    chart = views.compare_chart({"rnn-a": history, "gru-b": history[:1]}, [], "validation accuracy")
+    rows = json.loads(chart.plot)["data"]["values"]
+    assert [(r["series"], r["epoch"], r["val_accuracy"]) for r in rows] == [
+        ("rnn-a", 1, 0.55), ("rnn-a", 2, 0.7), ("gru-b", 1, 0.55)]
+    assert views.compare_chart({}, [], "validation loss") is None
