@@ -53,7 +53,7 @@ def truncate_chars(text: str, max_chars: int) -> str:
 
 
 def head_tail(tokens: list, max_tokens: int) -> list:
-    """Keep the first and last ``max_tokens // 2`` tokens of a long review.
+    """Keep ``max_tokens`` tokens of a long review: the first ceil(max_tokens / 2) and the last floor(max_tokens / 2).
 
     Reviews tend to open with a summary and close with a verdict; keeping both ends beats
     keeping only the head (Sun et al., 2019, "How to Fine-Tune BERT for Text Classification").

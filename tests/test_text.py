@@ -33,6 +33,15 @@ def test_head_tail_keeps_both_ends():
     assert head_tail(tokens, 20) == tokens
 
 
+@pytest.mark.parametrize("max_tokens", [1, 3, 5, 7, 9])
+def test_head_tail_with_odd_sizes_keeps_one_more_head_token(max_tokens):
+    tokens = list(range(10))
+    kept = head_tail(tokens, max_tokens)
+    head, tail = (max_tokens + 1) // 2, max_tokens // 2
+    assert len(kept) == max_tokens
+    assert kept == tokens[:head] + tokens[len(tokens) - tail :]
+
+
 def test_truncate_chars_cuts_at_spaces():
     text = " ".join(f"w{i}" for i in range(1000))
     out = truncate_chars(text, 100)
