@@ -123,12 +123,12 @@ def test_bad_settings_are_rejected_before_training(bad):
 
 
 def test_started_event_describes_the_run(slice_corpus, tmp_path):
-    model_cfg, train_cfg = preset("quick", output=str(tmp_path / "d.safetensors"))
-    stop = threading.Event()
-    stop.set()
-    events = list(train(model_cfg, train_cfg, slice_corpus, stop=stop))
+    # Stopped as soon as it started: before the first step, so nothing is saved.
+    events = train_until(slice_corpus, tmp_path / "d.safetensors", lambda e: isinstance(e, Started))
     started = events[0]
     assert isinstance(started, Started)
     assert (started.train_size, started.val_size, started.test_size) == (2000, 1000, 1000)
     assert started.device == "cpu" and started.num_parameters > 0
-    assert events[-1].status == "stopped"
+    assert [e.kind for e in events] == ["Started", "Finished"]
+    assert events[-1].status == "stopped" and events[-1].path == ""
+    assert not (tmp_path / "d.safetensors").exists()
