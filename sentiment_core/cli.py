@@ -10,6 +10,7 @@ import shlex
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,43 @@ from tqdm import tqdm
 from . import DEFAULT_CHECKPOINT
 from .card import describe_architecture, write_card
 from .checkpoint import CheckpointError, load_checkpoint
-from .config import PRESETS, ModelConfig, TrainConfig, preset
+from .config import PRESETS, ModelConfig, TrainConfig, check_value, preset
 from .data import DataError, EncodedDataset, load_corpus, make_loader
-from .evaluation import evaluate
+from .evaluation import EVAL_SPLITS, evaluate, load_split
 from .predict import EmptyTextError, Predictor
-from .training import CheckpointSaved, EpochEnd, Finished, Started, Status, Step, train
+from .report import confusion_table, metrics_table
+from .training import CheckpointSaved, EpochEnd, Finished, Started, Status, Step, preflight, train
+
+REPLACED_NOTE = "note: some characters of {what} were not valid UTF-8 and were replaced with U+FFFD"
+
+
+def config_field(cls: type, name: str) -> dataclasses.Field:
+    """The field ``name`` of config dataclass ``cls``."""
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+
+def option_type(f: dataclasses.Field) -> Callable[[str], Any]:
+    """An argparse ``type`` that parses a number and checks it against the field's bounds, so a
+    bad value is a one-line usage error naming the option, before anything runs."""
+    kind = type(f.default)
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'a whole number' if kind is int else 'a number'}, not {text!r}") from None
+        try:
+            return check_value(f, value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = kind.__name__  # what argparse names in its messages
+    return parse
 
 
 def add_config_options(parser: argparse.ArgumentParser, cls: type) -> None:
-    """One --option per config field, typed and documented from the dataclass."""
+    """One --option per config field, typed, bounded and documented from the dataclass."""
     group = parser.add_argument_group(cls.__name__)
     defaults = next(c for c in preset("default") if isinstance(c, cls))
     for f in dataclasses.fields(cls):
@@ -36,14 +65,41 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type) -> None:
         help_text = f"{f.metadata.get('help', '')} (default preset: {getattr(defaults, f.name)!r})"
         if isinstance(f.default, bool):
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif isinstance(f.default, (int, float)):
+            group.add_argument(flag, dest=f.name, type=option_type(f), default=None, help=help_text)
         else:
-            group.add_argument(flag, dest=f.name, type=type(f.default), default=None,
-                               choices=f.metadata.get("choices"), help=help_text)
+            group.add_argument(flag, dest=f.name, default=None, choices=f.metadata.get("choices"), help=help_text)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = {f.name for cls in (ModelConfig, TrainConfig) for f in dataclasses.fields(cls)}
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+def clean_text(text: str) -> tuple[str, bool]:
+    """``text`` as valid Unicode, and whether anything was replaced: Python reads undecodable
+    bytes in arguments as lone surrogates, which can't be printed or saved; they become U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text, False
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # the original bytes
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace"), True
+
+
+def read_lines(raw: bytes, what: str) -> list[str]:
+    """Non-blank lines of ``raw`` decoded as UTF-8, bad bytes replaced (with a note on stderr)."""
+    text = raw.decode("utf-8", "replace")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        print(REPLACED_NOTE.format(what=what), file=sys.stderr)
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return [line for line in lines if line.strip()]
 
 
 class _Bars:
@@ -55,42 +111,23 @@ class _Bars:
     def __call__(self, stage: str, done: int, total: int) -> None:
         bar = self.bars.get(stage)
         if bar is None:
-            unit = "B" if stage == "download" else " reviews"
-            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit=unit, unit_scale=stage == "download")
+            unit = "B" if stage in ("download", "read") else " reviews"
+            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit=unit, unit_scale=unit == "B")
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def metrics_table(metrics: dict[str, dict[str, Any]]) -> str:
-    """Plain-text table of named metric dicts (validation, test, ...)."""
-    rows = [("split", "reviews", "accuracy", "precision", "recall", "F1", "loss")]
-    for name, m in metrics.items():
-        if m:
-            rows.append((name, f"{m['count']:,}", f"{m['accuracy']:.2%}", f"{m['precision']:.2%}",
-                         f"{m['recall']:.2%}", f"{m['f1']:.4f}", f"{m['loss']:.4f}"))
-    return _table(rows)
-
-
-def confusion_table(confusion: list[list[int]]) -> str:
-    (tn, fp), (fn, tp) = confusion
-    return _table([("truth \\ predicted", "negative", "positive"), ("negative", f"{tn:,}", f"{fp:,}"),
-                   ("positive", f"{fn:,}", f"{tp:,}")])
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     model_cfg, train_cfg = preset(args.preset, **_overrides(args))
+    preflight(model_cfg, train_cfg)  # an existing output or a full disk fails now, not after the data
+    name, bad_name = clean_text(args.name or Path(train_cfg.output).stem)
+    command, bad_command = clean_text("python -m sentiment_core " + shlex.join(sys.argv[1:]))
+    if bad_name or bad_command:
+        print(REPLACED_NOTE.format(what="the arguments"), file=sys.stderr)
     print(f"model: {describe_architecture(dataclasses.asdict(model_cfg))}")
     corpus = load_corpus(train_cfg, progress=_Bars())
-    info = {"name": args.name or Path(train_cfg.output).stem, "preset": args.preset,
-            "command": "python -m sentiment_core " + shlex.join(sys.argv[1:])}
+    info = {"name": name, "preset": args.preset, "command": command}
     bar, final = None, None
     stop = threading.Event()
 
@@ -118,7 +155,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 tqdm.write(f"epoch {event.epoch}: train loss {event.train_loss:.4f}, val loss {event.val['loss']:.4f}, "
                            f"val accuracy {event.val['accuracy']:.2%}{' (best)' if event.improved else ''}")
             elif isinstance(event, CheckpointSaved):
-                tqdm.write(f"saved {event.path} (epoch {event.epoch})")
+                tqdm.write(f"saved {clean_text(event.path)[0]} (epoch {event.epoch})")
             elif isinstance(event, Finished):
                 final = event
     finally:
@@ -128,42 +165,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     if final.status == "failed":
         print(f"training failed: {final.error}", file=sys.stderr)
         return 1
-    card = write_card(final.path)
-    print(f"\n{final.status} in {final.elapsed_s / 60:.1f} min; checkpoint {final.path}, card {card}\n")
-    print(metrics_table({"validation": final.val, "test": final.test}))
+    if not final.path:
+        print("stopped before training began; no checkpoint was written", file=sys.stderr)
+        return 130
+    card = write_card(final.path, overwrite=train_cfg.overwrite)
+    print(f"\n{final.status} in {final.elapsed_s / 60:.1f} min; checkpoint {clean_text(final.path)[0]}, "
+          f"card {clean_text(str(card))[0]}\n")
+    print(metrics_table({"validation": final.val, "test": final.test}, style="text"))
     if final.test:
-        print("\ntest confusion matrix\n" + confusion_table(final.test["confusion"]))
+        print("\ntest confusion matrix\n" + confusion_table(final.test["confusion"], style="text"))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
-    # Rebuild the run's split (same seed and validation share) on the data given here; the
-    # training reviews aren't scored, so a one-review slice of them is enough.
+    # Rebuild the run's split (same seed and validation share) on the data given here, reading
+    # only the split scored: not the training reviews, nor the unlabeled ones of its word vectors.
     base = ckpt.train_config or TrainConfig()
     cfg = dataclasses.replace(base, data=args.data or "", cache_dir=args.cache_dir or "",
-                              max_train_samples=1, max_eval_samples=args.max_samples)
-    corpus = load_corpus(cfg, progress=_Bars())
-    reviews = corpus.test if args.split == "test" else corpus.val
+                              max_eval_samples=args.max_samples, pretrain_embeddings=False)
+    reviews = load_split(cfg, args.split, progress=_Bars())
     loader = make_loader(EncodedDataset(reviews, ckpt.vocab, base.max_tokens), args.batch_size, shuffle=False)
     metrics = evaluate(ckpt.model, tqdm(loader, desc=f"evaluate {args.split}", unit="batch"))
     if args.json:
         print(json.dumps(metrics.to_dict()))
         return 0
-    print(f"\n{args.checkpoint}: {describe_architecture(dataclasses.asdict(ckpt.model_config))}\n")
-    print(metrics_table({args.split: metrics.to_dict()}))
-    print("\nconfusion matrix\n" + confusion_table(metrics.confusion))
+    print(f"\n{clean_text(args.checkpoint)[0]}: {describe_architecture(dataclasses.asdict(ckpt.model_config))}\n")
+    print(metrics_table({args.split: metrics.to_dict()}, style="text"))
+    print("\nconfusion matrix\n" + confusion_table(metrics.confusion, style="text"))
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(args.checkpoint, max_tokens=args.max_tokens)
-    texts = list(args.text)
+    cleaned = [clean_text(text) for text in args.text]
+    if any(bad for _, bad in cleaned):
+        print(REPLACED_NOTE.format(what="the arguments"), file=sys.stderr)
+    texts = [text for text, _ in cleaned]
     if args.file == "-":
-        texts += [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        stdin = getattr(sys.stdin, "buffer", None)  # bytes: a bad byte is replaced, not a UnicodeDecodeError
+        texts += read_lines(stdin.read() if stdin else clean_text(sys.stdin.read())[0].encode(), "stdin")
     elif args.file:
-        with open(args.file, encoding="utf-8", errors="replace") as source:
-            texts += [line.rstrip("\n") for line in source if line.strip()]
+        texts += read_lines(Path(args.file).read_bytes(), args.file)
     if not texts:
         print("nothing to classify: give a text, or --file FILE (one review per line, - for stdin)", file=sys.stderr)
         return 2
@@ -179,7 +222,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    print(f"wrote {write_card(args.checkpoint)}")
+    print(f"wrote {clean_text(str(write_card(args.checkpoint, overwrite=args.overwrite)))[0]}")
     return 0
 
 
@@ -201,9 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint file")
     p.add_argument("--data", default="", help="IMDB archive or folder (default: $SENTIMENT_DATA or the download)")
     p.add_argument("--cache-dir", default="", help="download and token cache folder")
-    p.add_argument("--split", default="test", choices=("test", "val"), help="which split to score")
-    p.add_argument("--max-samples", type=int, default=0, help="stratified slice of the split (0 = all)")
-    p.add_argument("--batch-size", type=int, default=128, help="reviews per batch")
+    p.add_argument("--split", default="test", choices=EVAL_SPLITS, help="which split to score")
+    p.add_argument("--max-samples", type=option_type(config_field(TrainConfig, "max_eval_samples")), default=0,
+                   help="stratified slice of the split (0 = all)")
+    p.add_argument("--batch-size", type=option_type(config_field(TrainConfig, "batch_size")), default=128,
+                   help="reviews per batch")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=cmd_evaluate)
 
@@ -211,12 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="*", help="review texts")
     p.add_argument("--file", help="a file with one review per line (- for stdin)")
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint file")
-    p.add_argument("--max-tokens", type=int, default=0, help="token limit per review (default: the model's)")
+    p.add_argument("--max-tokens", type=option_type(config_field(TrainConfig, "max_tokens")), default=0,
+                   help="token limit per review (default: the model's)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("card", help="(re)write the markdown model card next to a checkpoint")
     p.add_argument("checkpoint", help="checkpoint file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing .md even if it is not a model card")
     p.set_defaults(func=cmd_card)
     return parser
 
@@ -231,5 +278,5 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (CheckpointError, DataError, EmptyTextError, ValueError, RuntimeError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {clean_text(str(exc))[0]}", file=sys.stderr)
         return 1

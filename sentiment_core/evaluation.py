@@ -1,4 +1,5 @@
-"""Loss, accuracy, precision, recall, F1 and the confusion matrix of a model on a loader."""
+"""Loss, accuracy, precision, recall, F1 and the confusion matrix of a model on a loader,
+and the one split a checkpoint is scored on."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
+
+from .config import TrainConfig
+from .data import Progress, Reviews, Source, TokenCache, resolve_source, split_indices, stratified_sample
+
+EVAL_SPLITS = ("test", "val")
 
 
 @dataclass
@@ -52,3 +58,25 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device | str = 
         fn += int((~pred & truth).sum())
     count = tn + fp + fn + tp
     return Metrics.from_counts(total_loss / count if count else 0.0, tn, fp, fn, tp)
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    pass
+
+
+def load_split(cfg: TrainConfig, split: str, progress: Progress = _no_progress) -> Reviews:
+    """The validation or test reviews of the run ``cfg`` describes (its seed, validation share and
+    ``max_eval_samples`` slice, as ``load_corpus`` picks them), tokenizing only those: scoring a
+    checkpoint reads neither its training reviews nor the 50,000 unlabeled ones."""
+    if split not in EVAL_SPLITS:
+        raise ValueError(f"split must be one of {EVAL_SPLITS}, not {split!r}")
+    cache = TokenCache(Source(resolve_source(cfg.data, cfg.cache_dir, progress), progress), cfg.cache_dir)
+    if split == "test":
+        labels = cache.labels("test")
+        indices = stratified_sample(labels, cfg.max_eval_samples, cfg.seed) if cfg.max_eval_samples else None
+        return cache.load({"test": indices}, progress)["test"]
+    labels = cache.labels("train")
+    _, indices = split_indices(labels, cfg.val_fraction, cfg.seed)
+    if cfg.max_eval_samples:
+        indices = [indices[i] for i in stratified_sample([labels[i] for i in indices], cfg.max_eval_samples, cfg.seed)]
+    return cache.load({"train": indices}, progress)["train"]
