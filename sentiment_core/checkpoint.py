@@ -5,9 +5,9 @@ arbitrary objects. The header holds JSON for the model config, vocabulary, label
 training config, metrics and a model card. Writes go to a temporary file that is renamed
 over the target, so a crash mid-save leaves the previous checkpoint intact.
 
-Reading checks before it allocates: only a regular file of sane size is opened, the header
-(``checkpoint_header.py``) is validated field by field, and every stored tensor's shape is compared with
-the shapes the header's config implies (on the meta device) before the weights are read.
+Reading checks before it allocates: only a regular file of sane size is opened, the header is
+validated field by field, and every stored tensor's shape is compared with the shapes the
+header's config implies, on the meta device (``checkpoint_header.py``), before the weights are read.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 import torch
 from safetensors.torch import save as save_safetensors
 
-from .checkpoint_header import FORMAT, FORMAT_VERSION, CheckpointError, Header, parse_header
+from .checkpoint_header import DTYPES, FORMAT, FORMAT_VERSION, CheckpointError, Header, check_tensors, parse_header
 from .config import ModelConfig, TrainConfig, to_dict
 from .data import LABELS
 from .model import SentimentRNN, count_parameters
@@ -37,10 +37,9 @@ __all__ = [
     "estimate_checkpoint_bytes", "load_checkpoint", "read_metadata", "save_checkpoint",
 ]
 
-MAX_FILE_BYTES = 512 * 2**20  # the shipped model is 7 MB; the config bounds allow far less than this
+MAX_FILE_BYTES = 512 * 2**20  # the shipped model is 7 MB; a larger file is refused before it is read
 MAX_HEADER_BYTES = 100 * 2**20  # a 1M-word vocabulary is about 15 MB of JSON
 STALE_TMP_SECONDS = 60  # a temp file this old next to a checkpoint is left from a killed save
-DTYPES = {"F32": torch.float32, "F16": torch.float16}
 STORE = {"float32": torch.float32, "float16": torch.float16}
 
 
@@ -277,39 +276,4 @@ def _read_header(path: Path, f: BinaryIO, size: int) -> tuple[Header, dict[str, 
         raise CheckpointError(path, "not a sentiment_core checkpoint (a safetensors file from elsewhere?)")
     header = parse_header(path, meta)
     data_size = size - 8 - length
-    return header, _check_tensors(path, table, header.model_config, data_size), data_size
-
-
-def _check_tensors(path: Path, table: dict[str, Any], cfg: ModelConfig,
-                   data_size: int) -> dict[str, tuple[str, list[int], int]]:
-    """Every tensor entry checked against the shapes ``cfg`` implies and against the file's size."""
-    with torch.device("meta"):  # shapes only: nothing is allocated
-        expected = {k: list(v.shape) for k, v in SentimentRNN(cfg).state_dict().items()}
-    missing, unexpected = sorted(expected.keys() - table.keys()), sorted(table.keys() - expected.keys())
-    if missing or unexpected:
-        raise CheckpointError(path, "weights don't match the model config: "
-                              + "; ".join(f"{what} {', '.join(names[:5])}" for what, names in
-                                          (("missing", missing), ("unexpected", unexpected)) if names))
-    out, spans = {}, []
-    for name, entry in table.items():
-        dtype = entry.get("dtype") if isinstance(entry, dict) else None
-        shape = entry.get("shape") if isinstance(entry, dict) else None
-        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if dtype not in DTYPES:
-            raise CheckpointError(path, f"tensor {name}: dtype {dtype!r} is not F32 or F16")
-        if shape != expected[name] or any(type(n) is not int for n in shape):
-            raise CheckpointError(path, f"weights don't match the model config: {name} has shape {shape}, "
-                                  f"the config implies {expected[name]}")
-        nbytes = math.prod(shape) * DTYPES[dtype].itemsize
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(n) is int for n in offsets)
-                and offsets[0] >= 0 and offsets[1] - offsets[0] == nbytes):
-            raise CheckpointError(path, f"tensor {name}: data_offsets {offsets!r} don't match its shape")
-        if offsets[1] > data_size:
-            raise CheckpointError(path, f"weights are truncated: {name} runs past the end of the file")
-        out[name] = (dtype, shape, offsets[0])
-        spans.append(offsets)
-    # As safetensors requires: the tensors tile the data section, without gaps or overlaps.
-    spans.sort()
-    if [b for b, _ in spans] != [0] + [e for _, e in spans[:-1]] or (spans and spans[-1][1] != data_size):
-        raise CheckpointError(path, "weights are corrupt (tensor data overlaps, or leaves gaps)")
-    return out
+    return header, check_tensors(path, table, header.model_config, data_size), data_size

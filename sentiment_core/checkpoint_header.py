@@ -16,11 +16,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from .config import ModelConfig, TrainConfig, from_dict
+from .model import SentimentRNN
 from .vocab import Vocab
 
 FORMAT = "sentiment_core.checkpoint"
 FORMAT_VERSION = 1
+DTYPES = {"F32": torch.float32, "F16": torch.float16}  # what save_checkpoint writes
 JSON_FIELDS = ("model_config", "vocab", "labels", "train_config", "metrics", "info")
 # The ModelConfig fields every v1 checkpoint records; later fields may be absent (their defaults apply).
 MODEL_KEYS = ("cell", "embed_dim", "hidden_dim", "num_layers", "bidirectional", "dropout", "pooling", "vocab_size")
@@ -206,3 +210,38 @@ def _info(info: dict[str, Any]) -> None:
             _int(info[key], f"info.{key}")
         else:
             _num(info[key], f"info.{key}")
+
+
+def check_tensors(path: str | os.PathLike, table: dict[str, Any], cfg: ModelConfig,
+                   data_size: int) -> dict[str, tuple[str, list[int], int]]:
+    """Every tensor entry checked against the shapes ``cfg`` implies and against the file's size."""
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        expected = {k: list(v.shape) for k, v in SentimentRNN(cfg).state_dict().items()}
+    missing, unexpected = sorted(expected.keys() - table.keys()), sorted(table.keys() - expected.keys())
+    if missing or unexpected:
+        raise CheckpointError(path, "weights don't match the model config: "
+                              + "; ".join(f"{what} {', '.join(names[:5])}" for what, names in
+                                          (("missing", missing), ("unexpected", unexpected)) if names))
+    out, spans = {}, []
+    for name, entry in table.items():
+        dtype = entry.get("dtype") if isinstance(entry, dict) else None
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if dtype not in DTYPES:
+            raise CheckpointError(path, f"tensor {name}: dtype {dtype!r} is not F32 or F16")
+        if shape != expected[name] or any(type(n) is not int for n in shape):
+            raise CheckpointError(path, f"weights don't match the model config: {name} has shape {shape}, "
+                                  f"the config implies {expected[name]}")
+        nbytes = math.prod(shape) * DTYPES[dtype].itemsize
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(n) is int for n in offsets)
+                and offsets[0] >= 0 and offsets[1] - offsets[0] == nbytes):
+            raise CheckpointError(path, f"tensor {name}: data_offsets {offsets!r} don't match its shape")
+        if offsets[1] > data_size:
+            raise CheckpointError(path, f"weights are truncated: {name} runs past the end of the file")
+        out[name] = (dtype, shape, offsets[0])
+        spans.append(offsets)
+    # As safetensors requires: the tensors tile the data section, without gaps or overlaps.
+    spans.sort()
+    if [b for b, _ in spans] != [0] + [e for _, e in spans[:-1]] or (spans and spans[-1][1] != data_size):
+        raise CheckpointError(path, "weights are corrupt (tensor data overlaps, or leaves gaps)")
+    return out

@@ -13,6 +13,7 @@ from sentiment_core.config import ModelConfig, TrainConfig
 from sentiment_core.data import DataError, TokenCache, load_corpus
 from sentiment_core.evaluation import Metrics, load_split
 from sentiment_core.model import SentimentRNN
+from sentiment_core.training import Finished
 from sentiment_core.vocab import Vocab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -144,3 +145,10 @@ def test_invalid_utf8_in_arguments_and_stdin_is_replaced_with_a_note(random_chec
                      stdin=b"good \xc3\x28 film\n\nawful\n")
     assert result.returncode == 0, result.stderr.decode()
     assert len(result.stdout.splitlines()) == 2 and b"replaced with U+FFFD" in result.stderr
+
+
+def test_a_stop_before_training_began_is_not_a_success(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "load_corpus", lambda cfg, progress=None: None)
+    monkeypatch.setattr(cli, "train", lambda *args, **kwargs: iter([Finished("stopped")]))
+    assert cli.main(["train", "--output", str(tmp_path / "s.safetensors")]) == 130
+    assert "no checkpoint was written" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
