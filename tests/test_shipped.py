@@ -3,7 +3,7 @@
 import pytest
 
 from sentiment_core import DEFAULT_CHECKPOINT, Predictor
-from sentiment_core.card import render_card
+from sentiment_core.card import is_card, render_card
 from sentiment_core.checkpoint import read_metadata
 
 TUTORIAL = DEFAULT_CHECKPOINT.with_name("tutorial-rnn.safetensors")
@@ -17,6 +17,7 @@ def test_shipped_checkpoints_load_and_stay_under_10_mb(path):
     assert meta["train_config"]["max_train_samples"] == 0 and meta["info"]["train_size"] == 22_500
     card = path.with_suffix(".md").read_text(encoding="utf-8")
     assert card == render_card(path)  # the committed card matches the checkpoint it describes
+    assert is_card(path.with_suffix(".md"))  # so `card` may rewrite it without --overwrite
 
 
 def test_default_model_reaches_90_percent_and_reads_obvious_reviews():
