@@ -140,7 +140,7 @@ def run_histories(run: Run | None) -> list[dict[str, Any]]:
     """The per-epoch history of a run in progress, as its checkpoint records it."""
     if run is None:
         return []
-    return [e["history"] for e in run.of_kind("EpochEnd")]
+    return [e["history_row"] for e in run.of_kind("EpochEnd")]
 
 
 def training_view(run: Run | None) -> dict[str, Any]:

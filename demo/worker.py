@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from sentiment_core.card import write_card
-from sentiment_core.config import ModelConfig, TrainConfig, from_dict, to_dict
+from sentiment_core.config import ModelConfig, TrainConfig, to_dict
+
+from . import child
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,6 @@ STOP_PREPARING_S = 1.5  # a stop before training: the child must be gone by then
 STOP_GRACE_S = 5.0  # a stop during training: the child must acknowledge it by then
 FINAL_SAVE_S = 300.0  # after acknowledging, time to validate and save the best checkpoint
 TERMINATE_S = 2.0  # after SIGTERM, before SIGKILL
-STAGE_INTERVAL_S = 0.25  # data-loading progress lines sent at most this often
 
 
 @dataclass
@@ -128,7 +129,7 @@ class TrainingWorker:
             receive, send = self._context.Pipe(duplex=False)
             spec = {"model": to_dict(model_cfg), "train": to_dict(train_cfg), "info": info, "threads": self.threads,
                     "parent": os.getpid()}
-            process = self._context.Process(target=child_main, args=(spec, send, stop), name=f"train-{run.name}")
+            process = self._context.Process(target=child.main, args=(spec, send, stop), name=f"train-{run.name}")
             process.start()
             send.close()  # the child holds the only writing end: its exit ends the pipe
             self._job = job = _Job(run, process, receive, stop)
@@ -229,6 +230,9 @@ class TrainingWorker:
                         self._record(job, job.conn.recv())
                 except (EOFError, OSError):  # the child has exited and its pipe is closed
                     break
+                except Exception:  # a message cut short by a kill mid-send: the child is gone or going
+                    log.exception("unreadable message from training run %s", job.run.name)
+                    break
         finally:
             job.process.join(TERMINATE_S)
             if job.process.is_alive():
@@ -285,83 +289,3 @@ def _exit_reason(code: int | None) -> str:
         hint = " (the system may have run out of memory)" if -code == signal.SIGKILL else ""
         return f"was killed by {name}{hint}"
     return f"exited unexpectedly with code {code}"
-
-
-# ---------------------------------------------------------------------------------------------
-# The child process
-
-
-class _Stopped(Exception):
-    """Raised from the data-loading progress hook when Stop is pressed before training starts."""
-
-
-class _StopFlag:
-    """The trainer's stop flag; tells the app the first time it is seen set (the child is alive)."""
-
-    def __init__(self, event: Any, send: Any) -> None:
-        self.event, self.send, self.seen = event, send, False
-
-    def is_set(self) -> bool:
-        if self.event.is_set():
-            if not self.seen:
-                self.seen = True
-                self.send({"kind": "StopAck"})
-            return True
-        return False
-
-
-def _watch_parent(parent: int) -> None:
-    """End this process if the app that started it dies (even by SIGKILL): no orphaned runs."""
-    while True:
-        if os.getppid() != parent:
-            os._exit(1)
-        time.sleep(0.5)
-
-
-def child_main(spec: dict[str, Any], conn: Any, stop: Any) -> None:
-    """Entry point of a training child: load the data, train, send every event to the app."""
-    threading.Thread(target=_watch_parent, args=(spec["parent"],), daemon=True).start()
-    import torch
-
-    torch.set_num_threads(spec["threads"])
-    from sentiment_core.data import load_corpus
-    from sentiment_core.training import Finished, train
-
-    send_lock = threading.Lock()
-
-    def send(message: dict[str, Any]) -> None:
-        with send_lock:
-            conn.send(message)
-
-    last_stage = 0.0
-
-    def progress(stage: str, done: int, total: int) -> None:
-        nonlocal last_stage
-        if stop.is_set():
-            raise _Stopped
-        now = time.monotonic()
-        if now - last_stage >= STAGE_INTERVAL_S or done >= total:
-            last_stage = now
-            verb = {"tokenize": "tokenizing", "download": "downloading", "read": "reading"}.get(stage, stage)
-            if stage in ("download", "read"):  # counted in bytes
-                amount = f"{done / 1e6:,.1f}/{total / 1e6:,.1f} MB of the IMDB archive"
-            else:
-                amount = f"{done:,}/{total:,} reviews"
-            send({"kind": "Stage", "message": f"{verb} {amount}"})
-
-    model_cfg, train_cfg = from_dict(ModelConfig, spec["model"]), from_dict(TrainConfig, spec["train"])
-    try:
-        send({"kind": "Stage", "message": "reading the IMDB data"})
-        corpus = load_corpus(train_cfg, progress=progress)
-        if stop.is_set():
-            raise _Stopped
-        send({"kind": "Stage", "message": "building the vocabulary and model"})
-        for event in train(model_cfg, train_cfg, corpus, stop=_StopFlag(stop, send), info=spec["info"]):
-            send(event.to_dict())
-    except _Stopped:
-        send({**Finished("stopped").to_dict(), "stage": "stopped before training began; no checkpoint was saved"})
-    except Exception as exc:  # e.g. the data is missing: the page must say so
-        log.exception("training run failed")
-        send(Finished("failed", error=f"{type(exc).__name__}: {exc}").to_dict())
-    finally:
-        conn.close()

@@ -131,13 +131,16 @@ def test_training_progress_stop_and_reopen(served, client):
     assert poll(client, lambda s: s["status"] not in ("preparing", "training"))["status"] == "finished"
 
 
-def test_app_with_a_password_guards_training_and_leaves_no_child_on_sigterm(tmp_path, tiny_checkpoint):
+def test_app_with_a_password_guards_training_and_leaves_nothing_behind_on_sigterm(tmp_path, tiny_checkpoint):
     """``python app.py`` as a Space runs it: the password is needed, and SIGTERM ends the run's process too."""
     shipped = tmp_path / "checkpoints"
     shipped.mkdir()
     shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
     port = free_port()
-    env = {**os.environ, "SENTIMENT_TRAINING_PASSWORD": "letmein", "GRADIO_ANALYTICS_ENABLED": "False"}
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "SENTIMENT_TRAINING_PASSWORD": "letmein", "GRADIO_ANALYTICS_ENABLED": "False",
+           "TMPDIR": str(temp)}
     app = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoint-dir", str(shipped),
                             "--runs-dir", str(tmp_path / "runs"), "--threads", "1", "--train-threads", "1"],
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -167,7 +170,8 @@ def test_app_with_a_password_guards_training_and_leaves_no_child_on_sigterm(tmp_
         assert app.wait(60) is not None
         for pid in children:
             assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
-        # The run was stopped, not killed: it kept a checkpoint.
+        # The run was stopped, not killed: it kept a checkpoint; and the app removed its temporary folder.
         assert (tmp_path / "runs" / "guarded.safetensors").is_file()
+        assert not list(temp.glob("sentiment-batch-*"))
     finally:
         app.kill()

@@ -55,10 +55,11 @@ def _worker_pids(parent: int) -> list[int]:
 
 CHILD = """
     import os, sys
+    from sentiment_core import processes
     from sentiment_core.data import workers
 
     if os.environ.get("NO_PRCTL"):  # runs in the spawned workers too: they import this file as __mp_main__
-        workers._set_parent_death_signal = lambda: False
+        processes._set_parent_death_signal = lambda: False
 
     if __name__ == "__main__":
         texts = [f"Review {i}: " + "a fine and long sentence, with words. " * 30 for i in range(40_000)]

@@ -5,26 +5,21 @@ tokenizes them in a pool of spawned processes (about 300 MB each). Two guarantee
 
 - a ``progress`` hook that raises (Stop in the app, Ctrl-C in the CLI) ends the pool at once:
   queued chunks are cancelled, the running ones are not waited for;
-- the workers die with the process that started them, even when it is killed with SIGKILL:
-  on Linux the kernel sends them SIGKILL (``prctl(PR_SET_PDEATHSIG)``), elsewhere a thread in
-  each worker exits it once its parent is gone.
+- the workers die with the process that started them, even when it is killed with SIGKILL
+  (``sentiment_core.processes.die_with_parent``).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import ctypes
 import logging
 import os
-import signal
-import sys
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
+from ..processes import die_with_parent
 from ..tokenizer import tokenize_many
 from .source import Progress, _no_progress
 
@@ -32,38 +27,10 @@ log = logging.getLogger(__name__)
 
 CHUNK = 500  # reviews per task: about 0.2 s of work, so progress (and a stop) is never far away
 POLL_S = 0.25  # how often the hook is called while waiting for workers (start-up takes seconds)
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def _tokenize_chunk(texts: list[str]) -> list[list[str]]:
     return list(tokenize_many(texts))
-
-
-def _set_parent_death_signal() -> bool:
-    """Ask Linux to SIGKILL this process when its parent dies; False where that isn't available."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _watch_parent(parent: int, interval: float = 0.5, end: Callable[[int], object] = os._exit) -> None:
-    """Exit once the parent is gone (an orphan is re-parented, so its parent pid changes)."""
-    while os.getppid() == parent:
-        time.sleep(interval)
-    end(1)
-
-
-def _die_with_parent(parent: int) -> None:
-    """Pool initializer: make this worker end when ``parent`` dies, however it dies."""
-    if _set_parent_death_signal():
-        if os.getppid() != parent:  # the parent died before the signal was armed
-            os._exit(1)
-        return
-    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
 
 
 def tokenize_texts(texts: Sequence[str], progress: Progress = _no_progress, workers: int = 0) -> list[list[str]]:
@@ -89,7 +56,7 @@ def tokenize_texts(texts: Sequence[str], progress: Progress = _no_progress, work
 
 def _in_workers(chunks: list[list[str]], workers: int, progress: Progress, total: int) -> list[list[str]]:
     # "spawn": forking a process that holds torch threads or a web server can deadlock.
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_die_with_parent,
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=die_with_parent,
                                initargs=(os.getpid(),))
     out: list[list[str]] = []
     try:

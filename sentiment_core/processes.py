@@ -1,0 +1,45 @@
+"""Child processes that die with their parent: tokenizer workers and the app's training runs.
+
+On Linux the kernel sends SIGKILL to a process whose parent dies (``prctl(PR_SET_PDEATHSIG)``);
+elsewhere a thread in the child exits it once its parent is gone (an orphan is re-parented,
+so its parent pid changes). Either way, a parent killed with SIGKILL leaves no orphan behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _set_parent_death_signal() -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies; False where that isn't available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int, interval: float = 0.5, end: Callable[[int], object] = os._exit) -> None:
+    """Exit once the parent is gone."""
+    while os.getppid() == parent:
+        time.sleep(interval)
+    end(1)
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this process end when ``parent`` (the pid that started it) dies, however it dies."""
+    if _set_parent_death_signal():
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os._exit(1)
+        return
+    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
