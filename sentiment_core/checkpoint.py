@@ -18,7 +18,6 @@ import math
 import os
 import stat
 import tempfile
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -30,6 +29,7 @@ from .checkpoint_header import DTYPES, FORMAT, FORMAT_VERSION, CheckpointError, 
 from .config import ModelConfig, TrainConfig, to_dict
 from .data import LABELS
 from .model import SentimentRNN, count_parameters
+from .tempfiles import remove_stale
 from .vocab import Vocab
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
 
 MAX_FILE_BYTES = 512 * 2**20  # the shipped model is 7 MB; a larger file is refused before it is read
 MAX_HEADER_BYTES = 100 * 2**20  # a 1M-word vocabulary is about 15 MB of JSON
-STALE_TMP_SECONDS = 60  # a temp file this old next to a checkpoint is left from a killed save
 STORE = {"float32": torch.float32, "float16": torch.float16}
 
 
@@ -91,7 +90,7 @@ def save_checkpoint(
     tensors = {k: v.detach().to("cpu", STORE[dtype]).contiguous() for k, v in model.state_dict().items()}
     blob = save_safetensors(tensors, metadata=header)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(path)
+    remove_stale(path.parent, f".{path.name}.")  # left by a save that was killed mid-write
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -110,23 +109,6 @@ def save_checkpoint(
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
-
-
-def _remove_stale_temps(path: Path) -> None:
-    """Delete ``.<name>.*.tmp`` files of saves that were killed mid-write (older than a minute;
-    a younger one may belong to a save in progress)."""
-    prefix, now = f".{path.name}.", time.time()
-    try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return
-    for entry in entries:
-        if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
-            try:
-                if entry.is_file(follow_symlinks=False) and now - entry.stat().st_mtime > STALE_TMP_SECONDS:
-                    os.unlink(entry.path)
-            except OSError:
-                pass  # gone already, or not ours to delete
 
 
 def _read_umask() -> int:

@@ -122,3 +122,13 @@ def test_unwritable_cache_folder_is_a_data_error(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(DataError, match="could not write the token cache"):
         write_cache(tmp_path / "file" / "train.tokens", REVIEWS)
+
+
+def test_a_temp_file_left_by_a_killed_write_is_removed_by_the_next_write(tmp_path):
+    path = tmp_path / "train.tokens"
+    stale, fresh = tmp_path / "train.tokens.k1ll3d.tmp", tmp_path / "train.tokens.writing.tmp"
+    for leftover in (stale, fresh):
+        leftover.write_bytes(b'["neg/0_1", 0]\tBad')
+    os.utime(stale, (0, 0))
+    write_cache(path, REVIEWS)
+    assert sorted(os.listdir(tmp_path)) == ["train.tokens", fresh.name]  # the young one may be a write in progress

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..config import default_cache_dir
+from ..tempfiles import remove_stale
 from ..tokenizer import TOKENIZER_VERSION
 from .source import SPLITS, DataError, Progress, Reviews, Source, _no_progress, as_source
 from .workers import tokenize_texts
@@ -56,6 +57,7 @@ def write_cache(path: Path, reviews: Reviews) -> None:
     digest, tmp = hashlib.sha256(), None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(path.parent, f"{path.name}.")  # left by a write that was killed
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             for rid, label, tokens in zip(reviews.ids, reviews.labels, reviews.items):
