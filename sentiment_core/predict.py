@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +17,10 @@ DEFAULT_MAX_TOKENS = 1000
 # Characters kept before tokenizing: generous for max_tokens tokens (IMDB averages ~5 chars a
 # token), and it bounds the tokenizer's work on a pasted megabyte.
 CHARS_PER_TOKEN = 16
+
+# cuDNN's switch is process-wide: overlapping attribution calls on CUDA must not restore each
+# other's value (see ``_plain_rnn_kernels``).
+_CUDNN_LOCK = threading.Lock()
 
 
 class EmptyTextError(ValueError):
@@ -31,6 +37,27 @@ class Analysis:
     running_positions: list[int]  # 1-based token counts the running values belong to
     attributions: list[float]  # per token, in logit units; they sum to logit(text) - logit(baseline)
     truncated: bool
+
+
+@contextlib.contextmanager
+def _plain_rnn_kernels(device: torch.device) -> Iterator[None]:
+    """On CUDA, switch cuDNN off around an RNN backward pass in eval mode; elsewhere, touch nothing.
+
+    cuDNN only runs RNN backward in training mode. Its switch is process-wide, so while one call
+    holds it off, other CUDA work in the process (a training run) uses the plain kernels too: still
+    correct, a little slower. The lock makes overlapping calls take turns, so each restores the
+    value it found and the switch always ends up as it was.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    with _CUDNN_LOCK:
+        saved = torch.backends.cudnn.enabled
+        torch.backends.cudnn.enabled = False
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.enabled = saved
 
 
 class Predictor:
@@ -129,8 +156,7 @@ class Predictor:
         alphas = (torch.arange(steps, device=self.device, dtype=embedded.dtype) + 0.5) / steps  # midpoint rule
         path = baseline + alphas[:, None, None] * (embedded - baseline)  # (S, T, E)
         path.requires_grad_(True)
-        # cuDNN only runs RNN backward in training mode; the plain kernels are fine here.
-        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
+        with torch.enable_grad(), _plain_rnn_kernels(self.device):
             logits = self.model.classify(path, torch.full((steps,), n, device=self.device))
             (grads,) = torch.autograd.grad(logits.sum(), path)
         return ((embedded - baseline) * grads.mean(dim=0)).sum(dim=-1).tolist()
