@@ -13,6 +13,7 @@ import pandas as pd
 
 from sentiment_core import CheckpointError, EmptyTextError
 from sentiment_core.predict import Analysis
+from sentiment_core.tokenizer import clean_text
 
 from .charts import line_chart
 from .models import ModelRegistry
@@ -66,8 +67,10 @@ def describe(analysis: Analysis, max_tokens: int) -> str:
             parts.append(f"towards {towards}: " + ", ".join(f"*{w}*" for w in words))
     line = " · ".join(parts)
     if analysis.truncated:
-        line += (f"  \nLong text: the model reads at most {max_tokens:,} tokens, the first and last "
-                 f"{max_tokens // 2:,} (the middle is marked …).")
+        line += (f"  \nLong text: the model reads at most {max_tokens:,} tokens, from its beginning and its end "
+                 "(the middle left out is marked …).")
+    if analysis.replaced:
+        line += "  \nSome characters could not be read and were replaced (shown as \N{REPLACEMENT CHARACTER})."
     return line
 
 
@@ -99,10 +102,7 @@ def classify(registry: ModelRegistry, model_key: str | None, text: str | None) -
         analysis = predictor.analyze(text, max_points=RUNNING_POINTS, steps=IG_STEPS)
     except EmptyTextError as exc:
         return None, None, None, f"Nothing to classify: {exc}."
-    # Predictor keeps the head and tail of a long review (``head_tail``); the cut is after the head.
-    cut = len(analysis.tokens) - predictor.max_tokens // 2 if len(analysis.tokens) == predictor.max_tokens else None
-    gap_at = cut if analysis.truncated else None
-    return (analysis.probabilities, explanation(analysis.tokens, analysis.attributions, gap_at),
+    return (analysis.probabilities, explanation(analysis.tokens, analysis.attributions, analysis.cut_at),
             running_chart(analysis), describe(analysis, predictor.max_tokens))
 
 
@@ -141,7 +141,8 @@ def read_reviews(path: str | Path) -> tuple[pd.DataFrame, str]:
     """The uploaded table and its text column; any problem is a ``gr.Error`` with a clear message.
 
     A .txt file holds one review per line; a .csv file has a header row, and its text column is
-    the one named text/review/content, else the first column of strings.
+    the one named text/review/content, else the first column of strings. Lines and cells without
+    words (blank, or only ``<br />`` tags) are skipped, as the predictor would refuse them.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -158,7 +159,7 @@ def read_reviews(path: str | Path) -> tuple[pd.DataFrame, str]:
         except (pd.errors.ParserError, ValueError) as exc:
             raise gr.Error(f"{path.name} is not a well-formed CSV file: {str(exc).strip()}") from None
         column = _text_column(table)
-    table = table[table[column].map(lambda v: isinstance(v, str) and bool(v.strip()))].reset_index(drop=True)
+    table = table[table[column].map(lambda v: isinstance(v, str) and bool(clean_text(v)))].reset_index(drop=True)
     if table.empty:
         raise gr.Error(f"{path.name} holds no reviews (every line or text cell is empty).")
     if len(table) > MAX_BATCH_ROWS:
@@ -178,7 +179,10 @@ def classify_file(registry: ModelRegistry, model_key: str | None, path: str | No
         predictor = registry.predictor(model_key)
     except (KeyError, CheckpointError) as exc:
         raise gr.Error(f"The model {model_key} cannot be used: {exc}") from None
-    results = predictor.predict_batch(table[column].tolist())
+    try:
+        results = predictor.predict_batch(table[column].tolist())
+    except EmptyTextError as exc:  # words only in a middle that the character limit leaves out
+        raise gr.Error(f"{Path(path).name}: {exc}.") from None
     positive = [r[predictor.labels[1]] for r in results]
     predicted = [predictor.labels[int(p >= 0.5)] for p in positive]
     full = table.assign(prediction=predicted, p_positive=[round(p, 4) for p in positive])

@@ -1,9 +1,23 @@
-"""A pure prediction API over a checkpoint: probabilities, running prediction, word attributions."""
+"""A pure prediction API over a checkpoint: probabilities, running prediction, word attributions.
+
+Every text goes through one reading rule (``Predictor.read``), whether it comes alone
+(``predict``, ``analyze``) or in a batch (``predict_batch``):
+
+- characters that cannot be encoded as UTF-8 (lone surrogates, which JSON lets through) are
+  replaced with U+FFFD, and the reading says so;
+- a text over ``max_tokens * CHARS_PER_TOKEN`` characters is first clipped to its head and tail
+  (cut at spaces), so the tokenizer's work stays bounded;
+- a text with no tokens (empty, whitespace, or only ``<br />`` tags) is an ``EmptyTextError``,
+  never scored as an unknown word;
+- a long text keeps its first and last tokens (``head_tail``, as in training), and the reading
+  records where the omitted middle was (``cut_at``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -11,20 +25,31 @@ from dataclasses import dataclass
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
-from .tokenizer import head_tail, tokenize, tokenize_many, truncate_chars
+from .tokenizer import head_tail, tokenize_many
 
 DEFAULT_MAX_TOKENS = 1000
 # Characters kept before tokenizing: generous for max_tokens tokens (IMDB averages ~5 chars a
 # token), and it bounds the tokenizer's work on a pasted megabyte.
 CHARS_PER_TOKEN = 16
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 # cuDNN's switch is process-wide: overlapping attribution calls on CUDA must not restore each
 # other's value (see ``_plain_rnn_kernels``).
 _CUDNN_LOCK = threading.Lock()
 
 
 class EmptyTextError(ValueError):
-    """The text to classify is empty or only whitespace."""
+    """The text to classify has no words: it is empty, whitespace, or only ``<br />`` tags."""
+
+
+@dataclass
+class Reading:
+    """What the model reads of one text."""
+
+    tokens: list[str]
+    truncated: bool  # some of the text was left out (its middle)
+    cut_at: int | None  # index in ``tokens`` where the omitted middle was; None when nothing was cut
+    replaced: bool  # some characters could not be read (lone surrogates) and were replaced with U+FFFD
 
 
 @dataclass
@@ -37,6 +62,24 @@ class Analysis:
     running_positions: list[int]  # 1-based token counts the running values belong to
     attributions: list[float]  # per token, in logit units; they sum to logit(text) - logit(baseline)
     truncated: bool
+    cut_at: int | None = None  # see ``Reading``
+    replaced: bool = False  # see ``Reading``
+
+
+def readable(text: str) -> tuple[str, bool]:
+    """``text`` with whatever UTF-8 cannot encode replaced by U+FFFD, and whether anything was.
+
+    Surrogate pairs are joined into the character they stand for; lone surrogates become U+FFFD.
+    """
+    if _SURROGATE_RE.search(text) is None:
+        return text, False
+    fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return fixed, fixed.count("\ufffd") > text.count("\ufffd")
+
+
+def _cut_position(kept: list[int]) -> int:
+    """Where a shortened list of kept indices 0..n-1 left some out: its first skip, else its end."""
+    return next((i for i, j in enumerate(kept) if i != j), len(kept))
 
 
 @contextlib.contextmanager
@@ -61,7 +104,7 @@ def _plain_rnn_kernels(device: torch.device) -> Iterator[None]:
 
 
 class Predictor:
-    """Classifies reviews with a loaded checkpoint. Thread-safe for concurrent ``predict`` calls."""
+    """Classifies reviews with a loaded checkpoint. Thread-safe for concurrent calls."""
 
     def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", max_tokens: int = 0):
         self.checkpoint = checkpoint
@@ -71,23 +114,68 @@ class Predictor:
         self.labels = checkpoint.labels
         trained_limit = checkpoint.train_config.max_tokens if checkpoint.train_config else 0
         self.max_tokens = max_tokens or trained_limit or DEFAULT_MAX_TOKENS
+        # How many tokens head_tail keeps from the front of a long text.
+        self._front = _cut_position(head_tail(list(range(self.max_tokens + 1)), self.max_tokens))
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu", max_tokens: int = 0) -> Predictor:
         return cls(load_checkpoint(path), device, max_tokens)
 
+    def _clip(self, text: str) -> list[str]:
+        """The text, or the head and tail of one too long to tokenize whole, each cut at a space."""
+        limit = self.max_tokens * CHARS_PER_TOKEN
+        if len(text) <= limit:
+            return [text]
+        half = limit // 2
+        return [text[:half].rsplit(" ", 1)[0], text[-half:].split(" ", 1)[-1]]
+
+    def _keep(self, pieces: list[list[str]]) -> tuple[list[str], int | None]:
+        """The tokens the model reads from the tokenized pieces, and where the omitted middle was."""
+        if len(pieces) == 1:
+            tokens = pieces[0]
+            if len(tokens) <= self.max_tokens:
+                return tokens, None
+            kept = head_tail(list(range(len(tokens))), self.max_tokens)
+            return [tokens[i] for i in kept], _cut_position(kept)
+        # A clipped text: head_tail's share of first tokens from the head piece and the last ones
+        # from the tail piece; a piece too short for its share leaves the rest to the other.
+        head, tail = pieces
+        n_tail = min(len(tail), self.max_tokens - self._front)
+        n_head = min(len(head), self.max_tokens - n_tail)
+        n_tail = min(len(tail), self.max_tokens - n_head)
+        return head[:n_head] + tail[len(tail) - n_tail :], n_head
+
+    def _read(self, texts: Sequence[str], single: bool) -> list[Reading]:
+        """Readings of ``texts``, tokenized in one pass; errors name the text, or its position in a batch."""
+        prepared: list[tuple[list[str], bool]] = []
+        for i, text in enumerate(texts):
+            which = "the text" if single else f"text {i + 1}"
+            if not isinstance(text, str):
+                raise TypeError(f"{which} must be a string, not {type(text).__name__}")
+            if not text.strip():
+                raise EmptyTextError(f"{which} is empty" + (": type or paste a review" if single else ""))
+            text, replaced = readable(text)
+            prepared.append((self._clip(text), replaced))
+        tokenized = tokenize_many(piece for pieces, _ in prepared for piece in pieces)
+        readings = []
+        for i, (pieces, replaced) in enumerate(prepared):
+            tokens, cut_at = self._keep([next(tokenized) for _ in pieces])
+            if not tokens:
+                raise EmptyTextError(f"{'the text' if single else f'text {i + 1}'} has no words to read")
+            readings.append(Reading(tokens, len(pieces) > 1 or cut_at is not None, cut_at, replaced))
+        return readings
+
+    def read(self, text: str) -> Reading:
+        """What the model reads of one text, by the rule in this module's docstring.
+
+        Raises ``TypeError`` for a non-string and ``EmptyTextError`` for a text without words.
+        """
+        return self._read([text], single=True)[0]
+
     def tokens(self, text: str) -> tuple[list[str], bool]:
         """The tokens the model reads for ``text`` (head and tail of a long one), and whether it was cut."""
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a string, not {type(text).__name__}")
-        if not text.strip():
-            raise EmptyTextError("the text is empty: type or paste a review")
-        clipped = truncate_chars(text, self.max_tokens * CHARS_PER_TOKEN)
-        tokens = tokenize(clipped)
-        if not tokens:
-            raise EmptyTextError("the text has no words to read")
-        kept = head_tail(tokens, self.max_tokens)
-        return kept, clipped is not text or len(kept) < len(tokens)
+        reading = self.read(text)
+        return reading.tokens, reading.truncated
 
     def _probabilities(self, logits: torch.Tensor) -> list[dict[str, float]]:
         pos = torch.sigmoid(logits.float()).tolist()
@@ -99,20 +187,13 @@ class Predictor:
     @torch.no_grad()
     def predict(self, text: str) -> dict[str, float]:
         """{'negative': p, 'positive': 1 - p} for one review."""
-        ids = self._encode(self.tokens(text)[0])
+        ids = self._encode(self.read(text).tokens)
         return self._probabilities(self.model(ids[None], torch.tensor([len(ids)], device=self.device)))[0]
 
     @torch.no_grad()
     def predict_batch(self, texts: Sequence[str], batch_size: int = 64) -> list[dict[str, float]]:
-        """Probabilities for many reviews; an empty text is an ``EmptyTextError`` naming its position."""
-        for i, text in enumerate(texts):
-            if not isinstance(text, str) or not text.strip():
-                raise EmptyTextError(f"text {i + 1} is empty")
-        limit = self.max_tokens * CHARS_PER_TOKEN
-        encoded = [
-            self._encode(head_tail(toks, self.max_tokens) or ["<unk>"])
-            for toks in tokenize_many(truncate_chars(t, limit) for t in texts)
-        ]
+        """Probabilities for many reviews, read by the same rule as ``predict``."""
+        encoded = [self._encode(reading.tokens) for reading in self._read(texts, single=False)]
         # Sort by length so each batch pads little, then restore the input order.
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         out: list[dict[str, float]] = [{}] * len(encoded)
@@ -162,10 +243,12 @@ class Predictor:
         return ((embedded - baseline) * grads.mean(dim=0)).sum(dim=-1).tolist()
 
     def analyze(self, text: str, max_points: int = 200, steps: int = 32) -> Analysis:
-        """Probabilities, running prediction and word attributions of one text, tokenized once."""
-        tokens, truncated = self.tokens(text)
+        """Probabilities, running prediction and word attributions of one text, read once."""
+        reading = self.read(text)
+        tokens = reading.tokens
         ids = self._encode(tokens)
         with torch.no_grad():
             probs = self._probabilities(self.model(ids[None], torch.tensor([len(ids)], device=self.device)))[0]
         positions, running = self.running(tokens, max_points)
-        return Analysis(tokens, probs, running, positions, self.attributions(tokens, steps), truncated)
+        return Analysis(tokens, probs, running, positions, self.attributions(tokens, steps), reading.truncated,
+                        reading.cut_at, reading.replaced)

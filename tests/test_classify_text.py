@@ -1,0 +1,56 @@
+"""The Classify handler on awkward text: unreadable characters, cuts by either limit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from demo import classify as cl
+from demo.models import ModelRegistry
+from sentiment_core.predict import CHARS_PER_TOKEN
+
+
+@pytest.fixture
+def registry(tmp_path: Path, tiny_checkpoint: Path) -> ModelRegistry:
+    shipped = tmp_path / "checkpoints"
+    shipped.mkdir()
+    shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
+    return ModelRegistry(shipped, tmp_path / "runs", shipped / "default.safetensors")
+
+
+def test_lone_surrogates_are_replaced_and_said_so(registry):
+    probs, words, _, info = cl.classify(registry, "shipped/default", "great \ud800 film")
+    assert probs is not None and [w for w, _ in words] == ["great", "\ufffd", "film"]
+    assert "Some characters could not be read and were replaced" in info
+    json.dumps([probs, words, info], ensure_ascii=False).encode("utf-8")  # what Gradio sends must encode
+    assert "could not be read" not in cl.classify(registry, "shipped/default", "great film")[3]
+
+
+def test_a_text_cut_only_by_the_character_limit_shows_the_cut(registry):
+    max_tokens = registry.predictor("shipped/default").max_tokens
+    text = "good " + " " * (max_tokens * CHARS_PER_TOKEN) + " bad"
+    _, words, _, info = cl.classify(registry, "shipped/default", text)
+    assert [w for w, _ in words] == ["good", "…", "bad"] and words[1] == ("…", None)
+    assert "Long text" in info
+
+
+def test_a_text_over_the_token_limit_shows_the_cut_where_the_middle_was(registry):
+    max_tokens = registry.predictor("shipped/default").max_tokens
+    tokens = [f"w{i}" for i in range(3 * max_tokens)]
+    _, words, _, info = cl.classify(registry, "shipped/default", " ".join(tokens))
+    head = max_tokens - max_tokens // 2
+    assert [w for w, _ in words] == [*tokens[:head], "…", *tokens[-(max_tokens // 2):]]
+    assert "Long text" in info
+
+
+def test_a_short_text_shows_no_cut(registry):
+    _, words, _, info = cl.classify(registry, "shipped/default", "A fine film with a great cast.")
+    assert "…" not in [w for w, _ in words] and "Long text" not in info
+
+
+def test_a_text_without_words_is_a_message(registry):
+    outputs = cl.classify(registry, "shipped/default", "<br /><br />")
+    assert outputs[:3] == (None, None, None) and "no words" in outputs[3]
