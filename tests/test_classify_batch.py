@@ -1,0 +1,218 @@
+"""Batch mode's handlers called directly: only uploaded files are read, hostile files are refused fast."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import pandas as pd
+import pytest
+from gradio.context import LocalContext
+
+from demo import classify as cl
+from demo.models import ModelRegistry
+
+
+@pytest.fixture
+def registry(tmp_path: Path, tiny_checkpoint: Path) -> ModelRegistry:
+    shipped = tmp_path / "checkpoints"
+    shipped.mkdir()
+    shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
+    return ModelRegistry(shipped, tmp_path / "runs", shipped / "default.safetensors")
+
+
+@pytest.fixture
+def uploads(tmp_path: Path) -> Path:
+    """Stands in for Gradio's upload folder."""
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    return folder
+
+
+def write(path: Path, data: str | bytes) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return str(path)
+
+
+def refusal(call, *args, **kwargs) -> str:
+    with pytest.raises(gr.Error) as info:
+        call(*args, **kwargs)
+    return info.value.message
+
+
+# ---------------------------------------------------------------------------------------------
+# Only files uploaded to the app are read
+
+
+@pytest.fixture
+def hostile_paths(tmp_path: Path, uploads: Path) -> dict[str, str]:
+    """Paths a caller can name through the API; none of them is an upload."""
+    secret = Path(write(tmp_path / "secret.txt", "password: hunter2\n"))
+    (uploads / "link.txt").symlink_to(secret)
+    (uploads / "folder.csv").mkdir()
+    (uploads / "inner").mkdir()
+    return {
+        "system file": "/etc/passwd",
+        "file outside": str(secret),
+        "missing outside": str(tmp_path / "missing.txt"),
+        "missing inside": str(uploads / "missing.txt"),
+        "folder inside": str(uploads / "folder.csv"),
+        "the upload folder": str(uploads),
+        "symlink inside pointing out": str(uploads / "link.txt"),
+        "dot-dot traversal": str(uploads / "inner" / ".." / ".." / "secret.txt"),
+        "relative path": os.path.relpath(secret),
+        "NUL byte": str(uploads / "a\x00.txt"),
+    }
+
+
+def test_every_path_outside_the_upload_folder_gets_the_same_refusal(registry, uploads, hostile_paths):
+    messages = {}
+    for what, path in hostile_paths.items():
+        messages[what] = refusal(cl.read_reviews, path, allowed_root=uploads)
+        assert refusal(cl.classify_file, registry, "shipped/default", path, allowed_root=uploads) == messages[what]
+    assert set(messages.values()) == {cl.REFUSED_MESSAGE}, messages
+    assert "hunter2" not in cl.REFUSED_MESSAGE and "root:" not in cl.REFUSED_MESSAGE
+
+
+def test_files_inside_the_upload_folder_are_read(uploads, tmp_path):
+    path = write(uploads / "abc123" / "reviews.txt", "Loved it.\nHated it.\n")
+    assert cl.read_reviews(path, allowed_root=uploads)[0]["text"].tolist() == ["Loved it.", "Hated it."]
+    # The root may itself be reached through a symlink (/tmp on macOS is one).
+    (tmp_path / "uploads-link").symlink_to(uploads)
+    assert len(cl.read_reviews(tmp_path / "uploads-link" / "abc123" / "reviews.txt",
+                               allowed_root=tmp_path / "uploads-link")[0]) == 2
+    assert len(cl.read_reviews(path, allowed_root=tmp_path / "uploads-link")[0]) == 2
+
+
+def test_inside_a_gradio_request_only_files_received_by_the_upload_route_are_read(uploads):
+    """A mounted app's Gradio copies any server file a caller names into the upload folder first."""
+    uploaded = write(uploads / "a" / "reviews.txt", "Loved it.\n")
+    copied = write(uploads / "b" / "secret.txt", "password hunter2\n")
+    token = LocalContext.blocks.set(SimpleNamespace(upload_file_set={uploaded}))
+    try:
+        assert cl.read_reviews(uploaded, allowed_root=uploads)[0]["text"].tolist() == ["Loved it."]
+        assert refusal(cl.read_reviews, copied, allowed_root=uploads) == cl.REFUSED_MESSAGE
+    finally:
+        LocalContext.blocks.reset(token)
+
+
+def test_the_default_root_is_gradios_upload_folder(registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio-uploads"))
+    inside = write(tmp_path / "gradio-uploads" / "abc" / "reviews.txt", "Loved it.\n")
+    outside = write(tmp_path / "elsewhere" / "reviews.txt", "Loved it.\n")
+    table, _, message = cl.classify_file(registry, "shipped/default", inside, tmp_path / "out")
+    assert len(table) == 1 and "Classified 1 reviews" in message
+    assert refusal(cl.classify_file, registry, "shipped/default", outside) == cl.REFUSED_MESSAGE
+    assert refusal(cl.classify_file, registry, "shipped/default", "/etc/passwd") == cl.REFUSED_MESSAGE
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile shapes are refused before the work
+
+
+def test_a_csv_with_half_a_million_columns_is_refused_in_well_under_a_second(uploads):
+    columns = 550_000
+    data = ",".join(f"c{i:x}" for i in range(columns)) + "\n" + ",".join("1" * columns) + "\n"
+    assert len(data) < cl.MAX_BATCH_BYTES
+    path = write(uploads / "wide.csv", data)
+    start = time.perf_counter()
+    message = refusal(cl.read_reviews, path, allowed_root=uploads)
+    elapsed = time.perf_counter() - start
+    assert f"{columns:,} columns; the limit is {cl.MAX_BATCH_COLUMNS}" in message
+    assert elapsed < 5, f"refusing took {elapsed:.1f} s"  # generous: it took 130 s before the check
+
+
+def test_rows_wider_than_the_header_are_refused_quickly(uploads):
+    path = write(uploads / "wide-row.csv", "text\nLoved it.\n" + ",x" * 500_000 + "\n")
+    start = time.perf_counter()
+    assert "not a well-formed CSV" in refusal(cl.read_reviews, path, allowed_root=uploads)
+    assert time.perf_counter() - start < 5
+
+
+def test_the_column_limit_counts_csv_fields_not_commas(uploads):
+    at_limit = ",".join(f"c{i}" for i in range(cl.MAX_BATCH_COLUMNS - 1)) + ",text\n" + "1," * 199 + "Fine.\n"
+    assert cl.read_reviews(write(uploads / "ok.csv", at_limit), allowed_root=uploads)[1] == "text"
+    over = ",".join(f"c{i}" for i in range(cl.MAX_BATCH_COLUMNS)) + ",text\n"
+    assert "201 columns" in refusal(cl.read_reviews, write(uploads / "over.csv", over), allowed_root=uploads)
+    quoted = '"' + "a," * 300 + '",text\n1,Loved it.\n'  # 300 commas inside one quoted name
+    assert cl.read_reviews(write(uploads / "quoted.csv", quoted), allowed_root=uploads)[1] == "text"
+
+
+def test_too_many_rows_are_refused_without_parsing_them_all(uploads):
+    csv_path = write(uploads / "rows.csv", "id,text\n" + "1,Nice film.\n" * 100_000)
+    assert "more than 5,000 rows" in refusal(cl.read_reviews, csv_path, allowed_root=uploads)
+    txt_path = write(uploads / "many.txt", "Nice film.\n" * 5_001)
+    assert "5,001 reviews; the limit is 5,000" in refusal(cl.read_reviews, txt_path, allowed_root=uploads)
+
+
+# ---------------------------------------------------------------------------------------------
+# What batch mode does with ordinary files (from uploads/)
+
+
+def test_batch_txt_one_review_per_line(registry, uploads, tmp_path):
+    texts = ["A wonderful film, I loved it.", "Dreadful. Boring and far too long.", "It was fine."]
+    path = write(uploads / "reviews.txt", "\n".join(texts[:2]) + "\n\n   \n" + texts[2] + "\n")
+    table, csv_path, message = cl.classify_file(registry, "shipped/default", path, tmp_path / "out", uploads)
+    assert table["review"].tolist() == texts  # blank lines skipped
+    predictor = registry.predictor("shipped/default")
+    expected = [p["positive"] for p in predictor.predict_batch(texts)]
+    assert table["P(positive)"].tolist() == pytest.approx(expected, abs=1e-3)
+    saved = pd.read_csv(csv_path)
+    assert saved.columns.tolist() == ["text", "prediction", "p_positive"] and len(saved) == 3
+    assert Path(csv_path).parent.parent == tmp_path / "out"
+    assert "Classified 3 reviews" in message
+
+
+def test_batch_csv_prefers_a_named_text_column_and_keeps_the_others(registry, uploads, tmp_path):
+    frame = pd.DataFrame({"id": [7, 8], "title": ["x", "y"], "Review": ["Loved it.", "Hated it."]})
+    path = write(uploads / "r.csv", frame.to_csv(index=False))
+    table, csv_path, _ = cl.classify_file(registry, "shipped/default", path, tmp_path / "out", uploads)
+    assert table["review"].tolist() == ["Loved it.", "Hated it."]
+    saved = pd.read_csv(csv_path)
+    assert saved.columns.tolist() == ["id", "title", "Review", "prediction", "p_positive"]
+    assert saved["id"].tolist() == [7, 8]
+
+
+def test_batch_csv_falls_back_to_the_first_string_column(uploads):
+    frame = pd.DataFrame({"stars": [1, 10], "score": [0.5, ""], "comment": ["Awful.", "Superb."], "note": ["a", "b"]})
+    table, column = cl.read_reviews(write(uploads / "r.csv", frame.to_csv(index=False)), allowed_root=uploads)
+    assert column == "comment" and table["comment"].tolist() == ["Awful.", "Superb."]
+
+
+def test_rows_without_words_are_skipped_like_blank_ones(registry, uploads, tmp_path):
+    path = write(uploads / "r.csv", 'id,text\n1,Loved it.\n2,<br /><br />\n3,"  "\n4,Hated it.\n')
+    table, csv_path, message = cl.classify_file(registry, "shipped/default", path, tmp_path / "out", uploads)
+    assert table["review"].tolist() == ["Loved it.", "Hated it."] and "Classified 2 reviews" in message
+    assert pd.read_csv(csv_path)["id"].tolist() == [1, 4]
+
+
+def test_a_review_whose_only_words_the_character_limit_cuts_is_a_clear_error(registry, uploads):
+    hidden = "<br /> " * 2_000 + "Superb. " + "<br /> " * 2_000
+    path = write(uploads / "r.txt", "Loved it.\n" + hidden + "\n")
+    assert "text 2 has no words" in refusal(cl.classify_file, registry, "shipped/default", path, None, uploads)
+
+
+@pytest.mark.parametrize(("name", "data", "message"), [
+    ("r.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+    ("r.txt", "Tr\u00e8s bon film, vraiment g\u00e9nial".encode("latin-1"), "not UTF-8"),
+    ("r.txt", b"", "holds no reviews"),
+    ("r.txt", b"\n  \n<br />\n", "holds no reviews"),
+    ("r.csv", b"", "empty"),
+    ("r.csv", b"a,b\n1,2\n3,4\n", "No text column"),
+    ("r.csv", b'text\n"unclosed quote\n', "not a well-formed CSV"),
+    ("r.pdf", b"%PDF-1.4", "upload a .txt"),
+    ("big.txt", b"Nice film.\n" * 500_000, "the limit is 5 MB"),
+])
+def test_batch_rejects_malformed_files_with_a_clear_message(registry, uploads, name, data, message):
+    path = write(uploads / name, data)
+    assert message in refusal(cl.classify_file, registry, "shipped/default", path, None, uploads)
+
+
+def test_batch_without_a_file_or_a_model(registry):
+    assert cl.classify_file(registry, "shipped/default", None)[:2] == (None, None)
+    assert "No model" in refusal(cl.classify_file, registry, None, "/etc/passwd")
