@@ -1,4 +1,4 @@
-"""The Classify handler on awkward text: unreadable characters, cuts by either limit."""
+"""The Classify handler on awkward text: unreadable characters, cuts by either limit, memory handed back."""
 
 from __future__ import annotations
 
@@ -54,3 +54,16 @@ def test_a_short_text_shows_no_cut(registry):
 def test_a_text_without_words_is_a_message(registry):
     outputs = cl.classify(registry, "shipped/default", "<br /><br />")
     assert outputs[:3] == (None, None, None) and "no words" in outputs[3]
+
+
+def test_every_request_hands_freed_memory_back(registry, monkeypatch):
+    calls = []
+    monkeypatch.setattr(cl, "release_memory", lambda: calls.append(1))
+    cl.classify(registry, "shipped/default", "A fine film.")
+    cl.classify(registry, "shipped/default", "<br />")  # refused by the predictor: still released
+    assert len(calls) == 2
+
+
+def test_release_memory_is_safe_to_call():
+    cl.release_memory()
+    cl.release_memory()
