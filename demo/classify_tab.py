@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from . import batch
 from . import classify as cl
 from .models import ModelRegistry
 
@@ -110,8 +111,8 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path)
     c["running"] = gr.Plot(label=RUNNING_LABEL, elem_id="running")
     with gr.Accordion("Batch: classify a file of reviews", open=False):
         gr.Markdown(f"A **.txt** file with one review per line, or a **.csv** file with a header row and a column "
-                    f"named {', '.join(cl.TEXT_COLUMNS)} (else the first text column is used). Up to "
-                    f"{cl.MAX_BATCH_ROWS:,} reviews and {cl.MAX_BATCH_BYTES // 2**20} MB per file.")
+                    f"named {', '.join(batch.TEXT_COLUMNS)} (else the first text column is used). Up to "
+                    f"{batch.MAX_BATCH_ROWS:,} reviews and {batch.MAX_BATCH_BYTES // 2**20} MB per file.")
         with gr.Row():
             c["upload"] = gr.File(label="Reviews file", file_types=[".txt", ".csv"], scale=1)
             c["download"] = gr.File(label="Predictions (CSV)", interactive=False, scale=1)
@@ -130,7 +131,7 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path)
                                                                 api_visibility="private")
 
     def classify_file(model_key: str | None, path: str | None):
-        return cl.classify_file(registry, model_key, path, batch_dir)
+        return batch.classify_file(registry, model_key, path, batch_dir)
 
     batch_io = {"fn": classify_file, "inputs": [c["model"], c["upload"]],
                 "outputs": [c["batch_table"], c["download"], c["batch_message"]],

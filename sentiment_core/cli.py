@@ -24,6 +24,7 @@ from .data import DataError, EncodedDataset, load_corpus, make_loader
 from .evaluation import EVAL_SPLITS, evaluate, load_split
 from .predict import EmptyTextError, Predictor
 from .report import confusion_table, metrics_table
+from .tokenizer import has_words
 from .training import CheckpointSaved, EpochEnd, Finished, Started, Status, Step, preflight, train
 
 REPLACED_NOTE = "note: some characters of {what} were not valid UTF-8 and were replaced with U+FFFD"
@@ -76,7 +77,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
-def clean_text(text: str) -> tuple[str, bool]:
+def repair_utf8(text: str) -> tuple[str, bool]:
     """``text`` as valid Unicode, and whether anything was replaced: Python reads undecodable
     bytes in arguments as lone surrogates, which can't be printed or saved; they become U+FFFD."""
     try:
@@ -92,14 +93,15 @@ def clean_text(text: str) -> tuple[str, bool]:
 
 
 def read_lines(raw: bytes, what: str) -> list[str]:
-    """Non-blank lines of ``raw`` decoded as UTF-8, bad bytes replaced (with a note on stderr)."""
+    """Lines of ``raw`` with words in them (not blank, not only ``<br />``), decoded as UTF-8, bad
+    bytes replaced (with a note on stderr)."""
     text = raw.decode("utf-8", "replace")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
         print(REPLACED_NOTE.format(what=what), file=sys.stderr)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return [line for line in lines if line.strip()]
+    return [line for line in lines if has_words(line)]
 
 
 class _Bars:
@@ -121,8 +123,8 @@ class _Bars:
 def cmd_train(args: argparse.Namespace) -> int:
     model_cfg, train_cfg = preset(args.preset, **_overrides(args))
     preflight(model_cfg, train_cfg)  # an existing output or a full disk fails now, not after the data
-    name, bad_name = clean_text(args.name or Path(train_cfg.output).stem)
-    command, bad_command = clean_text("python -m sentiment_core " + shlex.join(sys.argv[1:]))
+    name, bad_name = repair_utf8(args.name or Path(train_cfg.output).stem)
+    command, bad_command = repair_utf8("python -m sentiment_core " + shlex.join(sys.argv[1:]))
     if bad_name or bad_command:
         print(REPLACED_NOTE.format(what="the arguments"), file=sys.stderr)
     print(f"model: {describe_architecture(dataclasses.asdict(model_cfg))}")
@@ -155,7 +157,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 tqdm.write(f"epoch {event.epoch}: train loss {event.train_loss:.4f}, val loss {event.val['loss']:.4f}, "
                            f"val accuracy {event.val['accuracy']:.2%}{' (best)' if event.improved else ''}")
             elif isinstance(event, CheckpointSaved):
-                tqdm.write(f"saved {clean_text(event.path)[0]} (epoch {event.epoch})")
+                tqdm.write(f"saved {repair_utf8(event.path)[0]} (epoch {event.epoch})")
             elif isinstance(event, Finished):
                 final = event
     finally:
@@ -169,8 +171,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("stopped before training began; no checkpoint was written", file=sys.stderr)
         return 130
     card = write_card(final.path, overwrite=train_cfg.overwrite)
-    print(f"\n{final.status} in {final.elapsed_s / 60:.1f} min; checkpoint {clean_text(final.path)[0]}, "
-          f"card {clean_text(str(card))[0]}\n")
+    print(f"\n{final.status} in {final.elapsed_s / 60:.1f} min; checkpoint {repair_utf8(final.path)[0]}, "
+          f"card {repair_utf8(str(card))[0]}\n")
     print(metrics_table({"validation": final.val, "test": final.test}, style="text"))
     if final.test:
         print("\ntest confusion matrix\n" + confusion_table(final.test["confusion"], style="text"))
@@ -190,7 +192,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(metrics.to_dict()))
         return 0
-    print(f"\n{clean_text(args.checkpoint)[0]}: {describe_architecture(dataclasses.asdict(ckpt.model_config))}\n")
+    print(f"\n{repair_utf8(args.checkpoint)[0]}: {describe_architecture(dataclasses.asdict(ckpt.model_config))}\n")
     print(metrics_table({args.split: metrics.to_dict()}, style="text"))
     print("\nconfusion matrix\n" + confusion_table(metrics.confusion, style="text"))
     return 0
@@ -198,13 +200,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(args.checkpoint, max_tokens=args.max_tokens)
-    cleaned = [clean_text(text) for text in args.text]
+    cleaned = [repair_utf8(text) for text in args.text]
     if any(bad for _, bad in cleaned):
         print(REPLACED_NOTE.format(what="the arguments"), file=sys.stderr)
     texts = [text for text, _ in cleaned]
     if args.file == "-":
         stdin = getattr(sys.stdin, "buffer", None)  # bytes: a bad byte is replaced, not a UnicodeDecodeError
-        texts += read_lines(stdin.read() if stdin else clean_text(sys.stdin.read())[0].encode(), "stdin")
+        texts += read_lines(stdin.read() if stdin else repair_utf8(sys.stdin.read())[0].encode(), "stdin")
     elif args.file:
         texts += read_lines(Path(args.file).read_bytes(), args.file)
     if not texts:
@@ -222,7 +224,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    print(f"wrote {clean_text(str(write_card(args.checkpoint, overwrite=args.overwrite)))[0]}")
+    print(f"wrote {repair_utf8(str(write_card(args.checkpoint, overwrite=args.overwrite)))[0]}")
     return 0
 
 
@@ -278,5 +280,5 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (CheckpointError, DataError, EmptyTextError, ValueError, RuntimeError, OSError) as exc:
-        print(f"error: {clean_text(str(exc))[0]}", file=sys.stderr)
+        print(f"error: {repair_utf8(str(exc))[0]}", file=sys.stderr)
         return 1

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
-from .tokenizer import head_tail, tokenize_many
+from .tokenizer import clip_chars, head_tail, tokenize_many
 
 DEFAULT_MAX_TOKENS = 1000
 # Characters kept before tokenizing: generous for max_tokens tokens (IMDB averages ~5 chars a
@@ -121,14 +121,6 @@ class Predictor:
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu", max_tokens: int = 0) -> Predictor:
         return cls(load_checkpoint(path), device, max_tokens)
 
-    def _clip(self, text: str) -> list[str]:
-        """The text, or the head and tail of one too long to tokenize whole, each cut at a space."""
-        limit = self.max_tokens * CHARS_PER_TOKEN
-        if len(text) <= limit:
-            return [text]
-        half = limit // 2
-        return [text[:half].rsplit(" ", 1)[0], text[-half:].split(" ", 1)[-1]]
-
     def _keep(self, pieces: list[list[str]]) -> tuple[list[str], int | None]:
         """The tokens the model reads from the tokenized pieces, and where the omitted middle was."""
         if len(pieces) == 1:
@@ -155,7 +147,7 @@ class Predictor:
             if not text.strip():
                 raise EmptyTextError(f"{which} is empty" + (": type or paste a review" if single else ""))
             text, replaced = readable(text)
-            prepared.append((self._clip(text), replaced))
+            prepared.append((clip_chars(text, self.max_tokens * CHARS_PER_TOKEN), replaced))
         tokenized = tokenize_many(piece for pieces, _ in prepared for piece in pieces)
         readings = []
         for i, (pieces, replaced) in enumerate(prepared):

@@ -20,14 +20,32 @@ _BREAK_RE = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
 _SPACE_RE = re.compile(r"\s+")
 
 
+# spaCy keeps every string it has seen; in a long-running app, text from strangers would grow
+# it without bound (about 380 bytes a new word), so the tokenizer is rebuilt past this many.
+MAX_TOKENIZER_STRINGS = 100_000
+
+
 @functools.cache
-def _spacy_tokenizer():
+def _blank_english():
     return spacy.blank("en").tokenizer
+
+
+def _spacy_tokenizer():
+    tokenizer = _blank_english()
+    if len(tokenizer.vocab.strings) > MAX_TOKENIZER_STRINGS:
+        _blank_english.cache_clear()  # a rebuild takes about 0.3 s, once per 100,000 new words
+        tokenizer = _blank_english()
+    return tokenizer
 
 
 def clean_text(text: str) -> str:
     """Replace <br /> tags and collapse whitespace, so no token contains a space."""
     return _SPACE_RE.sub(" ", _BREAK_RE.sub(" ", text)).strip()
+
+
+def has_words(text: str) -> bool:
+    """Whether ``text`` has anything to tokenize (not blank, not only ``<br />`` tags)."""
+    return bool(clean_text(text))
 
 
 def tokenize(text: str) -> list[str]:
@@ -42,14 +60,13 @@ def tokenize_many(texts: Iterable[str], batch_size: int = 256) -> Iterator[list[
         yield [t.text for t in doc]
 
 
-def truncate_chars(text: str, max_chars: int) -> str:
-    """Keep the head and tail of an over-long text, cut at spaces, before tokenizing it."""
+def clip_chars(text: str, max_chars: int) -> list[str]:
+    """``[text]``, or the head and tail of an over-long one (about ``max_chars // 2`` characters
+    each, cut at a space), to tokenize as two pieces: it bounds the tokenizer's work on a paste."""
     if len(text) <= max_chars:
-        return text
+        return [text]
     half = max_chars // 2
-    head = text[:half].rsplit(" ", 1)[0]
-    tail = text[-half:].split(" ", 1)[-1]
-    return f"{head} {tail}"
+    return [text[:half].rsplit(" ", 1)[0], text[-half:].split(" ", 1)[-1]]
 
 
 def head_tail(tokens: list, max_tokens: int) -> list:

@@ -12,6 +12,7 @@ import gradio as gr
 import pandas as pd
 import pytest
 
+from demo import batch
 from demo import classify as cl
 from demo.models import ModelRegistry
 from sentiment_core import Predictor
@@ -118,7 +119,7 @@ def write(path: Path, data: str | bytes) -> str:
 def test_batch_txt_one_review_per_line(registry, tmp_path):
     lines = ["A wonderful, moving film.", "", "Dreadful. I walked out.", "   ", "Great cast, weak plot."]
     path = write(tmp_path / "r.txt", "\n".join(lines))
-    table, csv_path, message = cl.classify_file(registry, "shipped/default", path, tmp_path / "out")
+    table, csv_path, message = batch.classify_file(registry, "shipped/default", path, tmp_path / "out")
     texts = [t for t in lines if t.strip()]
     assert table["review"].tolist() == texts
     predictor = registry.predictor("shipped/default")
@@ -133,7 +134,7 @@ def test_batch_txt_one_review_per_line(registry, tmp_path):
 def test_batch_csv_prefers_a_named_text_column_and_keeps_the_others(registry, tmp_path):
     frame = pd.DataFrame({"id": [7, 8], "title": ["x", "y"], "Review": ["Loved it.", "Hated it."]})
     path = write(tmp_path / "r.csv", frame.to_csv(index=False))
-    table, csv_path, _ = cl.classify_file(registry, "shipped/default", path, tmp_path / "out")
+    table, csv_path, _ = batch.classify_file(registry, "shipped/default", path, tmp_path / "out")
     assert table["review"].tolist() == ["Loved it.", "Hated it."]
     saved = pd.read_csv(csv_path)
     assert saved.columns.tolist() == ["id", "title", "Review", "prediction", "p_positive"]
@@ -142,7 +143,7 @@ def test_batch_csv_prefers_a_named_text_column_and_keeps_the_others(registry, tm
 
 def test_batch_csv_falls_back_to_the_first_string_column(tmp_path):
     frame = pd.DataFrame({"stars": [1, 10], "score": [0.5, ""], "comment": ["Awful.", "Superb."], "note": ["a", "b"]})
-    table, column = cl.read_reviews(write(tmp_path / "r.csv", frame.to_csv(index=False)))
+    table, column = batch.read_reviews(write(tmp_path / "r.csv", frame.to_csv(index=False)))
     assert column == "comment" and table["comment"].tolist() == ["Awful.", "Superb."]
 
 
@@ -158,18 +159,18 @@ def test_batch_csv_falls_back_to_the_first_string_column(tmp_path):
 ])
 def test_batch_rejects_malformed_files_with_a_clear_message(registry, tmp_path, name, data, message):
     with pytest.raises(gr.Error, match=message):
-        cl.classify_file(registry, "shipped/default", write(tmp_path / name, data))
+        batch.classify_file(registry, "shipped/default", write(tmp_path / name, data))
 
 
 def test_batch_rejects_oversized_files(registry, tmp_path):
     with pytest.raises(gr.Error, match="the limit is 5 MB"):
-        cl.classify_file(registry, "shipped/default", write(tmp_path / "big.txt", "Nice film.\n" * 500_000))
+        batch.classify_file(registry, "shipped/default", write(tmp_path / "big.txt", "Nice film.\n" * 500_000))
     with pytest.raises(gr.Error, match="5,001 reviews; the limit is 5,000"):
-        cl.classify_file(registry, "shipped/default", write(tmp_path / "many.txt", "Nice film.\n" * 5_001))
+        batch.classify_file(registry, "shipped/default", write(tmp_path / "many.txt", "Nice film.\n" * 5_001))
 
 
 def test_batch_without_a_file_asks_for_one(registry):
-    assert cl.classify_file(registry, "shipped/default", None)[:2] == (None, None)
+    assert batch.classify_file(registry, "shipped/default", None)[:2] == (None, None)
 
 
 # ---------------------------------------------------------------------------------------------

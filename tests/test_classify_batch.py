@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from gradio.context import LocalContext
 
-from demo import classify as cl
+from demo import batch
 from demo.models import ModelRegistry
 
 
@@ -73,20 +73,20 @@ def hostile_paths(tmp_path: Path, uploads: Path) -> dict[str, str]:
 def test_every_path_outside_the_upload_folder_gets_the_same_refusal(registry, uploads, hostile_paths):
     messages = {}
     for what, path in hostile_paths.items():
-        messages[what] = refusal(cl.read_reviews, path, allowed_root=uploads)
-        assert refusal(cl.classify_file, registry, "shipped/default", path, allowed_root=uploads) == messages[what]
-    assert set(messages.values()) == {cl.REFUSED_MESSAGE}, messages
-    assert "hunter2" not in cl.REFUSED_MESSAGE and "root:" not in cl.REFUSED_MESSAGE
+        messages[what] = refusal(batch.read_reviews, path, allowed_root=uploads)
+        assert refusal(batch.classify_file, registry, "shipped/default", path, allowed_root=uploads) == messages[what]
+    assert set(messages.values()) == {batch.REFUSED_MESSAGE}, messages
+    assert "hunter2" not in batch.REFUSED_MESSAGE and "root:" not in batch.REFUSED_MESSAGE
 
 
 def test_files_inside_the_upload_folder_are_read(uploads, tmp_path):
     path = write(uploads / "abc123" / "reviews.txt", "Loved it.\nHated it.\n")
-    assert cl.read_reviews(path, allowed_root=uploads)[0]["text"].tolist() == ["Loved it.", "Hated it."]
+    assert batch.read_reviews(path, allowed_root=uploads)[0]["text"].tolist() == ["Loved it.", "Hated it."]
     # The root may itself be reached through a symlink (/tmp on macOS is one).
     (tmp_path / "uploads-link").symlink_to(uploads)
-    assert len(cl.read_reviews(tmp_path / "uploads-link" / "abc123" / "reviews.txt",
+    assert len(batch.read_reviews(tmp_path / "uploads-link" / "abc123" / "reviews.txt",
                                allowed_root=tmp_path / "uploads-link")[0]) == 2
-    assert len(cl.read_reviews(path, allowed_root=tmp_path / "uploads-link")[0]) == 2
+    assert len(batch.read_reviews(path, allowed_root=tmp_path / "uploads-link")[0]) == 2
 
 
 def test_inside_a_gradio_request_only_files_received_by_the_upload_route_are_read(uploads):
@@ -95,8 +95,8 @@ def test_inside_a_gradio_request_only_files_received_by_the_upload_route_are_rea
     copied = write(uploads / "b" / "secret.txt", "password hunter2\n")
     token = LocalContext.blocks.set(SimpleNamespace(upload_file_set={uploaded}))
     try:
-        assert cl.read_reviews(uploaded, allowed_root=uploads)[0]["text"].tolist() == ["Loved it."]
-        assert refusal(cl.read_reviews, copied, allowed_root=uploads) == cl.REFUSED_MESSAGE
+        assert batch.read_reviews(uploaded, allowed_root=uploads)[0]["text"].tolist() == ["Loved it."]
+        assert refusal(batch.read_reviews, copied, allowed_root=uploads) == batch.REFUSED_MESSAGE
     finally:
         LocalContext.blocks.reset(token)
 
@@ -105,10 +105,10 @@ def test_the_default_root_is_gradios_upload_folder(registry, tmp_path, monkeypat
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio-uploads"))
     inside = write(tmp_path / "gradio-uploads" / "abc" / "reviews.txt", "Loved it.\n")
     outside = write(tmp_path / "elsewhere" / "reviews.txt", "Loved it.\n")
-    table, _, message = cl.classify_file(registry, "shipped/default", inside, tmp_path / "out")
+    table, _, message = batch.classify_file(registry, "shipped/default", inside, tmp_path / "out")
     assert len(table) == 1 and "Classified 1 reviews" in message
-    assert refusal(cl.classify_file, registry, "shipped/default", outside) == cl.REFUSED_MESSAGE
-    assert refusal(cl.classify_file, registry, "shipped/default", "/etc/passwd") == cl.REFUSED_MESSAGE
+    assert refusal(batch.classify_file, registry, "shipped/default", outside) == batch.REFUSED_MESSAGE
+    assert refusal(batch.classify_file, registry, "shipped/default", "/etc/passwd") == batch.REFUSED_MESSAGE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,36 +118,36 @@ def test_the_default_root_is_gradios_upload_folder(registry, tmp_path, monkeypat
 def test_a_csv_with_half_a_million_columns_is_refused_in_well_under_a_second(uploads):
     columns = 550_000
     data = ",".join(f"c{i:x}" for i in range(columns)) + "\n" + ",".join("1" * columns) + "\n"
-    assert len(data) < cl.MAX_BATCH_BYTES
+    assert len(data) < batch.MAX_BATCH_BYTES
     path = write(uploads / "wide.csv", data)
     start = time.perf_counter()
-    message = refusal(cl.read_reviews, path, allowed_root=uploads)
+    message = refusal(batch.read_reviews, path, allowed_root=uploads)
     elapsed = time.perf_counter() - start
-    assert f"{columns:,} columns; the limit is {cl.MAX_BATCH_COLUMNS}" in message
+    assert f"{columns:,} columns; the limit is {batch.MAX_BATCH_COLUMNS}" in message
     assert elapsed < 5, f"refusing took {elapsed:.1f} s"  # generous: it took 130 s before the check
 
 
 def test_rows_wider_than_the_header_are_refused_quickly(uploads):
     path = write(uploads / "wide-row.csv", "text\nLoved it.\n" + ",x" * 500_000 + "\n")
     start = time.perf_counter()
-    assert "not a well-formed CSV" in refusal(cl.read_reviews, path, allowed_root=uploads)
+    assert "not a well-formed CSV" in refusal(batch.read_reviews, path, allowed_root=uploads)
     assert time.perf_counter() - start < 5
 
 
 def test_the_column_limit_counts_csv_fields_not_commas(uploads):
-    at_limit = ",".join(f"c{i}" for i in range(cl.MAX_BATCH_COLUMNS - 1)) + ",text\n" + "1," * 199 + "Fine.\n"
-    assert cl.read_reviews(write(uploads / "ok.csv", at_limit), allowed_root=uploads)[1] == "text"
-    over = ",".join(f"c{i}" for i in range(cl.MAX_BATCH_COLUMNS)) + ",text\n"
-    assert "201 columns" in refusal(cl.read_reviews, write(uploads / "over.csv", over), allowed_root=uploads)
+    at_limit = ",".join(f"c{i}" for i in range(batch.MAX_BATCH_COLUMNS - 1)) + ",text\n" + "1," * 199 + "Fine.\n"
+    assert batch.read_reviews(write(uploads / "ok.csv", at_limit), allowed_root=uploads)[1] == "text"
+    over = ",".join(f"c{i}" for i in range(batch.MAX_BATCH_COLUMNS)) + ",text\n"
+    assert "201 columns" in refusal(batch.read_reviews, write(uploads / "over.csv", over), allowed_root=uploads)
     quoted = '"' + "a," * 300 + '",text\n1,Loved it.\n'  # 300 commas inside one quoted name
-    assert cl.read_reviews(write(uploads / "quoted.csv", quoted), allowed_root=uploads)[1] == "text"
+    assert batch.read_reviews(write(uploads / "quoted.csv", quoted), allowed_root=uploads)[1] == "text"
 
 
 def test_too_many_rows_are_refused_without_parsing_them_all(uploads):
     csv_path = write(uploads / "rows.csv", "id,text\n" + "1,Nice film.\n" * 100_000)
-    assert "more than 5,000 rows" in refusal(cl.read_reviews, csv_path, allowed_root=uploads)
+    assert "more than 5,000 rows" in refusal(batch.read_reviews, csv_path, allowed_root=uploads)
     txt_path = write(uploads / "many.txt", "Nice film.\n" * 5_001)
-    assert "5,001 reviews; the limit is 5,000" in refusal(cl.read_reviews, txt_path, allowed_root=uploads)
+    assert "5,001 reviews; the limit is 5,000" in refusal(batch.read_reviews, txt_path, allowed_root=uploads)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_too_many_rows_are_refused_without_parsing_them_all(uploads):
 def test_batch_txt_one_review_per_line(registry, uploads, tmp_path):
     texts = ["A wonderful film, I loved it.", "Dreadful. Boring and far too long.", "It was fine."]
     path = write(uploads / "reviews.txt", "\n".join(texts[:2]) + "\n\n   \n" + texts[2] + "\n")
-    table, csv_path, message = cl.classify_file(registry, "shipped/default", path, tmp_path / "out", uploads)
+    table, csv_path, message = batch.classify_file(registry, "shipped/default", path, tmp_path / "out", uploads)
     assert table["review"].tolist() == texts  # blank lines skipped
     predictor = registry.predictor("shipped/default")
     expected = [p["positive"] for p in predictor.predict_batch(texts)]
@@ -171,7 +171,7 @@ def test_batch_txt_one_review_per_line(registry, uploads, tmp_path):
 def test_batch_csv_prefers_a_named_text_column_and_keeps_the_others(registry, uploads, tmp_path):
     frame = pd.DataFrame({"id": [7, 8], "title": ["x", "y"], "Review": ["Loved it.", "Hated it."]})
     path = write(uploads / "r.csv", frame.to_csv(index=False))
-    table, csv_path, _ = cl.classify_file(registry, "shipped/default", path, tmp_path / "out", uploads)
+    table, csv_path, _ = batch.classify_file(registry, "shipped/default", path, tmp_path / "out", uploads)
     assert table["review"].tolist() == ["Loved it.", "Hated it."]
     saved = pd.read_csv(csv_path)
     assert saved.columns.tolist() == ["id", "title", "Review", "prediction", "p_positive"]
@@ -180,13 +180,13 @@ def test_batch_csv_prefers_a_named_text_column_and_keeps_the_others(registry, up
 
 def test_batch_csv_falls_back_to_the_first_string_column(uploads):
     frame = pd.DataFrame({"stars": [1, 10], "score": [0.5, ""], "comment": ["Awful.", "Superb."], "note": ["a", "b"]})
-    table, column = cl.read_reviews(write(uploads / "r.csv", frame.to_csv(index=False)), allowed_root=uploads)
+    table, column = batch.read_reviews(write(uploads / "r.csv", frame.to_csv(index=False)), allowed_root=uploads)
     assert column == "comment" and table["comment"].tolist() == ["Awful.", "Superb."]
 
 
 def test_rows_without_words_are_skipped_like_blank_ones(registry, uploads, tmp_path):
     path = write(uploads / "r.csv", 'id,text\n1,Loved it.\n2,<br /><br />\n3,"  "\n4,Hated it.\n')
-    table, csv_path, message = cl.classify_file(registry, "shipped/default", path, tmp_path / "out", uploads)
+    table, csv_path, message = batch.classify_file(registry, "shipped/default", path, tmp_path / "out", uploads)
     assert table["review"].tolist() == ["Loved it.", "Hated it."] and "Classified 2 reviews" in message
     assert pd.read_csv(csv_path)["id"].tolist() == [1, 4]
 
@@ -194,7 +194,7 @@ def test_rows_without_words_are_skipped_like_blank_ones(registry, uploads, tmp_p
 def test_a_review_whose_only_words_the_character_limit_cuts_is_a_clear_error(registry, uploads):
     hidden = "<br /> " * 2_000 + "Superb. " + "<br /> " * 2_000
     path = write(uploads / "r.txt", "Loved it.\n" + hidden + "\n")
-    assert "text 2 has no words" in refusal(cl.classify_file, registry, "shipped/default", path, None, uploads)
+    assert "text 2 has no words" in refusal(batch.classify_file, registry, "shipped/default", path, None, uploads)
 
 
 @pytest.mark.parametrize(("name", "data", "message"), [
@@ -210,9 +210,19 @@ def test_a_review_whose_only_words_the_character_limit_cuts_is_a_clear_error(reg
 ])
 def test_batch_rejects_malformed_files_with_a_clear_message(registry, uploads, name, data, message):
     path = write(uploads / name, data)
-    assert message in refusal(cl.classify_file, registry, "shipped/default", path, None, uploads)
+    assert message in refusal(batch.classify_file, registry, "shipped/default", path, None, uploads)
 
 
 def test_batch_without_a_file_or_a_model(registry):
-    assert cl.classify_file(registry, "shipped/default", None)[:2] == (None, None)
-    assert "No model" in refusal(cl.classify_file, registry, None, "/etc/passwd")
+    assert batch.classify_file(registry, "shipped/default", None)[:2] == (None, None)
+    assert "No model" in refusal(batch.classify_file, registry, None, "/etc/passwd")
+
+
+def test_old_batch_results_are_pruned_so_the_disk_stays_bounded(tmp_path):
+    old, recent = tmp_path / "batch-old", tmp_path / "batch-recent"
+    for folder in (old, recent):
+        folder.mkdir()
+        (folder / "r-predictions.csv").write_text("text,prediction\n")
+    os.utime(old, (0, 0))
+    batch.prune_results(tmp_path)
+    assert not old.exists() and recent.exists()

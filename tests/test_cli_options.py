@@ -1,5 +1,6 @@
 """Every command-line value is checked where it enters: bad numbers, outputs and bytes."""
 
+import json
 import os
 import subprocess
 import sys
@@ -152,3 +153,10 @@ def test_a_stop_before_training_began_is_not_a_success(tmp_path, capsys, monkeyp
     monkeypatch.setattr(cli, "train", lambda *args, **kwargs: iter([Finished("stopped")]))
     assert cli.main(["train", "--output", str(tmp_path / "s.safetensors")]) == 130
     assert "no checkpoint was written" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
+def test_predict_from_a_file_skips_lines_with_no_words(random_checkpoint):
+    done = run_cli(["predict", "--checkpoint", str(random_checkpoint), "--file", "-", "--json"],
+                   stdin=b"A fine film.\n<br /><br />\n   \nDull.\n")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["text"] for line in done.stdout.decode().splitlines()] == ["A fine film.", "Dull."]

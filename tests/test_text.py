@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from sentiment_core.tokenizer import clean_text, head_tail, tokenize, truncate_chars
+from sentiment_core import tokenizer
+from sentiment_core.tokenizer import clean_text, clip_chars, head_tail, tokenize
 from sentiment_core.vocab import PAD, UNK, Vocab
 
 
@@ -42,12 +43,22 @@ def test_head_tail_with_odd_sizes_keeps_one_more_head_token(max_tokens):
     assert kept == tokens[:head] + tokens[len(tokens) - tail :]
 
 
-def test_truncate_chars_cuts_at_spaces():
+def test_clip_chars_keeps_head_and_tail_cut_at_spaces():
     text = " ".join(f"w{i}" for i in range(1000))
-    out = truncate_chars(text, 100)
-    assert len(out) <= 101
-    assert out.startswith("w0 w1 ") and out.endswith(" w999")
-    assert all(w.startswith("w") and w[1:].isdigit() for w in out.split())
+    assert clip_chars(text, len(text)) == [text]
+    head, tail = clip_chars(text, 100)
+    assert len(head) <= 50 and len(tail) <= 50
+    assert head.startswith("w0 w1 ") and tail.endswith(" w999")
+    assert all(w.startswith("w") and w[1:].isdigit() for w in f"{head} {tail}".split())
+
+
+def test_the_tokenizer_is_rebuilt_before_strangers_text_grows_it_without_bound(monkeypatch):
+    monkeypatch.setattr(tokenizer, "MAX_TOKENIZER_STRINGS", len(tokenizer._spacy_tokenizer().vocab.strings) + 50)
+    first = tokenizer._spacy_tokenizer()
+    tokenize(" ".join(f"novelword{i}" for i in range(100)))  # 100 strings the store has never seen
+    second = tokenizer._spacy_tokenizer()
+    assert second is not first and len(second.vocab.strings) < len(first.vocab.strings)
+    assert tokenize("A fine film.") == ["A", "fine", "film", "."]
 
 
 def test_vocab_build_respects_size_frequency_and_specials():
