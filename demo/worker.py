@@ -96,8 +96,10 @@ class _Job:
 def thread_budget(cores: int | None = None) -> tuple[int, int]:
     """(torch threads of the web server, of a training child) for a machine with ``cores`` cores.
 
-    Measured with ``bench/bench_threads.py`` (figures in the README): the server answers one
-    classify request at a time per thread it gives torch, and a training child uses the rest.
+    Measured on 2 cores (``bench/bench_threads.py``, figures in the README): one thread each keeps
+    classification as fast as on an idle machine and training at full speed, while two threads
+    in either process make both spin-wait on the shared cores, 2-3x slower. Larger machines give
+    the training child every core but the server's (not measured: no such machine here).
     """
     cores = cores or os.cpu_count() or 1
     if cores <= 2:
