@@ -60,7 +60,7 @@ class ModelViews:
         """New choices for the model selector when a checkpoint appeared, changed or vanished."""
         signature = self.registry.signature()
         if seen.get("models") == signature:
-            return {}
+            return dict.fromkeys(self.refresh_event()["outputs"], gr.skip())
         choices = self.registry.choices()
         keys = [key for _, key in choices]
         value = model_key if model_key in keys else self.registry.default_key()

@@ -110,7 +110,7 @@ class TrainTab:
         version, run = self.worker.snapshot()
         c = self.components
         if seen.get("training") == version:
-            return {}
+            return dict.fromkeys(self.refresh_event()["outputs"], gr.skip())
         view = views.training_view(run)
         return {c["status"]: view["status"], c["loss_plot"]: view["loss"], c["accuracy_plot"]: view["accuracy"],
                 c["results"]: view["results"], c["start"]: gr.Button(interactive=view["can_start"]),

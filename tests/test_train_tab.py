@@ -235,3 +235,20 @@ def test_compare_chart_has_one_series_per_run():
     assert [(r["series"], r["epoch"], r["val_accuracy"]) for r in rows] == [
         ("rnn-a", 1, 0.55), ("rnn-a", 2, 0.7), ("gru-b", 1, 0.55)]
     assert views.compare_chart({}, [], "validation loss") is None
+
+
+def test_polls_that_find_nothing_new_skip_every_output(tmp_path):
+    """Gradio needs a value per output: an unchanged run or model list answers with skips, not nothing."""
+    from demo.classify_tab import build_classify_tab
+
+    registry = ModelRegistry(tmp_path, tmp_path / "runs")
+    with gr.Blocks():
+        seen = gr.State({})
+        models = build_classify_tab(registry, seen, tmp_path)
+        tab = tt.build_train_tab(TrainingWorker(threads=1), registry, tmp_path / "runs", seen)
+    for view in (tab, models):
+        outputs = view.refresh_event()["outputs"]
+        first = view.refresh(*([None] if view is models else ["validation loss"]), {})
+        assert set(first) == set(outputs)
+        again = view.refresh(*([None] if view is models else ["validation loss"]), first[outputs[-1]])
+        assert set(again) == set(outputs) and all(isinstance(v, type(gr.skip())) for v in again.values())
