@@ -1,6 +1,6 @@
 """Memory soak of the Classify tab: many requests of mixed sizes through the app's own handler.
 
-Runs ``demo.classify.classify`` (what the page and the /classify endpoint call) over a
+Runs ``demo.classify.label_view`` and ``explanation_view`` (what the page calls per keystroke) over a
 ``ModelRegistry`` of the shipped checkpoints, from a thread pool the size of the app's classify
 concurrency, like Gradio's worker threads. Requests alternate between a 1 MB paste of fresh
 random words (every one a string the tokenizer has never seen) and the app's short and long
@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from common import ROOT
 
-from demo.classify import classify, load_examples
+from demo.classify import explanation_view, label_view, load_examples
 from demo.models import ModelRegistry
 from sentiment_core.tokenizer import _spacy_tokenizer
 
@@ -67,8 +67,9 @@ def main() -> None:
     def request(i: int) -> float:
         text = random_text(random.Random(args.seed * 1_000_003 + i), args.big_chars) if i in big else next(small)
         start = time.perf_counter()
-        label, _, _, info = classify(registry, args.model, text)
-        if label is None:
+        label = label_view(registry, args.model, text)
+        words, _, info = explanation_view(registry, args.model, text)
+        if label is None or words is None:
             raise RuntimeError(f"request {i} gave no prediction: {info}")
         return time.perf_counter() - start
 

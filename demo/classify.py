@@ -10,19 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from sentiment_core import CheckpointError, EmptyTextError
-from sentiment_core.predict import Analysis
+from sentiment_core.predict import Analysis, Predictor
 
 from .charts import line_chart
 from .models import ModelRegistry
 
 EMPTY_MESSAGE = "Type or paste a review, or pick an example below."
 NO_MODEL_MESSAGE = "No model is available yet: train one in the **Train** tab."
-# Integrated-gradients steps and running-prediction points: enough for a stable picture, and
-# fast enough to recompute on every keystroke (see the README's timings).
-IG_STEPS = 32
-RUNNING_POINTS = 200
 
-ClassifyOutput = tuple[dict[str, float] | None, list[tuple[str, float | None]] | None, Any, str]
+ExplainOutput = tuple[list[tuple[str, float | None]] | None, Any, str]
 
 
 @functools.cache
@@ -96,27 +92,78 @@ def running_chart(analysis: Analysis):
                       y_domain=(0.0, 1.0), rule=0.5, height=220)
 
 
-def classify(registry: ModelRegistry, model_key: str | None, text: str | None) -> ClassifyOutput:
-    """Label, word contributions, running prediction and an info line for one review.
-
-    Empty text or a missing model clears the outputs with a message instead of raising:
-    this runs on every keystroke.
-    """
-    if not text or not text.strip():
-        return None, None, None, EMPTY_MESSAGE
+def _predictor(registry: ModelRegistry, model_key: str | None) -> Predictor:
+    """The predictor of ``model_key`` (the default model when empty); ``ClassifyProblem`` if there is none."""
+    model_key = model_key or registry.default_key()
     if not model_key:
-        return None, None, None, NO_MODEL_MESSAGE
+        raise ClassifyProblem(NO_MODEL_MESSAGE)
     try:
-        predictor = registry.predictor(model_key)
+        return registry.predictor(model_key)
     except KeyError:
-        return None, None, None, f"The model `{model_key}` is gone; pick another one above."
+        raise ClassifyProblem(f"The model `{model_key}` is gone or unknown; pick another one.") from None
     except CheckpointError as exc:
-        return None, None, None, f"The model `{model_key}` cannot be used: {exc.problem}"
+        raise ClassifyProblem(f"The model `{model_key}` cannot be used: {exc.problem}") from None
+
+
+class ClassifyProblem(ValueError):
+    """A text or model that cannot be classified; the message is for the page or the API caller."""
+
+
+def probabilities(registry: ModelRegistry, text: str | None, model_key: str | None = None) -> dict[str, float]:
+    """The label's probabilities for one review: the fast path, answered before the explanation."""
+    if not text or not text.strip():
+        raise ClassifyProblem(EMPTY_MESSAGE)
     try:
-        analysis = predictor.analyze(text, max_points=RUNNING_POINTS, steps=IG_STEPS)
+        return _predictor(registry, model_key).predict(text)
     except EmptyTextError as exc:
-        return None, None, None, f"Nothing to classify: {exc}."
+        raise ClassifyProblem(f"Nothing to classify: {exc}.") from None
+
+
+def analysis(registry: ModelRegistry, text: str | None, model_key: str | None = None) -> tuple[Analysis, int]:
+    """The full explanation of one review (probabilities, word attributions, running prediction),
+    and the model's token limit."""
+    if not text or not text.strip():
+        raise ClassifyProblem(EMPTY_MESSAGE)
+    predictor = _predictor(registry, model_key)
+    try:
+        return predictor.analyze(text), predictor.max_tokens
+    except EmptyTextError as exc:
+        raise ClassifyProblem(f"Nothing to classify: {exc}.") from None
     finally:
         release_memory()
-    return (analysis.probabilities, explanation(analysis.tokens, analysis.attributions, analysis.cut_at),
-            running_chart(analysis), describe(analysis, predictor.max_tokens))
+
+
+def label_view(registry: ModelRegistry, model_key: str | None, text: str | None) -> dict[str, float] | None:
+    """The Prediction box as you type: probabilities, or empty (the explanation says why)."""
+    try:
+        return probabilities(registry, text, model_key)
+    except ClassifyProblem:
+        return None
+
+
+def explanation_view(registry: ModelRegistry, model_key: str | None, text: str | None) -> ExplainOutput:
+    """Word contributions, running prediction and the info line as you type; a problem is a message.
+
+    This runs on every keystroke, so it never raises: empty text or a missing model clears the
+    outputs and says why.
+    """
+    try:
+        result, max_tokens = analysis(registry, text, model_key)
+    except ClassifyProblem as exc:
+        return None, None, str(exc)
+    return (explanation(result.tokens, result.attributions, result.cut_at), running_chart(result),
+            describe(result, max_tokens))
+
+
+def explanation_json(result: Analysis) -> dict[str, Any]:
+    """The explanation as plain values, for API callers."""
+    return {
+        "label": max(result.probabilities, key=result.probabilities.get),
+        "probabilities": result.probabilities,
+        "tokens": result.tokens,
+        "attributions": result.attributions,
+        "running": {"tokens_read": result.running_positions, "p_positive": result.running},
+        "truncated": result.truncated,
+        "cut_at": result.cut_at,
+        "characters_replaced": result.replaced,
+    }

@@ -16,7 +16,10 @@ from . import batch
 from . import classify as cl
 from .models import ModelRegistry
 
-CLASSIFY_CONCURRENCY = 4  # classification is read-only and thread-safe; let a few visitors run at once
+# Classification is read-only and thread-safe. Labels are cheap: several at once; explanations
+# keep both cores busy with two.
+LABEL_CONCURRENCY = 4
+EXPLAIN_CONCURRENCY = 2
 WORDS_LABEL = ("Word contributions (integrated gradients): red pushed towards positive, purple towards negative; "
                "the strongest word has the full colour")
 RUNNING_LABEL = "Running prediction: P(positive) had the review ended after each token"
@@ -75,6 +78,25 @@ class ModelViews:
                 "api_visibility": "private"}
 
 
+def classify_api(registry: ModelRegistry, text: str, model: str | None = None) -> dict:
+    """The /classify endpoint: the label and probabilities of one review; problems are ``gr.Error``."""
+    try:
+        probabilities = cl.probabilities(registry, text, model)
+    except cl.ClassifyProblem as exc:
+        raise gr.Error(str(exc)) from None
+    return {"label": max(probabilities, key=probabilities.get), "probabilities": probabilities,
+            "model": model or registry.default_key()}
+
+
+def explain_api(registry: ModelRegistry, text: str, model: str | None = None) -> dict:
+    """The /explain endpoint: the explanation of one review as JSON; problems are ``gr.Error``."""
+    try:
+        result, _ = cl.analysis(registry, text, model)
+    except cl.ClassifyProblem as exc:
+        raise gr.Error(str(exc)) from None
+    return {**cl.explanation_json(result), "model": model or registry.default_key()}
+
+
 def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path) -> ModelViews:
     """Lay out the Classify tab (inside an open ``gr.Tab``) and wire its events."""
     c: dict[str, Any] = {"seen": seen}
@@ -120,15 +142,32 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path)
         c["batch_message"] = gr.Markdown()
         c["batch_table"] = gr.Dataframe(label="Predictions", interactive=False, wrap=True, max_height=400)
 
-    classify_io = {"fn": functools.partial(cl.classify, registry), "inputs": [c["model"], c["text"]],
-                   "outputs": [c["label"], c["words"], c["running"], c["info"]],
-                   "concurrency_limit": CLASSIFY_CONCURRENCY, "concurrency_id": "classify"}
-    # As-you-type: only the newest text waits while one runs, and no spinner on every key.
-    c["text"].change(**classify_io, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
-    c["classify"].click(**classify_io, show_progress="minimal", api_name="classify")
+    # Two events per keystroke, each keeping only the newest text: the label (a few ms) never
+    # waits for the explanation (word attributions and running prediction, tens of ms).
+    text_model = [c["model"], c["text"]]
+    label_io = {"fn": functools.partial(cl.label_view, registry), "inputs": text_model, "outputs": [c["label"]],
+                "concurrency_limit": LABEL_CONCURRENCY, "concurrency_id": "label", "api_visibility": "private"}
+    explain_io = {"fn": functools.partial(cl.explanation_view, registry), "inputs": text_model,
+                  "outputs": [c["words"], c["running"], c["info"]], "concurrency_limit": EXPLAIN_CONCURRENCY,
+                  "concurrency_id": "explain", "api_visibility": "private"}
+    for io in (label_io, explain_io):
+        c["text"].change(**io, trigger_mode="always_last", show_progress="hidden")
+        c["classify"].click(**io, show_progress="minimal")
     describe = {"fn": models.describe, "inputs": [c["model"]], "outputs": [c["model_summary"], c["card"]]}
-    c["model"].change(**describe, api_name="model_card").then(**classify_io, show_progress="hidden",
-                                                                api_visibility="private")
+    described = c["model"].change(**describe, api_name="model_card")
+    described.then(**label_io, show_progress="hidden")
+    described.then(**explain_io, show_progress="hidden")
+
+    def classify(text: str, model: str | None = None) -> dict:
+        """Classify one review: {"label", "probabilities", "model"}; the model defaults to the app's default."""
+        return classify_api(registry, text, model)
+
+    def explain(text: str, model: str | None = None) -> dict:
+        """Explain one review: label, probabilities, tokens, word attributions and the running prediction."""
+        return explain_api(registry, text, model)
+
+    gr.api(classify, api_name="classify", concurrency_id="label", concurrency_limit=LABEL_CONCURRENCY)
+    gr.api(explain, api_name="explain", concurrency_id="explain", concurrency_limit=EXPLAIN_CONCURRENCY)
 
     def classify_file(model_key: str | None, path: str | None):
         return batch.classify_file(registry, model_key, path, batch_dir)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,9 +88,9 @@ class TrainTab:
             raise gr.Error(f"Another training run is in progress ({exc}); wait for it or stop it first.") from None
         return f"Started **{name}**" + (f" ({'; '.join(notes)})" if notes else "") + "."
 
-    def stop(self, given: str | None = None) -> str:
+    def stop(self, password: str | None = None) -> str:
         """Ask the running job to stop; it ends at the next batch and keeps its best checkpoint."""
-        self._check_password(given)
+        self._check_password(password)
         _, run = self.worker.snapshot()
         if not self.worker.stop():
             return "No training run is in progress."
@@ -128,6 +130,18 @@ class TrainTab:
     def status(self) -> dict:
         """The shared training run's state (name, status, steps, loss, error...)."""
         return views.status_dict(self.worker.snapshot()[1])
+
+
+def named(fn: Callable[..., Any], names: list[str]) -> Callable[..., Any]:
+    """``fn`` taking positional arguments under these names, so the API page and clients show them."""
+
+    def call(*args: Any) -> Any:
+        return fn(*args)
+
+    call.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
+    call.__doc__ = fn.__doc__
+    return call
 
 
 def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: Path, seen: gr.State,
@@ -175,7 +189,8 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
     c["preset"].change(lambda name: dict(zip(fields, (form.preset_settings(name, cap)[f] for f in form.FIELDS))),
                        [c["preset"]], fields, api_visibility="private")
     secret = [c["password"]] if password else []
-    c["start"].click(tab.start, [c["preset"], c["run_name"], *fields, *secret], [c["notice"]],
+    c["start"].click(named(tab.start, ["preset", "run_name", *form.FIELDS, *(["password"] if password else [])]),
+                     [c["preset"], c["run_name"], *fields, *secret], [c["notice"]],
                      api_name="start_training").then(**refresh)
     c["stop"].click(tab.stop, secret, [c["notice"]], api_name="stop_training").then(**refresh)
     c["compare_metric"].change(tab.compare, [c["compare_metric"]], [c["compare_plot"]], api_visibility="private")

@@ -47,8 +47,13 @@ def registry(dirs: tuple[Path, Path]) -> ModelRegistry:
 # Classify
 
 
+def page_outputs(registry: ModelRegistry, model_key: str | None, text: str | None) -> tuple:
+    """What the page shows for one text: the label event's output, then the explanation event's."""
+    return (cl.label_view(registry, model_key, text), *cl.explanation_view(registry, model_key, text))
+
+
 def test_classify_gives_probabilities_explanation_and_running_prediction(registry):
-    probs, words, running, info = cl.classify(registry, "shipped/default", REVIEW)
+    probs, words, running, info = page_outputs(registry, "shipped/default", REVIEW)
     assert set(probs) == {"negative", "positive"}
     assert probs["negative"] + probs["positive"] == pytest.approx(1.0)
     expected = Predictor.from_checkpoint(registry.entry("shipped/default").path).analyze(REVIEW)
@@ -68,12 +73,14 @@ def test_classify_gives_probabilities_explanation_and_running_prediction(registr
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", None])
 def test_empty_text_clears_outputs_with_a_message(registry, text):
-    assert cl.classify(registry, "shipped/default", text) == (None, None, None, cl.EMPTY_MESSAGE)
+    assert page_outputs(registry, "shipped/default", text) == (None, None, None, cl.EMPTY_MESSAGE)
 
 
-def test_missing_or_vanished_model_gives_a_message_not_an_exception(registry):
-    assert cl.classify(registry, None, REVIEW)[3] == cl.NO_MODEL_MESSAGE
-    outputs = cl.classify(registry, "runs/never-trained", REVIEW)
+def test_missing_or_vanished_model_gives_a_message_not_an_exception(registry, tmp_path):
+    assert page_outputs(registry, None, REVIEW)[0] is not None  # no choice made: the default model
+    empty = ModelRegistry(tmp_path / "none", tmp_path / "none-runs")
+    assert page_outputs(empty, None, REVIEW) == (None, None, None, cl.NO_MODEL_MESSAGE)
+    outputs = page_outputs(registry, "runs/never-trained", REVIEW)
     assert outputs[:3] == (None, None, None) and "gone" in outputs[3]
 
 
@@ -82,7 +89,7 @@ def test_megabyte_paste_answers_quickly_and_marks_the_cut(registry):
     assert len(text) > 1_000_000
     registry.predictor("shipped/default")  # load outside the timing
     start = time.perf_counter()
-    probs, words, _, info = cl.classify(registry, "shipped/default", text)
+    probs, words, _, info = page_outputs(registry, "shipped/default", text)
     elapsed = time.perf_counter() - start
     assert elapsed < 5.0, f"a 1 MB paste took {elapsed:.1f} s"
     assert probs is not None and "Long text" in info

@@ -77,21 +77,31 @@ def poll(client: Client, predicate, timeout: float = 120.0) -> dict:
         time.sleep(0.2)
 
 
-def test_classify(client):
-    label, words, running, info = client.predict("shipped/default", REVIEW, api_name="/classify")
-    assert label["label"] in ("negative", "positive")
-    assert {c["label"] for c in label["confidences"]} == {"negative", "positive"}
-    assert sum(c["confidence"] for c in label["confidences"]) == pytest.approx(1.0)
-    tokens = [w["token"] for w in words]
-    assert tokens[:3] == ["A", "wonderful", "film"]
-    assert max(abs(w["class_or_confidence"]) for w in words) == pytest.approx(1.0)
-    assert running["type"] == "altair" and '"tokens read"' in running["plot"]
-    assert info.startswith(f"**{label['label']}**")
+def test_classify_takes_the_text_first_and_the_model_optionally(client):
+    result = client.predict(REVIEW, api_name="/classify")
+    assert result["model"] == "shipped/default" and result["label"] in ("negative", "positive")
+    assert set(result["probabilities"]) == {"negative", "positive"}
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0)
+    assert client.predict(REVIEW, "shipped/default", api_name="/classify") == result
+    with pytest.raises(AppError, match="gone or unknown"):
+        client.predict(REVIEW, "shipped/nope", api_name="/classify")
 
 
-def test_empty_text_is_a_message_not_an_error(client):
-    label, words, running, info = client.predict("shipped/default", "   ", api_name="/classify")
-    assert not label and not words and running is None and "Type or paste" in info
+def test_explain_returns_the_explanation_as_json(client):
+    result = client.predict(REVIEW, api_name="/explain")
+    label = client.predict(REVIEW, api_name="/classify")
+    assert result["label"] == label["label"]
+    assert result["probabilities"] == pytest.approx(label["probabilities"])
+    assert result["tokens"][:3] == ["A", "wonderful", "film"] and len(result["attributions"]) == len(result["tokens"])
+    running = result["running"]
+    assert running["tokens_read"][-1] == len(result["tokens"])
+    assert running["p_positive"][-1] == pytest.approx(label["probabilities"]["positive"], abs=1e-4)
+
+
+@pytest.mark.parametrize("api_name", ["/classify", "/explain"])
+def test_empty_text_is_a_clear_error_through_the_api(client, api_name):
+    with pytest.raises(AppError, match="Type or paste"):
+        client.predict("   ", api_name=api_name)
 
 
 def test_model_card(client):
@@ -133,8 +143,8 @@ def test_training_progress_stop_and_reopen(served, client):
     assert status["status"] == "stopped" and status["checkpoint"] == str(runs / "first.safetensors")
     assert (runs / "first.safetensors").is_file()
     # The stopped run is a model now, and training can start again.
-    label, *_ = client.predict("runs/first", REVIEW, api_name="/classify")
-    assert label["label"] in ("negative", "positive")
+    result = client.predict(REVIEW, "runs/first", api_name="/classify")
+    assert result["model"] == "runs/first" and result["label"] in ("negative", "positive")
     client.predict(*tiny_form("again"), api_name="/start_training")
     assert poll(client, lambda s: s["status"] not in ("preparing", "training"))["status"] == "finished"
 
