@@ -16,10 +16,10 @@ from . import batch
 from . import classify as cl
 from .models import ModelRegistry
 
-# Classification is read-only and thread-safe. Labels are cheap: several at once; explanations
-# keep both cores busy with two.
+# Classification is read-only and thread-safe. Labels are cheap: several at once. Explanations
+# run one at a time, so however many visitors type, a core stays free for their labels.
 LABEL_CONCURRENCY = 4
-EXPLAIN_CONCURRENCY = 2
+EXPLAIN_CONCURRENCY = 1
 WORDS_LABEL = ("Word contributions (integrated gradients): red pushed towards positive, purple towards negative; "
                "the strongest word has the full colour")
 RUNNING_LABEL = "Running prediction: P(positive) had the review ended after each token"

@@ -1,8 +1,13 @@
 """Child processes that die with their parent: tokenizer workers and the app's training runs.
 
-On Linux the kernel sends SIGKILL to a process whose parent dies (``prctl(PR_SET_PDEATHSIG)``);
-elsewhere a thread in the child exits it once its parent is gone (an orphan is re-parented,
-so its parent pid changes). Either way, a parent killed with SIGKILL leaves no orphan behind.
+On Linux the kernel can send SIGKILL to a process whose parent dies (``prctl(PR_SET_PDEATHSIG)``);
+otherwise a thread in the child exits it once its parent is gone (an orphan is re-parented, so its
+parent pid changes, within half a second). Either way, a parent killed with SIGKILL leaves no
+orphan behind.
+
+The kernel's signal has a catch: it fires when the *thread* that started the child ends, not the
+process. A child started from a short-lived thread (a web server's request thread starting a
+training run) must rely on the watching thread alone, or it dies when that thread is recycled.
 """
 
 from __future__ import annotations
@@ -36,9 +41,12 @@ def _watch_parent(parent: int, interval: float = 0.5, end: Callable[[int], objec
     end(1)
 
 
-def die_with_parent(parent: int) -> None:
-    """Make this process end when ``parent`` (the pid that started it) dies, however it dies."""
-    if _set_parent_death_signal():
+def die_with_parent(parent: int, kernel_signal: bool = True) -> None:
+    """Make this process end when ``parent`` (the pid that started it) dies, however it dies.
+
+    ``kernel_signal=False`` when the starting thread may end before the parent process does.
+    """
+    if kernel_signal and _set_parent_death_signal():
         if os.getppid() != parent:  # the parent died before the signal was armed
             os._exit(1)
         return

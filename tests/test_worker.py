@@ -262,3 +262,19 @@ def test_thread_budget_leaves_the_server_a_core():
     assert thread_budget(2) == (1, 1)
     serve, train = thread_budget(8)
     assert serve >= 1 and serve + train == 8
+
+
+def test_a_run_started_from_a_short_lived_thread_outlives_that_thread(tmp_path):
+    # The app starts runs from Gradio's request threads, which come and go; the run must not go with them.
+    worker = TrainingWorker(threads=1)
+
+    def press_start() -> None:  # like a request thread: it starts the run, lingers a little, and ends
+        start(worker, tmp_path / "threaded.safetensors", epochs=3)
+        wait_for(lambda: latest(worker).of_kind("Step") or not latest(worker).running)
+
+    starter = threading.Thread(target=press_start)
+    starter.start()
+    starter.join()
+    assert worker.join(timeout=180)
+    run = latest(worker)
+    assert run.status == "finished", run.error

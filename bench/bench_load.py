@@ -1,0 +1,167 @@
+"""Many people typing at once: time from a keystroke to its label and to its explanation.
+
+Starts ``python app.py`` on 127.0.0.1, then ``--typists`` simulated visitors (``gradio_client``),
+each typing a real IMDB test review at ``--rate`` keystrokes a second for ``--keystrokes``
+keystrokes, continuing from its first ``--start-chars`` characters. Like the page (whose events
+keep only the newest text), each typist has one label request and one explanation request in
+flight at most, and sends the newest text whenever the previous answer is back. A keystroke's
+time-to-label is from the keystroke until an answer for a text that includes it. Runs once with
+no training and once while a training run (the quick preset) goes, and prints p50/p95 of both
+delays and the error count. The load generator shares the machine with the app.
+Run: python bench/bench_load.py [--typists 20] [--keystrokes 40] [--rate 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+
+from common import ROOT, percentile
+from gradio_client import Client
+
+from sentiment_core.data import read_raw, resolve_source
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Typist:
+    """One visitor: the text so far, when each keystroke happened, and the delays measured."""
+
+    review: str
+    start_chars: int
+    typed: list[float] = field(default_factory=list)  # time of keystroke i
+    delays: dict[str, list[float]] = field(default_factory=lambda: {"label": [], "explanation": []})
+    errors: list[str] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def text(self, keystrokes: int) -> str:
+        return self.review[: self.start_chars + keystrokes]
+
+    def type(self, keystrokes: int, rate: float) -> None:
+        start = time.monotonic()
+        for i in range(keystrokes):
+            time.sleep(max(0.0, start + i / rate - time.monotonic()))
+            with self.lock:
+                self.typed.append(time.monotonic())
+        self.done.set()
+
+    def send(self, client: Client, api_name: str, kind: str, keystrokes: int) -> None:
+        """Like an always_last event: send the newest text once the previous answer is back."""
+        answered = 0  # keystrokes covered by an answer so far
+        while answered < keystrokes:
+            with self.lock:
+                newest = len(self.typed)
+            if newest == answered:
+                time.sleep(0.005)
+                continue
+            try:
+                client.predict(self.text(newest), api_name=api_name)
+            except Exception as exc:  # an error is counted; its keystrokes wait for the next answer
+                self.errors.append(f"{kind}: {type(exc).__name__}: {exc}"[:200])
+                continue
+            now = time.monotonic()
+            self.delays[kind] += [now - t for t in self.typed[answered:newest]]
+            answered = newest
+
+
+def run_typists(url: str, reviews: list[str], args: argparse.Namespace) -> list[Typist]:
+    typists = [Typist(review, args.start_chars) for review in reviews]
+    clients = [(Client(url, verbose=False), Client(url, verbose=False)) for _ in typists]
+    threads = []
+    for typist, (label_client, explain_client) in zip(typists, clients):
+        threads += [threading.Thread(target=typist.type, args=(args.keystrokes, args.rate)),
+                    threading.Thread(target=typist.send, args=(label_client, "/classify", "label", args.keystrokes)),
+                    threading.Thread(target=typist.send,
+                                     args=(explain_client, "/explain", "explanation", args.keystrokes))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return typists
+
+
+def report(name: str, typists: list[Typist]) -> None:
+    errors = [e for t in typists for e in t.errors]
+    cells = [f"{name:22s}"]
+    for kind in ("label", "explanation"):
+        delays = [d for t in typists for d in t.delays[kind]]
+        p50, p95 = percentile(delays, 50) * 1000, percentile(delays, 95) * 1000
+        cells.append(f"{kind} p50 {p50:6,.0f} ms, p95 {p95:6,.0f} ms")
+    cells.append(f"errors {len(errors)}")
+    print(" | ".join(cells), flush=True)
+    for error in sorted(set(errors))[:5]:
+        print(f"    {error}")
+
+
+def wait_for_app(url: str, app: subprocess.Popen, timeout: float = 90.0) -> Client:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return Client(url, verbose=False)
+        except Exception:
+            if app.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the app did not start (exit code {app.poll()})") from None
+            time.sleep(0.5)
+
+
+def start_training(client: Client) -> None:
+    settings = {"cell": "gru", "bidirectional": True, "embed_dim": 64, "hidden_dim": 64, "num_layers": 1,
+                "dropout": 0.3, "epochs": 30, "batch_size": 64, "lr": 0.01, "max_tokens": 200,
+                "max_train_samples": 2000, "max_eval_samples": 500, "device": "cpu"}
+    client.predict("quick", f"load-{os.getpid()}", *settings.values(), api_name="/start_training")
+    while client.predict(api_name="/training_status")["steps_done"] < 3:
+        time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--typists", type=int, default=20)
+    parser.add_argument("--keystrokes", type=int, default=40, help="keystrokes per typist")
+    parser.add_argument("--rate", type=float, default=5.0, help="keystrokes a second")
+    parser.add_argument("--start-chars", type=int, default=200, help="characters already typed")
+    parser.add_argument("--phases", default="idle,training", help="idle, training or both")
+    args = parser.parse_args()
+
+    test = read_raw(resolve_source(), ("test",))["test"]
+    long_enough = [t for t in test.items if len(t) > args.start_chars + args.keystrokes + 50]
+    reviews = [long_enough[i * 997 % len(long_enough)] for i in range(args.typists)]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with tempfile.TemporaryDirectory() as runs:
+        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+        app = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--runs-dir", runs],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            control = wait_for_app(url, app)
+            control.predict("warm-up text", api_name="/explain")
+            print(f"{args.typists} typists x {args.keystrokes} keystrokes at {args.rate:g}/s, {os.cpu_count()} cores",
+                  flush=True)
+            for phase in args.phases.split(","):
+                if phase == "training":
+                    start_training(control)
+                report(f"{phase}:", run_typists(url, reviews, args))
+                if phase == "training":
+                    status = control.predict(api_name="/training_status")
+                    print(f"    training during the phase: {status['status']}, step {status['steps_done']:,}"
+                          f"{' ' + status['error'] if status['error'] else ''}")
+                    control.predict(api_name="/stop_training")
+        finally:
+            app.terminate()
+            app.wait(60)
+
+
+if __name__ == "__main__":
+    main()
