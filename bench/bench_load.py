@@ -1,6 +1,6 @@
 """Many people typing at once: time from a keystroke to its label and to its explanation.
 
-Starts ``python app.py`` on 127.0.0.1, then ``--typists`` simulated visitors (``gradio_client``),
+Starts ``python app.py`` on 127.0.0.1, then ``--typists`` simulated visitors (Gradio's REST API),
 each typing a real IMDB test review at ``--rate`` keystrokes a second for ``--keystrokes``
 keystrokes, continuing from its first ``--start-chars`` characters. Like the page (whose events
 keep only the newest text), each typist has one label request and one explanation request in
@@ -14,7 +14,9 @@ Run: python bench/bench_load.py [--typists 20] [--keystrokes 40] [--rate 5]
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -22,7 +24,9 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import httpx
 from common import ROOT, percentile
 from gradio_client import Client
 
@@ -35,6 +39,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+MAX_ERRORS = 20  # a typist gives up after this many failed requests
+
+
+class RestClient:
+    """Calls an endpoint through Gradio's REST API (``/gradio_api/call/<name>``), as ``curl`` would.
+
+    ``gradio_client`` costs about 11 ms of CPU a call on the caller's side and, with 40 callers in
+    one process, the load generator saturated a core by itself; this costs a fraction of that.
+    """
+
+    def __init__(self, url: str, direct: set[str]) -> None:
+        self.http = httpx.Client(base_url=url, timeout=120)
+        self.direct = direct
+
+    def predict(self, *data: object, api_name: str) -> object:
+        if api_name in self.direct:  # an endpoint outside the queue answers the POST itself
+            response = self.http.post(f"/gradio_api/run{api_name}", json={"data": list(data)})
+            if response.status_code != 200:
+                raise RuntimeError(f"{api_name} failed: {response.text[:200]}")
+            return response.json()["data"][0]
+        event = self.http.post(f"/gradio_api/call{api_name}", json={"data": list(data)})
+        event.raise_for_status()
+        with self.http.stream("GET", f"/gradio_api/call{api_name}/{event.json()['event_id']}") as stream:
+            kind = None
+            for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: ") and kind in ("complete", "error"):
+                    payload = json.loads(line[6:])
+                    if kind == "error":
+                        raise RuntimeError(f"{api_name} failed: {payload}")
+                    return payload[0]
+        raise RuntimeError(f"{api_name} ended without a result")
+
+
 @dataclass
 class Typist:
     """One visitor: the text so far, when each keystroke happened, and the delays measured."""
@@ -43,6 +82,7 @@ class Typist:
     start_chars: int
     typed: list[float] = field(default_factory=list)  # time of keystroke i
     delays: dict[str, list[float]] = field(default_factory=lambda: {"label": [], "explanation": []})
+    requests: dict[str, int] = field(default_factory=lambda: {"label": 0, "explanation": 0})
     errors: list[str] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -58,7 +98,7 @@ class Typist:
                 self.typed.append(time.monotonic())
         self.done.set()
 
-    def send(self, client: Client, api_name: str, kind: str, keystrokes: int) -> None:
+    def send(self, client: RestClient, api_name: str, kind: str, keystrokes: int) -> None:
         """Like an always_last event: send the newest text once the previous answer is back."""
         answered = 0  # keystrokes covered by an answer so far
         while answered < keystrokes:
@@ -67,10 +107,14 @@ class Typist:
             if newest == answered:
                 time.sleep(0.005)
                 continue
+            self.requests[kind] += 1
             try:
-                client.predict(self.text(newest), api_name=api_name)
+                client.predict(self.text(newest), None, api_name=api_name)  # None: the default model
             except Exception as exc:  # an error is counted; its keystrokes wait for the next answer
                 self.errors.append(f"{kind}: {type(exc).__name__}: {exc}"[:200])
+                if len(self.errors) >= MAX_ERRORS:
+                    return
+                time.sleep(0.2)
                 continue
             now = time.monotonic()
             self.delays[kind] += [now - t for t in self.typed[answered:newest]]
@@ -79,13 +123,16 @@ class Typist:
 
 def run_typists(url: str, reviews: list[str], args: argparse.Namespace) -> list[Typist]:
     typists = [Typist(review, args.start_chars) for review in reviews]
-    clients = [(Client(url, verbose=False), Client(url, verbose=False)) for _ in typists]
+    # Endpoints outside Gradio's queue (queue=False) are called with one POST, as the page does.
+    config = httpx.get(f"{url}config").json()
+    direct = {f"/{d['api_name']}" for d in config["dependencies"] if d.get("api_name") and d.get("queue") is False}
+    clients = [[RestClient(url, direct) for _ in args.apis.split(",")] for _ in typists]
     threads = []
-    for typist, (label_client, explain_client) in zip(typists, clients):
-        threads += [threading.Thread(target=typist.type, args=(args.keystrokes, args.rate)),
-                    threading.Thread(target=typist.send, args=(label_client, "/classify", "label", args.keystrokes)),
-                    threading.Thread(target=typist.send,
-                                     args=(explain_client, "/explain", "explanation", args.keystrokes))]
+    apis = {"label": "/classify", "explanation": "/explain"}
+    for typist, typist_clients in zip(typists, clients):
+        threads.append(threading.Thread(target=typist.type, args=(args.keystrokes, args.rate)))
+        threads += [threading.Thread(target=typist.send, args=(client, apis[kind], kind, args.keystrokes))
+                    for client, kind in zip(typist_clients, args.apis.split(","))]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -93,13 +140,25 @@ def run_typists(url: str, reviews: list[str], args: argparse.Namespace) -> list[
     return typists
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of process ``pid``, or of this process."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def report(name: str, typists: list[Typist]) -> None:
     errors = [e for t in typists for e in t.errors]
     cells = [f"{name:22s}"]
     for kind in ("label", "explanation"):
         delays = [d for t in typists for d in t.delays[kind]]
+        if not delays:
+            continue
         p50, p95 = percentile(delays, 50) * 1000, percentile(delays, 95) * 1000
-        cells.append(f"{kind} p50 {p50:6,.0f} ms, p95 {p95:6,.0f} ms")
+        sent = sum(t.requests[kind] for t in typists)
+        cells.append(f"{kind} p50 {p50:6,.0f} ms, p95 {p95:6,.0f} ms ({sent:,} requests)")
     cells.append(f"errors {len(errors)}")
     print(" | ".join(cells), flush=True)
     for error in sorted(set(errors))[:5]:
@@ -133,6 +192,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5.0, help="keystrokes a second")
     parser.add_argument("--start-chars", type=int, default=200, help="characters already typed")
     parser.add_argument("--phases", default="idle,training", help="idle, training or both")
+    parser.add_argument("--apis", default="label,explanation", help="which requests the typists send")
     args = parser.parse_args()
 
     test = read_raw(resolve_source(), ("test",))["test"]
@@ -152,7 +212,12 @@ def main() -> None:
             for phase in args.phases.split(","):
                 if phase == "training":
                     start_training(control)
+                cpu = cpu_seconds(app.pid), cpu_seconds()
+                began = time.monotonic()
                 report(f"{phase}:", run_typists(url, reviews, args))
+                wall = time.monotonic() - began
+                print(f"    over {wall:.1f} s: the app used {cpu_seconds(app.pid) - cpu[0]:.1f} CPU s, the typists "
+                      f"{cpu_seconds() - cpu[1]:.1f} CPU s")
                 if phase == "training":
                     status = control.predict(api_name="/training_status")
                     print(f"    training during the phase: {status['status']}, step {status['steps_done']:,}"
