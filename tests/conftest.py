@@ -44,6 +44,19 @@ def imdb_archive() -> Path:
     return IMDB_ARCHIVE
 
 
+@pytest.fixture
+def registry(tmp_path: Path, tiny_checkpoint: Path):
+    """The app's model list over a shipped folder holding the tiny model as default.safetensors."""
+    import shutil
+
+    from demo.models import ModelRegistry
+
+    shipped = tmp_path / "checkpoints"
+    shipped.mkdir()
+    shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
+    return ModelRegistry(shipped, tmp_path / "runs", shipped / "default.safetensors")
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small bidirectional GRU trained for two epochs on 600 IMDB reviews (a few seconds)."""

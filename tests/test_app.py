@@ -8,23 +8,14 @@ import shutil
 import time
 from pathlib import Path
 
-import gradio as gr
-import pandas as pd
 import pytest
 
-from demo import batch
 from demo import classify as cl
 from demo.models import ModelRegistry
 from sentiment_core import Predictor
 
 REVIEW = ("An absolute delight from start to finish. The cast is wonderful, the script is sharp and funny, "
           "and the ending is perfect. I loved every minute of it and would happily watch it again.")
-
-
-@pytest.fixture(autouse=True)
-def _uploads_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Files these tests write count as uploads: Gradio's upload folder is their tmp_path."""
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
 
 
 @pytest.fixture
@@ -112,72 +103,6 @@ def test_examples_cite_real_reviews_and_cover_both_labels(imdb_archive):
     for e in real:
         assert ("/pos/" in e["source"]) == (e["label"] == "positive")
         assert 80 <= len(e["text"].split()) <= 200
-
-
-# ---------------------------------------------------------------------------------------------
-# Batch
-
-
-def write(path: Path, data: str | bytes) -> str:
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    return str(path)
-
-
-def test_batch_txt_one_review_per_line(registry, tmp_path):
-    lines = ["A wonderful, moving film.", "", "Dreadful. I walked out.", "   ", "Great cast, weak plot."]
-    path = write(tmp_path / "r.txt", "\n".join(lines))
-    table, csv_path, message = batch.classify_file(registry, "shipped/default", path, tmp_path / "out")
-    texts = [t for t in lines if t.strip()]
-    assert table["review"].tolist() == texts
-    predictor = registry.predictor("shipped/default")
-    expected = [p["positive"] for p in predictor.predict_batch(texts)]
-    assert table["P(positive)"].tolist() == pytest.approx(expected, abs=1e-3)
-    saved = pd.read_csv(csv_path)
-    assert saved.columns.tolist() == ["text", "prediction", "p_positive"]
-    assert saved["prediction"].tolist() == ["positive" if p >= 0.5 else "negative" for p in expected]
-    assert "Classified 3 reviews" in message
-
-
-def test_batch_csv_prefers_a_named_text_column_and_keeps_the_others(registry, tmp_path):
-    frame = pd.DataFrame({"id": [7, 8], "title": ["x", "y"], "Review": ["Loved it.", "Hated it."]})
-    path = write(tmp_path / "r.csv", frame.to_csv(index=False))
-    table, csv_path, _ = batch.classify_file(registry, "shipped/default", path, tmp_path / "out")
-    assert table["review"].tolist() == ["Loved it.", "Hated it."]
-    saved = pd.read_csv(csv_path)
-    assert saved.columns.tolist() == ["id", "title", "Review", "prediction", "p_positive"]
-    assert saved["id"].tolist() == [7, 8]
-
-
-def test_batch_csv_falls_back_to_the_first_string_column(tmp_path):
-    frame = pd.DataFrame({"stars": [1, 10], "score": [0.5, ""], "comment": ["Awful.", "Superb."], "note": ["a", "b"]})
-    table, column = batch.read_reviews(write(tmp_path / "r.csv", frame.to_csv(index=False)))
-    assert column == "comment" and table["comment"].tolist() == ["Awful.", "Superb."]
-
-
-@pytest.mark.parametrize(("name", "data", "message"), [
-    ("r.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
-    ("r.txt", "Tr\u00e8s bon film, vraiment g\u00e9nial".encode("latin-1"), "not UTF-8"),
-    ("r.txt", b"", "holds no reviews"),
-    ("r.txt", b"\n  \n\n", "holds no reviews"),
-    ("r.csv", b"", "empty"),
-    ("r.csv", b"a,b\n1,2\n3,4\n", "No text column"),
-    ("r.csv", b'text\n"unclosed quote\n', "not a well-formed CSV"),
-    ("r.pdf", b"%PDF-1.4", "upload a .txt"),
-])
-def test_batch_rejects_malformed_files_with_a_clear_message(registry, tmp_path, name, data, message):
-    with pytest.raises(gr.Error, match=message):
-        batch.classify_file(registry, "shipped/default", write(tmp_path / name, data))
-
-
-def test_batch_rejects_oversized_files(registry, tmp_path):
-    with pytest.raises(gr.Error, match="the limit is 5 MB"):
-        batch.classify_file(registry, "shipped/default", write(tmp_path / "big.txt", "Nice film.\n" * 500_000))
-    with pytest.raises(gr.Error, match="5,001 reviews; the limit is 5,000"):
-        batch.classify_file(registry, "shipped/default", write(tmp_path / "many.txt", "Nice film.\n" * 5_001))
-
-
-def test_batch_without_a_file_asks_for_one(registry):
-    assert batch.classify_file(registry, "shipped/default", None)[:2] == (None, None)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,15 +13,6 @@ import pytest
 from gradio.context import LocalContext
 
 from demo import batch
-from demo.models import ModelRegistry
-
-
-@pytest.fixture
-def registry(tmp_path: Path, tiny_checkpoint: Path) -> ModelRegistry:
-    shipped = tmp_path / "checkpoints"
-    shipped.mkdir()
-    shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
-    return ModelRegistry(shipped, tmp_path / "runs", shipped / "default.safetensors")
 
 
 @pytest.fixture

@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
-import pytest
 from test_app import page_outputs
 
 from demo import classify as cl
-from demo.models import ModelRegistry
 from sentiment_core.predict import CHARS_PER_TOKEN
-
-
-@pytest.fixture
-def registry(tmp_path: Path, tiny_checkpoint: Path) -> ModelRegistry:
-    shipped = tmp_path / "checkpoints"
-    shipped.mkdir()
-    shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
-    return ModelRegistry(shipped, tmp_path / "runs", shipped / "default.safetensors")
 
 
 def test_lone_surrogates_are_replaced_and_said_so(registry):
