@@ -122,6 +122,22 @@ def test_model_list_skips_corrupt_files_and_reports_them(registry, dirs):
     assert registry.default_key() == "shipped/default"
 
 
+def test_a_header_of_the_wrong_shape_dropped_into_runs_is_listed_and_the_others_keep_serving(registry, dirs,
+                                                                                              tiny_checkpoint):
+    _, runs = dirs
+    blob = tiny_checkpoint.read_bytes()
+    size = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + size])
+    header["__metadata__"]["model_config"] = "[]"
+    raw = json.dumps(header).encode()
+    (runs / "odd.safetensors").write_bytes(len(raw).to_bytes(8, "little") + raw + blob[8 + size :])
+    entries, problems = registry.scan()
+    assert [e.key for e in entries] == ["shipped/default"]
+    assert len(problems) == 1 and "odd.safetensors" in problems[0] and "model_config" in problems[0]
+    for _ in range(2):  # every request, not only the first
+        assert page_outputs(registry, "shipped/default", REVIEW)[0] is not None
+
+
 def test_new_runs_appear_and_predictors_are_cached_per_file_version(registry, dirs, tiny_checkpoint):
     _, runs = dirs
     before = registry.signature()
