@@ -8,9 +8,17 @@ packed sequences are about 5x slower. The backward direction reads each review r
     tokens     [a b c d <pad> <pad>]     lengths 4
     forward    a -> b -> c -> d          outputs used at positions 0..3
     backward   [d c b a <pad> <pad>]     reversed within length, run forward, un-reversed
+
+Two inference paths (eval mode) serve the app's explanations: ``prefix_logits`` classifies
+every prefix of a review (the running prediction) reading the text once per direction where
+the architecture allows, and ``path_gradients`` gives the gradients integrated gradients need,
+with a hand-written backward pass for a one-layer GRU. Tests pin both to their plain
+definitions.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -31,6 +39,15 @@ def reverse_index(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
 def _gather_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """x (B, T, D) reordered along time by index (B, T)."""
     return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(-1)))
+
+
+def _time_reversal(lengths: torch.Tensor, max_len: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function reversing (B, T, D) tensors within ``lengths``: a plain flip when no row is padded
+    (one review, or the rows of an attribution path), else a gather by ``reverse_index``."""
+    if bool((lengths == max_len).all()):
+        return lambda x: x.flip(1)
+    index = reverse_index(lengths, max_len)
+    return lambda x: _gather_time(x, index)
 
 
 class SentimentRNN(nn.Module):
@@ -59,13 +76,12 @@ class SentimentRNN(nn.Module):
     def encode(self, embedded: torch.Tensor, lengths: torch.Tensor, packed: bool = False) -> torch.Tensor:
         """Embedded tokens (B, T, E) -> last layer's per-token states (B, T, H * directions)."""
         x = self.dropout(embedded)
-        max_len = embedded.size(1)
-        rev = reverse_index(lengths, max_len) if self.num_directions == 2 else None
+        reverse = _time_reversal(lengths, embedded.size(1)) if self.num_directions == 2 else None
         for i, directions in enumerate(self.layers):
             outs = [self._run(directions[0], x, lengths, packed)]  # (B, T, H)
-            if rev is not None:
-                backward = self._run(directions[1], _gather_time(x, rev), lengths, packed)
-                outs.append(_gather_time(backward, rev))  # back in reading order
+            if reverse is not None:
+                backward = self._run(directions[1], reverse(x), lengths, packed)
+                outs.append(reverse(backward))  # back in reading order
             x = torch.cat(outs, dim=-1)  # (B, T, H * directions)
             if i < len(self.layers) - 1:
                 x = self.dropout(x)
@@ -122,13 +138,206 @@ class SentimentRNN(nn.Module):
                 feats.append(states)
         return self.fc(torch.cat(feats, dim=-1)).squeeze(-1)
 
-    def prefix_logits(self, tokens: torch.Tensor, prefix_lengths: torch.Tensor) -> torch.Tensor:
-        """Logits of the prefixes of one review, tokens (T,), prefix_lengths (P,) -> (P,)."""
+    def prefix_logits(self, tokens: torch.Tensor, prefix_lengths: torch.Tensor, reread: bool = False) -> torch.Tensor:
+        """Logits of the prefixes of one review (in eval mode), tokens (T,), prefix_lengths (P,) -> (P,).
+
+        Each prefix is classified as if it were the whole review. A forward direction reads a
+        prefix exactly as it reads the start of the text, so one pass over the text serves every
+        prefix (``running_logits``). Only a backward direction depends on where the prefix ends:
+        for a one-layer bidirectional model, just that direction reads each prefix, reversed
+        (``_bidirectional_prefix_logits``). A deeper bidirectional model, or ``reread=True``,
+        reads every prefix in full as a batch of its own.
+        """
+        if not reread and self.num_directions == 1:
+            return self.running_logits(tokens[None], tokens.new_tensor([len(tokens)]))[0, prefix_lengths - 1]
+        if not reread and len(self.layers) == 1:
+            return self._bidirectional_prefix_logits(tokens, prefix_lengths)
         width = int(prefix_lengths.max())
         positions = torch.arange(width, device=tokens.device)[None, :]  # (1, W)
         prefixes = tokens[:width].expand(len(prefix_lengths), width)  # (P, W)
         prefixes = prefixes.masked_fill(positions >= prefix_lengths[:, None], self.cfg.pad_index)
         return self(prefixes, prefix_lengths)
+
+    def _bidirectional_prefix_logits(self, tokens: torch.Tensor, prefix_lengths: torch.Tensor) -> torch.Tensor:
+        """``prefix_logits`` of a one-layer bidirectional model: the forward direction once over the
+        text, the backward direction over each prefix reversed (``_backward_prefix_pools``).
+
+            text       a b c d e          forward states f0..f4, pooled per prefix by cummax/cumsum
+            prefix 3   c b a              backward states of prefix 3 at positions 2, 1, 0
+        """
+        embedded = self.embedding(tokens)  # (T, E)
+        forward = self.layers[0][0](embedded[None])[0][0]  # (T, H): state after reading tokens 0..t
+        backward = self._backward_prefix_pools(embedded, prefix_lengths)
+        ends = prefix_lengths - 1
+        feats = []
+        for part in self.pooling:
+            if part == "max":
+                feats += [forward.cummax(dim=0).values[ends], backward["max"]]
+            elif part == "mean":
+                feats += [forward.cumsum(dim=0)[ends] / prefix_lengths[:, None].to(forward.dtype), backward["mean"]]
+            else:  # last: the forward state at the prefix's end, the backward state at its first token
+                feats += [forward[ends], backward["last"]]
+        return self.fc(torch.cat(feats, dim=-1)).squeeze(-1)
+
+    def _backward_prefix_pools(self, embedded: torch.Tensor, prefix_lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The backward direction's states over each prefix, reversed, pooled: {part: (P, H)}.
+
+        The prefixes are packed, longest first, so a short prefix costs only its own length; a
+        GRU steps by hand (``_gru_prefix_pools``), reading one input projection of the text.
+        """
+        rnn = self.layers[0][1]
+        if self.cfg.cell == "gru":
+            return _gru_prefix_pools(rnn, embedded, prefix_lengths, self.pooling)
+        width = int(prefix_lengths.max())
+        steps = torch.arange(width, device=embedded.device)[None, :]  # (1, W)
+        reading = (prefix_lengths[:, None] - 1 - steps).clamp(min=0)  # (P, W): position read at each step
+        packed = pack_padded_sequence(embedded[reading], prefix_lengths.cpu(), batch_first=True, enforce_sorted=False)
+        states = pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=width)[0]  # (P, W, H)
+        inside = (steps < prefix_lengths[:, None]).unsqueeze(-1)  # (P, W, 1)
+        return {"max": states.masked_fill(~inside, float("-inf")).amax(dim=1),
+                "mean": (states * inside).sum(dim=1) / prefix_lengths[:, None].to(states.dtype),
+                "last": states[torch.arange(len(prefix_lengths), device=embedded.device), prefix_lengths - 1]}
+
+    def path_gradients(self, embedded: torch.Tensor, alphas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and gradients along the straight path from all-zero embeddings to ``embedded`` (T, E).
+
+        At each point ``alphas[s] * embedded``: the logit (S,), and each token's gradient times
+        its embedding, x_t . dlogit/dx_t (S, T); integrated gradients are a weighted sum of the
+        latter. Eval mode only. A one-layer GRU takes a hand-written backward pass
+        (``_gru_path_gradients``): autograd through a recurrence spends most of its time on
+        bookkeeping.
+        """
+        if self.training:
+            raise ValueError("path_gradients needs a model in eval mode")
+        if self.cfg.cell == "gru" and len(self.layers) == 1:
+            return self._gru_path_gradients(embedded, alphas)
+        path = (alphas[:, None, None] * embedded.detach()).requires_grad_(True)  # (S, T, E)
+        with torch.enable_grad():
+            logits = self.classify(path, torch.full((len(alphas),), embedded.size(0), device=embedded.device))
+            (grads,) = torch.autograd.grad(logits.sum(), path)
+        return logits.detach(), (grads * embedded).sum(dim=-1)
+
+    @torch.no_grad()
+    def _gru_path_gradients(self, embedded: torch.Tensor, alphas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``path_gradients`` of a one-layer GRU: both directions step together, then backpropagate by hand.
+
+        Every row reads the same tokens scaled by its alpha, so the input projection W_ih x is
+        computed once. With gi = alpha W_ih x + b_ih and gh = W_hh h + b_hh split into (r, z, n):
+            r, z = sigmoid(gi_r + gh_r), sigmoid(gi_z + gh_z);  n = tanh(gi_n + r * gh_n)
+            h' = (1 - z) * n + z * h
+        Everything is kept in each direction's reading order (the backward direction's step t
+        reads token T-1-t); pooling over a whole text does not depend on that order, and its
+        "last" states are both directions' final states. The backward pass walks the steps in
+        reverse, and x_t . dlogit/dx_t = (dlogit/dgi_t) . W_ih x_t.
+        """
+        hidden, dirs = self.cfg.hidden_dim, self.num_directions
+        cells = self.layers[0]
+        steps, rows = embedded.size(0), len(alphas)
+        w_hh = torch.stack([c.weight_hh_l0 for c in cells])  # (D, 3H, H)
+        w_hh_t = w_hh.transpose(1, 2).contiguous()  # (D, H, 3H)
+        b_ih = torch.stack([c.bias_ih_l0 for c in cells])[:, None, :]  # (D, 1, 3H)
+        b_hh = torch.stack([c.bias_hh_l0 for c in cells])[:, None, :]  # (D, 1, 3H)
+        b_hh[..., : 2 * hidden] += b_ih[..., : 2 * hidden]  # r and z add both biases; n keeps them apart
+        b_in = b_ih[..., 2 * hidden :]  # (D, 1, H)
+        proj = torch.stack([embedded @ c.weight_ih_l0.T for c in cells])  # (D, T, 3H)
+        if dirs == 2:
+            proj[1] = proj[1].flip(0)
+        proj = proj.transpose(0, 1)[:, :, None, :]  # (T, D, 1, 3H)
+        alpha = alphas[None, :, None]  # (1, S, 1)
+
+        # Forward, keeping what the backward pass needs, (T, D, S, ...) with one view per step:
+        # gh holds W_hh h + b_hh, then (r, z, W_hn h + b_hn) once the gates are computed in place.
+        states = embedded.new_zeros(steps + 1, dirs, rows, hidden)  # states[t]: h before step t
+        gh = b_hh[None].expand(steps, dirs, rows, 3 * hidden).clone()
+        n = embedded.new_empty(steps, dirs, rows, hidden)
+        loop = zip(states.unbind(0), states[1:].unbind(0), proj[..., : 2 * hidden].unbind(0),
+                   proj[..., 2 * hidden :].unbind(0), gh.unbind(0), gh[..., : 2 * hidden].unbind(0),
+                   gh[..., :hidden].unbind(0), gh[..., hidden : 2 * hidden].unbind(0),
+                   gh[..., 2 * hidden :].unbind(0), n.unbind(0))
+        for h, h_next, x_rz, x_n, gh_t, rz_t, r_t, z_t, gh_n, n_t in loop:
+            gh_t.baddbmm_(h, w_hh_t)
+            rz_t.addcmul_(alpha, x_rz).sigmoid_()
+            torch.addcmul(b_in, alpha, x_n, out=n_t).addcmul_(r_t, gh_n).tanh_()
+            torch.lerp(n_t, h, z_t, out=h_next)
+        outputs = states[1:]  # (T, D, S, H)
+
+        # Pooling and the linear layer; g_all starts as the logit's gradient w.r.t. the states.
+        weights = self.fc.weight[0].view(len(self.pooling), dirs, 1, hidden)  # per part (D, 1, H)
+        g_all = embedded.new_zeros(steps, dirs, rows, hidden)
+        logits = self.fc.bias.expand(rows).clone()
+        for part, w in zip(self.pooling, weights):
+            if part == "max":
+                pooled, where = outputs.max(dim=0)  # (D, S, H)
+                g_all.scatter_add_(0, where[None], w.expand(dirs, rows, hidden)[None])
+            elif part == "mean":
+                pooled = outputs.mean(dim=0)
+                g_all += w / steps
+            else:  # last: in reading order, both directions' final states
+                pooled = outputs[-1]
+                g_all[-1] += w
+            logits += (pooled * w).sum(dim=(0, 2))
+
+        # Backward. With g = dlogit/dh' at a step: dgi = g * (c_r, c_z, c_n) and dgh = g * (c_r, c_z, c_n r),
+        # c_n = (1 - z)(1 - n^2), c_z = (h - n) z (1 - z), c_r = c_n gh_n r (1 - r); computed in place.
+        r, z, gh_n = gh.split(hidden, dim=-1)
+        to_gh = embedded.new_empty(steps, dirs, rows, 3, hidden)
+        c_r, c_z, c_n = to_gh.unbind(-2)
+        torch.mul(n, n, out=c_n).neg_().add_(1)
+        c_n.addcmul_(c_n, z, value=-1)
+        torch.sub(states[:-1], n, out=c_z).mul_(z)
+        c_z.addcmul_(c_z, z, value=-1)
+        torch.mul(c_n, gh_n, out=c_r).mul_(r)
+        c_r.addcmul_(c_r, r, value=-1)
+        x_r, x_z, x_n = proj.split(hidden, dim=-1)  # (T, D, 1, H) each
+        to_token = (c_r * x_r).addcmul_(c_z, x_z).addcmul_(c_n, x_n)  # (T, D, S, H): dgi . W_ih x = g . to_token
+        c_n *= r
+        # dlogit/dh after step t-1 = its own share + (through step t) g z + dgh W_hh
+        loop = zip(to_gh[1:].unbind(0)[::-1], z[1:].unbind(0)[::-1], g_all[1:].unbind(0)[::-1],
+                   g_all[:-1].unbind(0)[::-1])
+        for to_gh_t, z_t, g, g_prev in loop:
+            d_gh = torch.cat([g, g, g], dim=-1).mul_(to_gh_t.view(dirs, rows, 3 * hidden))  # a contiguous product
+            g_prev.addcmul_(g, z_t).baddbmm_(d_gh, w_hh)
+        per_token = g_all.mul_(to_token).sum(dim=-1)  # (T, D, S)
+        per_token = per_token[:, 0] + per_token[:, 1].flip(0) if dirs == 2 else per_token[:, 0]  # (T, S)
+        return logits, per_token.T.contiguous()
+
+
+def _gru_prefix_pools(rnn: nn.GRU, embedded: torch.Tensor, prefix_lengths: torch.Tensor,
+                      parts: list[str]) -> dict[str, torch.Tensor]:
+    """A GRU over each prefix of ``embedded`` (T, E) read backwards, pooled: {part: (P, H)}.
+
+    Rows go longest first, so the rows still reading at a step are a leading slice; the state
+    of a finished row stays as it ended (its "last"). Every row reads tokens of the same text,
+    so the input projection is computed once and gathered per step.
+    """
+    hidden = rnn.hidden_size
+    proj = torch.addmm(rnn.bias_ih_l0, embedded, rnn.weight_ih_l0.T)  # (T, 3H)
+    lengths, order = prefix_lengths.sort(descending=True)
+    steps = torch.arange(int(lengths[0]), device=lengths.device)[:, None]  # (W, 1)
+    active = (lengths[None, :] > steps).sum(dim=1)  # (W,): rows still reading at each step
+    reading = lengths[None, :] - 1 - steps  # (W, P): the token each row reads
+    h = embedded.new_zeros(len(lengths), hidden)
+    top = embedded.new_full((len(lengths), hidden), float("-inf")) if "max" in parts else None
+    total = embedded.new_zeros(len(lengths), hidden) if "mean" in parts else None
+    w_hh_t, b_hh = rnn.weight_hh_l0.T, rnn.bias_hh_l0
+    for k, where in zip(active.tolist(), reading):
+        h_k = h[:k]
+        gi = proj.index_select(0, where[:k])  # (k, 3H)
+        gh = torch.addmm(b_hh, h_k, w_hh_t)
+        rz = gi[:, : 2 * hidden].add_(gh[:, : 2 * hidden]).sigmoid_()
+        n = gi[:, 2 * hidden :].addcmul_(rz[:, :hidden], gh[:, 2 * hidden :]).tanh_()
+        torch.lerp(n, h_k, rz[:, hidden:], out=h_k)
+        if top is not None:
+            torch.maximum(top[:k], h_k, out=top[:k])
+        if total is not None:
+            total[:k] += h_k
+    unsort = order.argsort()
+    pools = {"last": h[unsort]}
+    if top is not None:
+        pools["max"] = top[unsort]
+    if total is not None:
+        pools["mean"] = total[unsort] / prefix_lengths[:, None].to(total.dtype)
+    return pools
 
 
 def count_parameters(model: nn.Module) -> int:
