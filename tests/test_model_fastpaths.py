@@ -89,6 +89,21 @@ def test_path_gradients_need_eval_mode():
         model.path_gradients(model.embedding(review(5)).detach(), ALPHAS)
 
 
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("arch", [dict(cell="gru", bidirectional=True), dict(cell="gru", bidirectional=False),
+                                  dict(cell="lstm", bidirectional=True)], ids=["bi-gru", "gru", "bi-lstm"])
+def test_infer_matches_forward_on_a_padded_batch(arch, pooling):
+    model = make(pooling=pooling, **arch)
+    lengths = torch.tensor([9, 3, 40, 1, 40, 17])  # unsorted, with ties
+    tokens = torch.randint(2, 50, (6, 40), generator=torch.Generator().manual_seed(2))
+    tokens[torch.arange(40)[None, :] >= lengths[:, None]] = 0
+    with torch.no_grad():
+        want = model(tokens, lengths)
+    torch.testing.assert_close(model.infer(tokens, lengths), want, atol=1e-5, rtol=1e-5)
+    if arch["cell"] == "gru":  # steps taken a few at a time, across the input-projection chunks
+        torch.testing.assert_close(model._gru_infer(tokens, lengths, chunk=7), want, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("lengths", [(7,), (7, 3, 1)], ids=["one-review", "padded-batch"])
 def test_a_batch_reads_each_review_as_alone(lengths):
     """The backward direction's reversal (a flip without padding, a gather with it) reads each review exactly."""
