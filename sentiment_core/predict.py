@@ -11,11 +11,16 @@ Every text goes through one reading rule (``Predictor.read``), whether it comes 
   never scored as an unknown word;
 - a long text keeps its first and last tokens (``head_tail``, as in training), and the reading
   records where the omitted middle was (``cut_at``).
+
+``analyze`` adds what the app draws: the running prediction at ``RUNNING_POINTS`` points and
+integrated-gradients word attributions from ``IG_STEPS`` gradient evaluations, with how far
+those attributions miss their defining sum (``Analysis.completeness_error``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import threading
@@ -28,6 +33,14 @@ from .checkpoint import Checkpoint, load_checkpoint
 from .tokenizer import clip_chars, head_tail, tokenize_many
 
 DEFAULT_MAX_TOKENS = 1000
+# Points of the running prediction: a chart of a long review needs no more.
+RUNNING_POINTS = 50
+# Gradient evaluations of integrated gradients (see ``Predictor.integrated_gradients``).
+IG_STEPS = 27
+# A refined Simpson panel becomes this many, and one refined panel costs this many new gradients
+# (the new panel ends and midpoints).
+_REFINE_SPLIT = 4
+_REFINE_COST = 2 * _REFINE_SPLIT - 2
 # Characters kept before tokenizing: generous for max_tokens tokens (IMDB averages ~5 chars a
 # token), and it bounds the tokenizer's work on a pasted megabyte.
 CHARS_PER_TOKEN = 16
@@ -60,10 +73,31 @@ class Analysis:
     probabilities: dict[str, float]
     running: list[float]  # P(positive) if the review ended after token i (see ``running_positions``)
     running_positions: list[int]  # 1-based token counts the running values belong to
-    attributions: list[float]  # per token, in logit units; they sum to logit(text) - logit(baseline)
+    attributions: list[float]  # per token, in logit units; they sum to about logit(text) - logit(baseline)
     truncated: bool
     cut_at: int | None = None  # see ``Reading``
     replaced: bool = False  # see ``Reading``
+    completeness_error: float = 0.0  # see ``Attribution``
+    steps: int = 0  # gradient evaluations behind ``attributions``
+
+
+@dataclass
+class Attribution:
+    """Integrated-gradients attributions of one text, and how well they add up."""
+
+    scores: list[float]  # per token, in logit units
+    logit: float  # logit(text)
+    baseline_logit: float  # logit of the baseline: every token's embedding zero (<pad>)
+    steps: int  # gradient evaluations used
+
+    @property
+    def completeness_error(self) -> float:
+        """|sum(scores) - (logit - baseline_logit)| / |logit - baseline_logit|: 0 for exact integrals."""
+        change = self.logit - self.baseline_logit
+        miss = abs(sum(self.scores) - change)
+        if change == 0:
+            return 0.0 if miss == 0 else float("inf")
+        return miss / abs(change)
 
 
 def readable(text: str) -> tuple[str, bool]:
@@ -176,13 +210,13 @@ class Predictor:
     def _encode(self, tokens: list[str]) -> torch.Tensor:
         return torch.tensor(self.vocab.encode(tokens), dtype=torch.long, device=self.device)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict(self, text: str) -> dict[str, float]:
         """{'negative': p, 'positive': 1 - p} for one review."""
         ids = self._encode(self.read(text).tokens)
-        return self._probabilities(self.model(ids[None], torch.tensor([len(ids)], device=self.device)))[0]
+        return self._probabilities(self.model.infer(ids[None], torch.tensor([len(ids)], device=self.device)))[0]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_batch(self, texts: Sequence[str], batch_size: int = 64) -> list[dict[str, float]]:
         """Probabilities for many reviews, read by the same rule as ``predict``."""
         encoded = [self._encode(reading.tokens) for reading in self._read(texts, single=False)]
@@ -194,53 +228,116 @@ class Predictor:
             batch = torch.nn.utils.rnn.pad_sequence([encoded[i] for i in idx], batch_first=True,
                                                      padding_value=self.vocab.pad_index)
             lengths = torch.tensor([len(encoded[i]) for i in idx], device=self.device)
-            for i, probs in zip(idx, self._probabilities(self.model(batch, lengths))):
+            for i, probs in zip(idx, self._probabilities(self.model.infer(batch, lengths))):
                 out[i] = probs
         return out
 
-    @torch.no_grad()
-    def running(self, tokens: list[str], max_points: int = 200) -> tuple[list[int], list[float]]:
-        """P(positive) after each token: (1-based token counts, probabilities), at most ``max_points``."""
+    @torch.inference_mode()
+    def running(self, tokens: list[str], max_points: int = RUNNING_POINTS) -> tuple[list[int], list[float]]:
+        """P(positive) had the review ended after each token: (1-based token counts, probabilities).
+
+        At most ``max_points`` (at least 2) counts, evenly spread, always with the first token and
+        the whole text; the last probability is the prediction.
+        """
+        if max_points < 2:
+            raise ValueError(f"max_points must be at least 2, not {max_points}")
         ids = self._encode(tokens)
-        n = len(ids)
-        if self.model.num_directions == 1:
-            probs = torch.sigmoid(self.model.running_logits(ids[None], torch.tensor([n], device=self.device))[0])
-            positions = torch.arange(1, n + 1)
-            if n > max_points:
-                keep = torch.linspace(0, n - 1, max_points).round().long().unique()
-                probs, positions = probs[keep], positions[keep]
-            return positions.tolist(), probs.tolist()
-        # A bidirectional model reads every prefix as a whole text of its own.
-        positions = torch.linspace(1, n, min(n, max_points)).round().long().unique().to(self.device)
-        probs = torch.cat([torch.sigmoid(self.model.prefix_logits(ids, chunk)) for chunk in positions.split(64)])
+        positions = torch.linspace(1, len(ids), min(len(ids), max_points)).round().long().unique()
+        probs = torch.sigmoid(self.model.prefix_logits(ids, positions.to(self.device)).float())
         return positions.tolist(), probs.tolist()
 
-    def attributions(self, tokens: list[str], steps: int = 32) -> list[float]:
+    def integrated_gradients(self, tokens: list[str], steps: int = IG_STEPS) -> Attribution:
         """Integrated gradients of the positive logit w.r.t. each token's embedding, summed per token.
 
-        The baseline is the all-<pad> (zero) embedding; the attributions add up to
-        logit(text) - logit(baseline) up to the Riemann error (Sundararajan et al., 2017).
+        The baseline is the all-<pad> (zero) embedding and the path the straight line to the
+        text's embeddings (Sundararajan et al., 2017): the scores add up to logit(text) -
+        logit(baseline) up to the quadrature's error, ``Attribution.completeness_error``. On this
+        project's models the logit can turn within a few thousandths of that path, which no rule
+        of a few dozen fixed points resolves (Gauss-Legendre did no better than the midpoint
+        rule). So the integral takes two rounds of at most ``steps`` gradient evaluations in all:
+        composite Simpson over equal panels, whose ends give the exact logit change over each
+        panel; then the panels whose integral misses that change the most are split in four (six
+        new gradients each, as a split panel's ends and midpoint are reused). With the default
+        (10 panels, one split) and the shipped model, the median error over 100 random test
+        reviews is 3.7% and 54% of them are within 5% (the 32-step midpoint rule used before:
+        10.6% and 45%); 40% stay over 20% (46% before): turns that neither round found
+        (``python bench/bench_predict.py --completeness-reviews 100``).
         """
+        if steps < 3:
+            raise ValueError(f"steps must be at least 3, not {steps}")
+        refined = max(1, steps // IG_STEPS)
+        panels = (steps - 1 - _REFINE_COST * refined) // 2
+        if panels < 2 * refined:  # too few steps to refine: one round
+            refined, panels = 0, (steps - 1) // 2
         ids = self._encode(tokens)
-        n = len(ids)
         with torch.no_grad():
             embedded = self.model.embedding(ids)  # (T, E)
-        baseline = torch.zeros_like(embedded)
-        alphas = (torch.arange(steps, device=self.device, dtype=embedded.dtype) + 0.5) / steps  # midpoint rule
-        path = baseline + alphas[:, None, None] * (embedded - baseline)  # (S, T, E)
-        path.requires_grad_(True)
-        with torch.enable_grad(), _plain_rnn_kernels(self.device):
-            logits = self.model.classify(path, torch.full((steps,), n, device=self.device))
-            (grads,) = torch.autograd.grad(logits.sum(), path)
-        return ((embedded - baseline) * grads.mean(dim=0)).sum(dim=-1).tolist()
+        quadrature = _Simpson(self.model, embedded)
+        with _plain_rnn_kernels(self.device):
+            quadrature.add([(i / panels, (i + 1) / panels) for i in range(panels)])
+            if refined:
+                quadrature.refine(refined)
+        return quadrature.result()
 
-    def analyze(self, text: str, max_points: int = 200, steps: int = 32) -> Analysis:
-        """Probabilities, running prediction and word attributions of one text, read once."""
+    def attributions(self, tokens: list[str], steps: int = IG_STEPS) -> list[float]:
+        """Per-token integrated gradients (``integrated_gradients``' scores), in logit units."""
+        return self.integrated_gradients(tokens, steps).scores
+
+    def analyze(self, text: str, max_points: int = RUNNING_POINTS, steps: int = IG_STEPS) -> Analysis:
+        """Probabilities, running prediction and word attributions of one text, read once.
+
+        The probabilities are the running prediction's last point: the whole text.
+        """
         reading = self.read(text)
-        tokens = reading.tokens
-        ids = self._encode(tokens)
-        with torch.no_grad():
-            probs = self._probabilities(self.model(ids[None], torch.tensor([len(ids)], device=self.device)))[0]
-        positions, running = self.running(tokens, max_points)
-        return Analysis(tokens, probs, running, positions, self.attributions(tokens, steps), reading.truncated,
-                        reading.cut_at, reading.replaced)
+        positions, running = self.running(reading.tokens, max_points)
+        attribution = self.integrated_gradients(reading.tokens, steps)
+        probs = {self.labels[0]: 1.0 - running[-1], self.labels[1]: running[-1]}
+        return Analysis(reading.tokens, probs, running, positions, attribution.scores, reading.truncated,
+                        reading.cut_at, reading.replaced, attribution.completeness_error, attribution.steps)
+
+
+class _Simpson:
+    """Composite Simpson over panels of [0, 1] along the integrated-gradients path.
+
+    Simpson's nodes include each panel's ends, so the logit change over every panel is known
+    exactly and ``refine`` can split the panels whose integral misses it the most.
+    """
+
+    def __init__(self, model: torch.nn.Module, embedded: torch.Tensor):
+        self.model, self.embedded = model, embedded
+        self.logits: dict[float, float] = {}  # alpha -> logit
+        self.grads: dict[float, torch.Tensor] = {}  # alpha -> (T,) gradient . embedding per token
+        self.panels: list[tuple[float, float]] = []
+
+    def add(self, panels: list[tuple[float, float]]) -> None:
+        """Evaluate the nodes of new panels that are not known yet, in one batch."""
+        alphas = sorted({x for a, b in panels for x in (a, (a + b) / 2, b)} - self.grads.keys())
+        points = torch.tensor(alphas, dtype=self.embedded.dtype, device=self.embedded.device)
+        logits, grads = self.model.path_gradients(self.embedded, points)  # (S,), (S, T)
+        self.logits.update(zip(alphas, logits.tolist()))
+        self.grads.update(zip(alphas, grads))
+        self.panels += panels
+
+    def integral(self, panel: tuple[float, float]) -> torch.Tensor:
+        """Simpson's rule over one panel, per token: (T,)."""
+        a, b = panel
+        return (b - a) / 6 * (self.grads[a] + 4 * self.grads[(a + b) / 2] + self.grads[b])
+
+    def miss(self, panel: tuple[float, float]) -> float:
+        """How far the panel's integral is from the exact logit change over it."""
+        a, b = panel
+        return abs(float(self.integral(panel).sum()) - (self.logits[b] - self.logits[a]))
+
+    def refine(self, count: int) -> None:
+        """Split the ``count`` panels that miss their logit change the most into ``_REFINE_SPLIT`` each."""
+        worst = sorted(self.panels, key=self.miss, reverse=True)[:count]
+        self.panels = [panel for panel in self.panels if panel not in worst]
+        new = []
+        for a, b in worst:
+            edges = [a, *(a + (b - a) * i / _REFINE_SPLIT for i in range(1, _REFINE_SPLIT)), b]
+            new += itertools.pairwise(edges)
+        self.add(new)
+
+    def result(self) -> Attribution:
+        scores = torch.stack([self.integral(panel) for panel in self.panels]).sum(dim=0)
+        return Attribution(scores.tolist(), self.logits[1.0], self.logits[0.0], len(self.grads))

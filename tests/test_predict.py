@@ -80,6 +80,6 @@ def test_attributions_add_up_to_the_logit_change(predictor):
 
 def test_analyze_bundles_everything(predictor):
     analysis = predictor.analyze(REVIEW)
-    assert analysis.probabilities == pytest.approx(predictor.predict(REVIEW))
+    assert analysis.probabilities == pytest.approx(predictor.predict(REVIEW), abs=1e-5)
     assert len(analysis.attributions) == len(analysis.tokens) and not analysis.truncated
     assert analysis.running[-1] == pytest.approx(analysis.probabilities["positive"], abs=1e-5)
