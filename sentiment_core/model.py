@@ -41,6 +41,14 @@ def _gather_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(-1)))
 
 
+def _tanh_(x: torch.Tensor) -> torch.Tensor:
+    """tanh in place. From a few thousand values on, as 2 sigmoid(2x) - 1 (equal to 2e-7): the CPU
+    tanh kernel took 12 us for 5,376 values, sigmoid 3 us (torch 2.13); below, one call costs less."""
+    if x.numel() < 2048:
+        return x.tanh_()
+    return x.mul_(2).sigmoid_().mul_(2).sub_(1)
+
+
 def _time_reversal(lengths: torch.Tensor, max_len: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function reversing (B, T, D) tensors within ``lengths``: a plain flip when no row is padded
     (one review, or the rows of an attribution path), else a gather by ``reverse_index``."""
@@ -212,8 +220,8 @@ class SentimentRNN(nn.Module):
     @torch.no_grad()
     def _gru_infer(self, tokens: torch.Tensor, lengths: torch.Tensor, chunk: int = 32) -> torch.Tensor:
         """``infer`` of a one-layer GRU. Rows run longest first, so the rows still reading at a step
-        are a leading slice, and each direction's input projection is computed ``chunk`` steps at a
-        time into one reused buffer. The backward direction reads each review's tokens reversed
+        are a leading slice, and the inputs are embedded and projected ``chunk`` steps at a time,
+        into one reused buffer. The backward direction reads each review's tokens reversed
         within its length; pooling does not depend on the order of the states, and both
         directions' "last" states are the states they end with.
         """
@@ -223,7 +231,7 @@ class SentimentRNN(nn.Module):
         lengths, order = lengths.sort(descending=True)
         tokens = tokens[order]
         ids = [tokens] if dirs == 1 else [tokens, tokens.gather(1, reverse_index(lengths, width))]
-        inputs = self.embedding(torch.stack(ids).transpose(1, 2))  # (D, T, B, E), time-major
+        ids = torch.stack(ids).transpose(1, 2)  # (D, T, B), time-major
         w_ih_t = torch.stack([c.weight_ih_l0 for c in cells]).transpose(1, 2)  # (D, E, 3H)
         w_hh_t = torch.stack([c.weight_hh_l0 for c in cells]).transpose(1, 2).contiguous()  # (D, H, 3H)
         b_hh = torch.stack([c.bias_hh_l0 for c in cells])  # (D, 3H)
@@ -232,17 +240,17 @@ class SentimentRNN(nn.Module):
         b_hn = b_hh[:, None, 2 * hidden :]  # (D, 1, H)
 
         active = (lengths[None, :] > torch.arange(width, device=tokens.device)[:, None]).sum(dim=1).tolist()  # (T,)
-        h = inputs.new_zeros(dirs, rows, hidden)
-        top = inputs.new_full((dirs, rows, hidden), float("-inf"))
-        total = inputs.new_zeros(dirs, rows, hidden)
-        gi = inputs.new_empty(dirs, min(chunk, width) * rows, 3 * hidden)
-        gh = inputs.new_empty(dirs, rows, 3 * hidden)
+        h = b_hh.new_zeros(dirs, rows, hidden)
+        top = b_hh.new_full((dirs, rows, hidden), float("-inf"))
+        total = b_hh.new_zeros(dirs, rows, hidden)
+        gi = b_hh.new_empty(dirs, min(chunk, width) * rows, 3 * hidden)
+        gh = b_hh.new_empty(dirs, rows, 3 * hidden)
         pool_max, pool_mean = "max" in self.pooling, "mean" in self.pooling
         gates = [slice(0, 2 * hidden), slice(0, hidden), slice(hidden, 2 * hidden), slice(2 * hidden, None)]
         buffers = (gh, gh[..., : 2 * hidden], gh[..., 2 * hidden :], h, top, total)
         for start in range(0, width, chunk):
             steps = min(chunk, width - start)
-            flat = inputs[:, start : start + steps].reshape(dirs, steps * rows, -1)
+            flat = self.embedding(ids[:, start : start + steps]).view(dirs, steps * rows, -1)
             projected = torch.baddbmm(bias[:, None, :], flat, w_ih_t, out=gi[:, : steps * rows])
             projected = projected.view(dirs, steps, rows, 3 * hidden)
             per_step = zip(active[start : start + steps], *(projected[..., part].unbind(1) for part in gates))
@@ -253,7 +261,7 @@ class SentimentRNN(nn.Module):
                     gh_t, gh_rz, gh_n, h_t, top_t, total_t = (b[:, :k] for b in buffers)
                 torch.bmm(h_t, w_hh_t, out=gh_t)
                 gi_rz.add_(gh_rz).sigmoid_()  # now r and z
-                gi_n.addcmul_(gi_r, gh_n.add_(b_hn)).tanh_()  # now n
+                _tanh_(gi_n.addcmul_(gi_r, gh_n.add_(b_hn)))  # now n
                 torch.lerp(gi_n, h_t, gi_z, out=h_t)
                 if pool_max:
                     torch.maximum(top_t, h_t, out=top_t)
@@ -323,7 +331,7 @@ class SentimentRNN(nn.Module):
         for h, h_next, gh_t, rz_t, r_t, z_t, gh_n, n_t in loop:
             gh_t.baddbmm_(h, w_hh_t)
             rz_t.sigmoid_()
-            n_t.addcmul_(r_t, gh_n).tanh_()
+            _tanh_(n_t.addcmul_(r_t, gh_n))
             torch.lerp(n_t, h, z_t, out=h_next)
         outputs = states[1:]  # (T, D, S, H)
 
@@ -397,7 +405,7 @@ def _gru_prefix_pools(rnn: nn.GRU, embedded: torch.Tensor, prefix_lengths: torch
         gi = proj.index_select(0, where[:k])  # (k, 3H)
         gh = torch.addmm(b_hh, h_k, w_hh_t)
         rz = gi[:, : 2 * hidden].add_(gh[:, : 2 * hidden]).sigmoid_()
-        n = gi[:, 2 * hidden :].addcmul_(rz[:, :hidden], gh[:, 2 * hidden :]).tanh_()
+        n = _tanh_(gi[:, 2 * hidden :].addcmul_(rz[:, :hidden], gh[:, 2 * hidden :]))
         torch.lerp(n, h_k, rz[:, hidden:], out=h_k)
         if top is not None:
             torch.maximum(top[:k], h_k, out=top[:k])
