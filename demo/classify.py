@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import functools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from .models import ModelRegistry
 
 EMPTY_MESSAGE = "Type or paste a review, or pick an example below."
 NO_MODEL_MESSAGE = "No model is available yet: train one in the **Train** tab."
+ROUGH_ATTRIBUTIONS = 0.2  # a completeness error above this is called out on the page
 
 ExplainOutput = tuple[list[tuple[str, float | None]] | None, Any, str]
 
@@ -31,7 +33,7 @@ def _malloc_trim():
 def release_memory() -> None:
     """Give the memory a request freed back to the system, where the C library allows it.
 
-    A long review's attributions and running prediction allocate some 300 MB of temporary tensors;
+    A long review's attributions and running prediction allocate tens of MB of temporary tensors;
     once freed, glibc keeps those pages in its heaps (one per thread), so the app's resident memory
     grew from 476 MB to 1.3 GB over 600 requests and stayed there (``bench/bench_soak.py``).
     ``malloc_trim`` returns them: about 10 ms after a long review, well under 1 ms after a short one.
@@ -81,7 +83,24 @@ def describe(analysis: Analysis, max_tokens: int) -> str:
                  "(the middle left out is marked …).")
     if analysis.replaced:
         line += "  \nSome characters could not be read and were replaced (shown as \N{REPLACEMENT CHARACTER})."
-    return line
+    return line + "  \n" + approximations(analysis)
+
+
+def approximations(analysis: Analysis) -> str:
+    """What the explanation approximates, stated under it: how closely the word scores add up to the
+    change in the model's score (integrated gradients, a quadrature), and how many running points."""
+    points = len(analysis.running_positions)
+    drawn = ("every token" if points == len(analysis.tokens)
+             else f"{points} of {len(analysis.tokens):,} token positions")
+    error = analysis.completeness_error
+    if not math.isfinite(error):  # the text scores exactly like an empty one: nothing to add up to
+        fit = "the text scores like an empty one, so there is no change for them to add up to"
+    else:
+        fit = f"they add up to the change in the model's score within {error:.1%}"
+        if error > ROUGH_ATTRIBUTIONS:
+            fit += " (**rough for this text**: the model's score jumps sharply between an empty text and this one)"
+    return (f"<small>Word colours: integrated gradients from {analysis.steps} gradient evaluations; {fit}. "
+            f"Running prediction: {drawn}.</small>")
 
 
 def running_chart(analysis: Analysis):
@@ -166,4 +185,6 @@ def explanation_json(result: Analysis) -> dict[str, Any]:
         "truncated": result.truncated,
         "cut_at": result.cut_at,
         "characters_replaced": result.replaced,
+        "attribution_steps": result.steps,
+        "completeness_error": result.completeness_error,
     }

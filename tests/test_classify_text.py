@@ -56,3 +56,22 @@ def test_every_request_hands_freed_memory_back(registry, monkeypatch):
 def test_release_memory_is_safe_to_call():
     cl.release_memory()
     cl.release_memory()
+
+
+def test_the_page_states_what_the_explanation_approximates(registry):
+    *_, running, info = page_outputs(registry, "shipped/default", "A fine film. " * 40)
+    assert "gradient evaluations; they add up to the change in the model's score within" in info
+    points = len(json.loads(running.plot)["data"]["values"])
+    assert f"Running prediction: {points} of " in info or "Running prediction: every token" in info
+
+
+def test_a_rough_or_undefined_completeness_is_said_plainly():
+    from demo.classify import approximations
+    from sentiment_core.predict import Analysis
+
+    base = {"tokens": ["a", "b"], "probabilities": {"negative": 0.5, "positive": 0.5}, "running": [0.5, 0.5],
+            "running_positions": [1, 2], "attributions": [0.0, 0.0], "truncated": False, "steps": 27}
+    assert "within 1.0%" in approximations(Analysis(**base, completeness_error=0.01))
+    assert "rough for this text" in approximations(Analysis(**base, completeness_error=0.4))
+    undefined = approximations(Analysis(**base, completeness_error=float("inf")))
+    assert "inf" not in undefined and "no change for them to add up to" in undefined
