@@ -198,18 +198,24 @@ class _FakeProcess:
     def __init__(self, target, args, name) -> None:
         self.spec, send, self.stop = args
         self.conn = multiprocessing.connection.Connection(os.dup(send.fileno()))
-        self.pid, self.exitcode = 4242, 0
+        self.pid, self.exitcode, self.alive = 4242, 0, True
 
     def start(self) -> None:
         pass
 
     def is_alive(self) -> bool:
-        return not self.conn.closed
+        return self.alive
 
     def join(self, timeout=None) -> None:
         pass
 
+    def kill(self) -> None:
+        self.alive = False
+
+    terminate = kill
+
     def finish(self) -> None:
+        self.alive = False  # before the pipe closes: the watcher checks right after it sees the end
         self.conn.send({"kind": "Finished", "status": "finished", "path": "", "val": {}, "test": {},
                         "elapsed_s": 0.0, "error": ""})
         self.conn.close()
