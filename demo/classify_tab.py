@@ -80,25 +80,6 @@ class ModelViews:
                 "api_visibility": "private"}
 
 
-def classify_api(registry: ModelRegistry, text: str, model: str | None = None) -> dict:
-    """The /classify endpoint: the label and probabilities of one review; problems are ``gr.Error``."""
-    try:
-        probabilities = cl.probabilities(registry, text, model)
-    except cl.ClassifyProblem as exc:
-        raise gr.Error(str(exc)) from None
-    return {"label": max(probabilities, key=probabilities.get), "probabilities": probabilities,
-            "model": model or registry.default_key()}
-
-
-def explain_api(registry: ModelRegistry, text: str, model: str | None = None) -> dict:
-    """The /explain endpoint: the explanation of one review as JSON; problems are ``gr.Error``."""
-    try:
-        result, _ = cl.analysis(registry, text, model)
-    except cl.ClassifyProblem as exc:
-        raise gr.Error(str(exc)) from None
-    return {**cl.explanation_json(result), "model": model or registry.default_key()}
-
-
 def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path) -> ModelViews:
     """Lay out the Classify tab (inside an open ``gr.Tab``) and wire its events."""
     c: dict[str, Any] = {"seen": seen}
@@ -160,13 +141,25 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path)
     described.then(**label_io, show_progress="hidden")
     described.then(**explain_io, show_progress="hidden")
 
+    # The API endpoints: bad input is a gr.Error. The model is resolved once (the default when
+    # none is named): listing the models stats every checkpoint file, and this is the hot path.
     def classify(text: str, model: str | None = None) -> dict:
         """Classify one review: {"label", "probabilities", "model"}; the model defaults to the app's default."""
-        return classify_api(registry, text, model)
+        model = model or registry.default_key()
+        try:
+            probabilities = cl.probabilities(registry, text, model)
+        except cl.ClassifyProblem as exc:
+            raise gr.Error(str(exc)) from None
+        return {"label": max(probabilities, key=probabilities.get), "probabilities": probabilities, "model": model}
 
     def explain(text: str, model: str | None = None) -> dict:
         """Explain one review: label, probabilities, tokens, word attributions and the running prediction."""
-        return explain_api(registry, text, model)
+        model = model or registry.default_key()
+        try:
+            result, _ = cl.analysis(registry, text, model)
+        except cl.ClassifyProblem as exc:
+            raise gr.Error(str(exc)) from None
+        return {**cl.explanation_json(result), "model": model}
 
     gr.api(classify, api_name="classify", queue=False)
     gr.api(explain, api_name="explain", concurrency_id="explain", concurrency_limit=EXPLAIN_CONCURRENCY)
