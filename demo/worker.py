@@ -174,10 +174,6 @@ class TrainingWorker:
     # -- state for the pages -----------------------------------------------------------------------
 
     @property
-    def version(self) -> int:
-        return self._version
-
-    @property
     def pid(self) -> int | None:
         """The current child's process id, while it runs."""
         job = self._job
