@@ -7,9 +7,10 @@ same full history.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
-from sentiment_core.report import confusion_table, metrics_table
+from sentiment_core.report import confusion_table, metrics_table, timings_table
 
 from .charts import line_chart, thin
 from .worker import Run
@@ -59,7 +60,45 @@ def status_markdown(run: Run | None) -> str:
         lines.append(f"{started['num_parameters']:,} parameters · vocabulary {started['vocab_size']:,} · "
                      f"{started['train_size']:,} train / {started['val_size']:,} validation / "
                      f"{started['test_size']:,} test reviews · device `{started['device']}`")
-    return "  \n".join(lines)
+    text = "  \n".join(lines)
+    timings = timings_markdown(run)
+    return f"{text}\n\n{timings}" if timings else text
+
+
+def _current_phase(run: Run) -> str:
+    """The phase a running run is in: its data-loading stage, or the epoch or test under way."""
+    if run.status == "preparing":
+        return run.stage or "starting"
+    done = {t["phase"] for t in run.of_kind("Timing")}
+    step = run.last("Step")
+    epoch = step["epoch"] if step else 1
+    if f"epoch {epoch}" not in done:
+        return f"epoch {epoch}"
+    return "testing" if epoch >= run.settings.get("epochs", epoch) else f"epoch {epoch + 1}"
+
+
+def timings_markdown(run: Run | None, now: float | None = None) -> str:
+    """Where the run's time went, phase by phase (reading, tokenizing, word vectors, epochs,
+    testing), with the phase under way and the time since Start."""
+    if run is None:
+        return ""
+    timings = run.of_kind("Timing")
+    if run.running:
+        elapsed = (now or time.time()) - run.started_at
+        current = {"phase": _current_phase(run), "seconds": max(0.0, elapsed - sum(t["seconds"] for t in timings)),
+                   "note": "under way"}
+        rows = [*timings, current]
+    else:
+        if not timings:
+            return ""
+        rows = list(timings)
+        if run.ended_at is not None:
+            # Starting the process and saving checkpoints are in no phase: show them, so the
+            # total is the time from pressing Start to the end.
+            other = run.ended_at - run.started_at - sum(t["seconds"] for t in timings)
+            if other >= 0.05:
+                rows.append({"phase": "start-up and saving", "seconds": other, "note": ""})
+    return "**Where the time goes**\n\n" + timings_table(rows)
 
 
 def ema(values: list[float], alpha: float = EMA_ALPHA) -> list[float]:

@@ -23,9 +23,9 @@ from .config import PRESETS, ModelConfig, TrainConfig, check_value, preset
 from .data import DataError, EncodedDataset, load_corpus, make_loader
 from .evaluation import EVAL_SPLITS, evaluate, load_split
 from .predict import EmptyTextError, Predictor
-from .report import confusion_table, metrics_table
+from .report import confusion_table, metrics_table, timings_table
 from .tokenizer import has_words
-from .training import CheckpointSaved, EpochEnd, Finished, Started, Status, Step, preflight, train
+from .training import CheckpointSaved, EpochEnd, Finished, Started, Status, Step, Timing, preflight, train
 
 REPLACED_NOTE = "note: some characters of {what} were not valid UTF-8 and were replaced with U+FFFD"
 
@@ -130,7 +130,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"model: {describe_architecture(dataclasses.asdict(model_cfg))}")
     corpus = load_corpus(train_cfg, progress=_Bars())
     info = {"name": name, "preset": args.preset, "command": command}
-    bar, final = None, None
+    bar, final, timings = None, None, []
     stop = threading.Event()
 
     def on_ctrl_c(signum, frame) -> None:
@@ -158,6 +158,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                            f"val accuracy {event.val['accuracy']:.2%}{' (best)' if event.improved else ''}")
             elif isinstance(event, CheckpointSaved):
                 tqdm.write(f"saved {repair_utf8(event.path)[0]} (epoch {event.epoch})")
+            elif isinstance(event, Timing):
+                timings.append(event.to_dict())
             elif isinstance(event, Finished):
                 final = event
     finally:
@@ -176,6 +178,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(metrics_table({"validation": final.val, "test": final.test}, style="text"))
     if final.test:
         print("\ntest confusion matrix\n" + confusion_table(final.test["confusion"], style="text"))
+    if timings:
+        print("\nwhere the time went\n" + timings_table(timings, style="text"))
     return 0
 
 

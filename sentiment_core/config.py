@@ -18,6 +18,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 RNN_PATHS = ("padded", "packed")
 SCHEDULES = ("constant", "cosine")
 SAVE_DTYPES = ("float32", "float16")
+PRECISIONS = ("auto", "float32", "bfloat16")
 CHECKPOINT_SUFFIX = ".safetensors"
 
 # Bounds on every setting: a config from the command line, the app or a checkpoint header is
@@ -146,6 +147,10 @@ class TrainConfig:
     device: str = _field("auto", "auto picks cuda, then mps, then cpu", choices=DEVICES)
     rnn_path: str = _field(
         "padded", "padded batches (exact by masking; 5x faster on CPU) or packed sequences", choices=RNN_PATHS
+    )
+    precision: str = _field(
+        "auto", "float32, or bfloat16 mixed precision (autocast); auto = bfloat16 on a CUDA GPU that has it",
+        choices=PRECISIONS,
     )
     num_threads: int = _field(0, "CPU threads for torch (0 = torch's default)", min=0, max=MAX_THREADS)
     output: str = _field("runs/model.safetensors", f"where the best checkpoint is written (a {CHECKPOINT_SUFFIX} file)")

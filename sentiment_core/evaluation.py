@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from .config import TrainConfig
 from .data import Progress, Reviews, Source, TokenCache, resolve_source, split_indices, stratified_sample
+from .utils import mixed_precision
 
 EVAL_SPLITS = ("test", "val")
 
@@ -41,23 +42,27 @@ class Metrics:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device | str = "cpu", packed: bool = False) -> Metrics:
-    """Metrics of ``model`` over every batch of ``loader`` (model left in eval mode)."""
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device | str = "cpu", packed: bool = False,
+             precision: str = "float32") -> Metrics:
+    """Metrics of ``model`` over every batch of ``loader`` (model left in eval mode).
+
+    Sums stay on the device until the end: one synchronisation per pass, not four per batch.
+    """
+    device = torch.device(device)
     model.eval()
     loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
-    total_loss, tn, fp, fn, tp = 0.0, 0, 0, 0, 0
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    counts = torch.zeros(4, dtype=torch.long, device=device)  # tn, fp, fn, tp
     for tokens, lengths, labels in loader:
-        tokens, lengths, labels = tokens.to(device), lengths.to(device), labels.to(device)
-        logits = model(tokens, lengths, packed=packed)
-        total_loss += loss_fn(logits, labels).item()
-        pred = logits > 0
-        truth = labels > 0.5
-        tp += int((pred & truth).sum())
-        tn += int((~pred & ~truth).sum())
-        fp += int((pred & ~truth).sum())
-        fn += int((~pred & truth).sum())
+        tokens, lengths, labels = (t.to(device, non_blocking=True) for t in (tokens, lengths, labels))
+        with mixed_precision(device, precision):
+            logits = model(tokens, lengths, packed=packed).float()
+        total_loss += loss_fn(logits, labels)
+        # 2 * truth + prediction: 0 = true neg, 1 = false pos, 2 = false neg, 3 = true pos
+        counts += torch.bincount(2 * (labels > 0.5).long() + (logits > 0).long(), minlength=4)
+    tn, fp, fn, tp = (int(c) for c in counts.cpu())
     count = tn + fp + fn + tp
-    return Metrics.from_counts(total_loss / count if count else 0.0, tn, fp, fn, tp)
+    return Metrics.from_counts(float(total_loss) / count if count else 0.0, tn, fp, fn, tp)
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:

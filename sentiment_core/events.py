@@ -1,6 +1,9 @@
 """The progress events of a training run, as the CLI prints them and the app plots them.
 
-    [Status...] Started (Step... EpochEnd [CheckpointSaved])... [CheckpointSaved] Finished
+    [Timing|Status...] Started (Step... EpochEnd Timing [CheckpointSaved])... Timing [CheckpointSaved] Finished
+
+``Timing`` events say where the run's time went, one per finished phase: loading the data,
+the vocabulary, the word vectors, each epoch (its validation included) and the test evaluation.
 
 Every event is a dataclass with ``kind`` (its class name) and ``to_dict()`` (plain values,
 JSON-ready), so a front-end in another process can receive them as dicts.
@@ -30,6 +33,15 @@ class Status(Event):
     """A preparation stage that takes a while, before the first step."""
 
     message: str
+
+
+@dataclass
+class Timing(Event):
+    """A phase of the run has ended and took ``seconds`` of wall time."""
+
+    phase: str  # e.g. "tokenizing", "word vectors", "epoch 2", "testing"
+    seconds: float
+    note: str = ""  # e.g. "from the cache"
 
 
 @dataclass

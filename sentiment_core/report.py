@@ -5,6 +5,7 @@ The CLI prints them as plain text; the model card and the app show them as Markd
     metrics_table({"validation": val, "test": test})                  # splits as rows (CLI, card)
     metrics_table({"validation": val, "test": test}, transpose=True)  # splits as columns (the app)
     confusion_table(test["confusion"], style="text")
+    timings_table([{"phase": "tokenizing", "seconds": 41.0, "note": ""}, ...])
 """
 
 from __future__ import annotations
@@ -76,3 +77,24 @@ def history_table(history: Sequence[dict[str, Any]], style: str = "markdown") ->
     rows = [[title for title, _, _ in HISTORY]]
     rows += [[fmt.format(h[key]) for _, key, fmt in HISTORY] for h in history]
     return render(rows, style, align="r" * len(HISTORY))
+
+
+def format_seconds(seconds: float) -> str:
+    """``0.4 s``, ``41 s``, ``2 min 05 s``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def timings_table(timings: Sequence[dict[str, Any]], style: str = "markdown") -> str:
+    """Where a run's time went: a row per phase (``Timing`` events as dicts), its share, then the total."""
+    total = sum(t["seconds"] for t in timings)
+    rows = [["phase", "time", "share", ""]]
+    for t in timings:
+        share = f"{t['seconds'] / total:.0%}" if total > 0 else ""
+        rows.append([t["phase"], format_seconds(t["seconds"]), share, t.get("note", "")])
+    rows.append(["total", format_seconds(total), "", ""])
+    return render(rows, style, align="lrrl")

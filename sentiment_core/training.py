@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,17 +32,17 @@ from torch.utils.data import DataLoader
 
 from .card import check_card_target
 from .checkpoint import check_output, estimate_checkpoint_bytes, save_checkpoint
-from .config import ModelConfig, TrainConfig
+from .config import ModelConfig, TrainConfig, default_cache_dir
 from .data import Corpus, EncodedDataset, load_corpus, make_loader
-from .embeddings import ppmi_svd_vectors
+from .embeddings import VectorCache, ppmi_svd_vectors
 from .evaluation import Metrics, evaluate
-from .events import CheckpointSaved, EpochEnd, Event, Finished, Started, Status, Step
+from .events import CheckpointSaved, EpochEnd, Event, Finished, Started, Status, Step, Timing
 from .model import SentimentRNN, count_parameters
-from .utils import resolve_device, set_seed
+from .utils import mixed_precision, resolve_device, set_seed, uses_bfloat16
 from .vocab import Vocab
 
-__all__ = ["CheckpointSaved", "EpochEnd", "Event", "Finished", "Started", "Status", "Step", "hardware_description",
-           "preflight", "train"]
+__all__ = ["CheckpointSaved", "EpochEnd", "Event", "Finished", "Started", "Status", "Step", "Timing",
+           "hardware_description", "preflight", "train"]
 
 log = logging.getLogger(__name__)
 ROOM_FACTOR = 4  # free space wanted, in estimated checkpoint sizes: the file, its temp copy, and slack
@@ -143,7 +144,10 @@ class _Run:
         return time.perf_counter() - self.start
 
     def evaluate(self, loader: DataLoader) -> Metrics:
-        return evaluate(self.model, loader, self.device, self.packed)
+        return evaluate(self.model, loader, self.device, self.packed, self.cfg.precision)
+
+    def loader(self, dataset: EncodedDataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return _loader(dataset, batch_size, shuffle, self.cfg.seed, self.device)
 
     def save(self, val: Metrics, epoch: int, test: Metrics | None = None) -> str:
         """Write the model's current weights with the run's metrics and card facts."""
@@ -166,6 +170,7 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
     best: Best | None = None
     status, epochs_without_gain = "finished", 0
     for epoch in range(1, cfg.epochs + 1):
+        epoch_start = time.perf_counter()
         train_loss, stopped = yield from _train_epoch(run, epoch, stop)
         if stopped:
             status = "stopped"
@@ -181,6 +186,8 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
                "val_accuracy": val.accuracy}
         run.history.append(row)
         yield EpochEnd(epoch, run.step, train_loss, val.to_dict(), improved, run.elapsed(), dict(row))
+        yield Timing(f"epoch {epoch}", time.perf_counter() - epoch_start,
+                     "stopped part-way, with validation" if stopped else "training and validation")
         if improved:
             best = Best(epoch, val, copy.deepcopy(run.model.state_dict()))
             epochs_without_gain = 0
@@ -203,25 +210,31 @@ def _setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
     device = resolve_device(cfg.device)
     if not len(corpus.train) or not len(corpus.val):
         raise ValueError("the training and validation splits must not be empty")
+    for phase, seconds in corpus.timings:
+        yield Timing(phase, seconds)
     if stop.is_set():
         return None
+    clock = time.perf_counter()
     vocab = Vocab.build(corpus.train.items, cfg.vocab_size, cfg.min_freq, cfg.lowercase)
     model_cfg = dataclasses.replace(model_cfg, vocab_size=len(vocab), pad_index=vocab.pad_index)
     set_seed(cfg.seed)
     model = SentimentRNN(model_cfg)
+    yield Timing("vocabulary and model", time.perf_counter() - clock, f"{len(vocab):,} words")
     if cfg.pretrain_embeddings:
-        texts = corpus.train.items + (corpus.unlabeled.items if corpus.unlabeled else [])
-        yield Status(f"computing word vectors from {len(texts):,} training and unlabeled reviews")
-        if stop.is_set():  # the word vectors take a minute: don't start them for a stopped run
+        clock = time.perf_counter()
+        vectors, note = yield from _word_vectors(corpus, vocab, model_cfg.embed_dim, cfg, stop)
+        if vectors is None:
             return None
         with torch.no_grad():
-            model.embedding.weight.copy_(ppmi_svd_vectors(texts, vocab, model_cfg.embed_dim, seed=cfg.seed))
+            model.embedding.weight.copy_(vectors)
+        yield Timing("word vectors", time.perf_counter() - clock, note)
         if stop.is_set():
             return None
     model = model.to(device)
-    train_loader = make_loader(EncodedDataset(corpus.train, vocab, cfg.max_tokens), cfg.batch_size, shuffle=True,
-                               seed=cfg.seed)
-    val_loader = make_loader(EncodedDataset(corpus.val, vocab, cfg.max_tokens), cfg.batch_size * 2, shuffle=False)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # batches come in a few length buckets: tune each shape once
+    train_loader = _loader(EncodedDataset(corpus.train, vocab, cfg.max_tokens), cfg.batch_size, True, cfg.seed, device)
+    val_loader = _loader(EncodedDataset(corpus.val, vocab, cfg.max_tokens), cfg.batch_size * 2, False, cfg.seed, device)
     steps_per_epoch = len(train_loader)
     total_steps = steps_per_epoch * cfg.epochs
     yield Started(str(device), count_parameters(model), len(vocab), len(corpus.train), len(corpus.val),
@@ -231,9 +244,34 @@ def _setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
         optimizer, lambda s: _lr_factor(s, cfg.warmup_steps, total_steps, cfg.schedule)
     )
     card = {**info, "hardware": hardware_description(device), "torch": torch.__version__,
+            "precision": "bfloat16 autocast" if uses_bfloat16(device, cfg.precision) else "float32",
             "num_parameters": count_parameters(model), "train_size": len(corpus.train), "val_size": len(corpus.val)}
     return _Run(cfg, corpus, vocab, model, device, train_loader, val_loader, optimizer, scheduler, total_steps,
                 card, start)
+
+
+def _loader(dataset: EncodedDataset, batch_size: int, shuffle: bool, seed: int, device: torch.device) -> DataLoader:
+    # Pinned host memory lets batches go to a GPU asynchronously (non_blocking copies).
+    return make_loader(dataset, batch_size, shuffle=shuffle, seed=seed, pin_memory=device.type == "cuda")
+
+
+def _word_vectors(corpus: Corpus, vocab: Vocab, dim: int, cfg: TrainConfig,
+                  stop: threading.Event) -> Generator[Event, None, tuple[torch.Tensor | None, str]]:
+    """PPMI-SVD vectors of the training and unlabeled text, from the cache when computed before;
+    None if stopped before computing them."""
+    cache = VectorCache(Path(cfg.cache_dir or default_cache_dir()) / "vectors")
+    text_key = corpus.text_key()
+    key = cache.key(text_key, vocab, dim, cfg.seed) if text_key else ""
+    if key and (vectors := cache.get(key, (len(vocab), dim))) is not None:
+        return vectors, "from the cache"
+    texts = corpus.train.items + (corpus.unlabeled.items if corpus.unlabeled else [])
+    yield Status(f"computing word vectors from {len(texts):,} training and unlabeled reviews")
+    if stop.is_set():  # they take a while: don't start them for a stopped run
+        return None, ""
+    vectors = ppmi_svd_vectors(texts, vocab, dim, seed=cfg.seed)
+    if key:
+        cache.put(key, vectors)
+    return vectors, f"computed from {len(texts):,} reviews"
 
 
 def _train_epoch(run: _Run, epoch: int, stop: threading.Event) -> Generator[Event, None, tuple[float, bool]]:
@@ -247,8 +285,11 @@ def _train_epoch(run: _Run, epoch: int, stop: threading.Event) -> Generator[Even
         if stop.is_set():
             return epoch_loss / max(1, epoch_batches), True
         t0 = time.perf_counter()
-        tokens, lengths, labels = tokens.to(device), lengths.to(device), labels.to(device)
-        loss = loss_fn(model(tokens, lengths, packed=run.packed), labels)
+        real_tokens = int(lengths.sum())  # counted on the host: no device sync
+        tokens, lengths, labels = (t.to(device, non_blocking=True) for t in (tokens, lengths, labels))
+        with mixed_precision(device, cfg.precision):
+            logits = model(tokens, lengths, packed=run.packed)
+        loss = loss_fn(logits.float(), labels)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip_grad_norm:
@@ -265,7 +306,7 @@ def _train_epoch(run: _Run, epoch: int, stop: threading.Event) -> Generator[Even
         epoch_loss += loss_value
         epoch_batches += 1
         yield Step(epoch, run.step, run.total_steps, loss_value, run.scheduler.get_last_lr()[0],
-                   float(lengths.sum()) / dt_step, run.elapsed(),
+                   real_tokens / dt_step, run.elapsed(),
                    run.train_time / run.step * (run.total_steps - run.step))
     return epoch_loss / max(1, epoch_batches), False
 
@@ -280,8 +321,10 @@ def _finish(run: _Run, best: Best, status: str) -> Iterator[Event]:
         model.load_state_dict({k: v.half().float() for k, v in best.state.items()})
         val = run.evaluate(run.val_loader)
     if status == "finished" and len(run.corpus.test):
-        test_set = EncodedDataset(run.corpus.test, run.vocab, cfg.max_tokens)
-        test = run.evaluate(make_loader(test_set, cfg.batch_size * 2, shuffle=False))
+        clock = time.perf_counter()
+        test = run.evaluate(run.loader(EncodedDataset(run.corpus.test, run.vocab, cfg.max_tokens), cfg.batch_size * 2,
+                                       shuffle=False))
+        yield Timing("testing", time.perf_counter() - clock, f"{len(run.corpus.test):,} reviews")
     path = run.save(val, best.epoch, test)
     yield CheckpointSaved(path, best.epoch, val.accuracy)
     yield Finished(status, path, val.to_dict(), test.to_dict() if test else {}, run.elapsed())

@@ -1,7 +1,8 @@
-"""Device choice and seeding, in one place."""
+"""Device choice, mixed precision and seeding, in one place."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import numpy as np
@@ -23,6 +24,25 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name not in ("cpu", "cuda", "mps"):
         raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
     return torch.device(name)
+
+
+def uses_bfloat16(device: torch.device, precision: str) -> bool:
+    """Whether a run with ``precision`` ("auto", "float32" or "bfloat16") autocasts to bfloat16 on ``device``.
+
+    "auto" does on a CUDA GPU that supports bfloat16 (Ampere and later): the cuDNN RNN and the
+    classifier then run in bfloat16 with float32 weights, and need no loss scaling. On CPU it is
+    slower than float32 for these small matrices, so "auto" keeps float32 there.
+    """
+    if precision == "auto":
+        return device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return precision == "bfloat16"
+
+
+def mixed_precision(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The autocast context of ``precision`` on ``device`` (a no-op for float32)."""
+    if not uses_bfloat16(device, precision):
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def available_devices() -> list[str]:

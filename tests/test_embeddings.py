@@ -6,10 +6,11 @@ import random
 import numpy as np
 import torch
 
+import sentiment_core.training as training
 from sentiment_core import preset, train
 from sentiment_core.data import Reviews, load_unlabeled, read_raw, resolve_source, token_cache_dir
-from sentiment_core.embeddings import cooccurrence, ppmi_matrix, ppmi_svd_vectors
-from sentiment_core.training import Status
+from sentiment_core.embeddings import VectorCache, cooccurrence, ppmi_matrix, ppmi_svd_vectors
+from sentiment_core.training import Status, Timing
 from sentiment_core.vocab import Vocab
 
 
@@ -101,3 +102,54 @@ def test_training_with_pretrained_embeddings_reports_and_learns(tmp_path):
     status = [e for e in events if isinstance(e, Status)]
     assert status and "4,000 training and unlabeled reviews" in status[0].message
     assert events[-1].status == "finished" and events[-1].val["accuracy"] > 0.7
+
+
+def test_the_vector_cache_keeps_vectors_by_text_vocabulary_and_settings(tmp_path, caplog):
+    cache = VectorCache(tmp_path / "vectors")
+    vocab = Vocab(["<pad>", "<unk>", "good", "bad"])
+    key = cache.key("text-a", vocab, dim=4, seed=0)
+    # Every input of the computation changes the key.
+    assert len({key, cache.key("text-b", vocab, 4, 0), cache.key("text-a", vocab, 8, 0),
+                cache.key("text-a", vocab, 4, 1), cache.key("text-a", Vocab(["<pad>", "<unk>", "good"]), 4, 0),
+                cache.key("text-a", Vocab(vocab.itos, lowercase=False), 4, 0)}) == 6
+    assert cache.get(key, (4, 4)) is None  # nothing cached yet
+    vectors = torch.randn(4, 4)
+    cache.put(key, vectors)
+    assert torch.equal(cache.get(key, (4, 4)), vectors)
+    assert [p.name for p in (tmp_path / "vectors").iterdir()] == [f"{key}.safetensors"]  # no temp file left
+    # The wrong shape, or a damaged file, is a miss: deleted with a warning, never an error.
+    assert cache.get(key, (5, 4)) is None and not cache.path(key).exists()
+    cache.put(key, vectors)
+    cache.path(key).write_bytes(cache.path(key).read_bytes()[:40])
+    assert cache.get(key, (4, 4)) is None and not cache.path(key).exists()
+    assert "unusable" in caplog.text
+
+
+def test_a_second_run_takes_its_word_vectors_from_the_cache(tmp_path, monkeypatch):
+    from sentiment_core import load_corpus
+
+    model_cfg, train_cfg = preset("quick", pretrain_embeddings=True, epochs=1, max_train_samples=400,
+                                  max_eval_samples=100, cache_dir=str(tmp_path / "cache"))
+    corpus = load_corpus(dataclasses.replace(train_cfg, pretrain_embeddings=False))
+    corpus = dataclasses.replace(corpus, unlabeled=Reviews(corpus.train.ids, [-1] * len(corpus.train),
+                                                           corpus.train.items))
+    computed = []
+    real = training.ppmi_svd_vectors
+    monkeypatch.setattr(training, "ppmi_svd_vectors", lambda *a, **k: computed.append(1) or real(*a, **k))
+
+    def word_vectors(**changes):
+        cfg = dataclasses.replace(train_cfg, output=str(tmp_path / f"{len(computed)}-{len(changes)}.safetensors"),
+                                  **changes)
+        events = list(train(model_cfg, cfg, corpus))
+        assert events[-1].status == "finished", events[-1].error
+        return next(e for e in events if isinstance(e, Timing) and e.phase == "word vectors")
+
+    first = word_vectors()
+    assert first.note.startswith("computed from 800 reviews") and computed == [1]
+    again = word_vectors()
+    assert again.note == "from the cache" and computed == [1]
+    # Another vocabulary means other vectors.
+    assert word_vectors(vocab_size=500).note.startswith("computed") and computed == [1, 1]
+    # A corpus built by hand (no source key) is never cached.
+    monkeypatch.setattr(corpus, "source_key", "")
+    assert word_vectors().note.startswith("computed") and computed == [1, 1, 1]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sentiment_core import Predictor, load_checkpoint, load_corpus, preset, train
-from sentiment_core.training import CheckpointSaved, EpochEnd, Finished, Started, Step
+from sentiment_core.training import CheckpointSaved, EpochEnd, Finished, Started, Step, Timing
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +18,15 @@ def slice_corpus():
 def test_short_run_beats_chance_clearly(slice_corpus, tmp_path):
     model_cfg, train_cfg = preset("quick", output=str(tmp_path / "q.safetensors"))
     events = list(train(model_cfg, train_cfg, slice_corpus))
-    kinds = [e.kind for e in events]
+    kinds = [e.kind for e in events if e.kind != "Timing"]
     assert kinds[0] == "Started" and kinds[-1] == "Finished"
-    assert kinds.count("EpochEnd") == 3 and kinds.count("Step") == events[0].total_steps
+    started = next(e for e in events if isinstance(e, Started))
+    assert kinds.count("EpochEnd") == 3 and kinds.count("Step") == started.total_steps
+    # Where the time went: loading (from the corpus), the vocabulary, each epoch, the test, in order.
+    phases = [e.phase for e in events if isinstance(e, Timing)]
+    assert phases == [*(p for p, _ in slice_corpus.timings), "vocabulary and model", "epoch 1", "epoch 2", "epoch 3",
+                      "testing"]
+    assert slice_corpus.timings and all(e.seconds >= 0 for e in events if isinstance(e, Timing))
     done = events[-1]
     assert done.status == "finished", done.error
     assert done.val["accuracy"] > 0.68 and done.test["accuracy"] > 0.68
@@ -62,7 +68,8 @@ def test_stop_after_an_epoch_keeps_the_best_epoch(slice_corpus, tmp_path):
     events = train_until(slice_corpus, tmp_path / "b.safetensors", lambda e: isinstance(e, EpochEnd))
     saved = [e for e in events if isinstance(e, CheckpointSaved)]
     assert events[-1].status == "stopped" and saved[-1].epoch == 1
-    assert sum(isinstance(e, Step) for e in events) == events[0].steps_per_epoch
+    started = next(e for e in events if isinstance(e, Started))
+    assert sum(isinstance(e, Step) for e in events) == started.steps_per_epoch
     ckpt = load_checkpoint(events[-1].path)
     first_epoch = next(e for e in events if isinstance(e, EpochEnd))
     assert ckpt.metrics["best_epoch"] == 1 and ckpt.metrics["val"]["accuracy"] == first_epoch.val["accuracy"]
@@ -125,6 +132,7 @@ def test_bad_settings_are_rejected_before_training(bad):
 def test_started_event_describes_the_run(slice_corpus, tmp_path):
     # Stopped as soon as it started: before the first step, so nothing is saved.
     events = train_until(slice_corpus, tmp_path / "d.safetensors", lambda e: isinstance(e, Started))
+    events = [e for e in events if not isinstance(e, Timing)]
     started = events[0]
     assert isinstance(started, Started)
     assert (started.train_size, started.val_size, started.test_size) == (2000, 1000, 1000)

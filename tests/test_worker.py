@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from demo import form
+from demo.views import status_markdown
 from demo.worker import Run, TrainingWorker, thread_budget
 from sentiment_core import load_checkpoint
 
@@ -68,8 +69,13 @@ def test_a_run_in_a_child_process_records_every_event_and_writes_a_card(tmp_path
     assert worker.join(timeout=180)
     run = latest(worker)
     assert run.status == "finished", run.error
-    kinds = [e["kind"] for e in run.events]
+    kinds = [e["kind"] for e in run.events if e["kind"] != "Timing"]
     assert kinds[0] == "Started" and kinds[-1] == "Finished" and "Step" in kinds and "EpochEnd" in kinds
+    # Where the time went, from reading the data (in the child, before training) to the test.
+    phases = [e["phase"] for e in run.of_kind("Timing")]
+    assert phases[0] in ("reading the archive", "reading cached tokens", "tokenizing") and phases[-1] == "testing"
+    assert "vocabulary and model" in phases and "epoch 1" in phases
+    assert "Where the time goes" in status_markdown(run) and "start-up and saving" in status_markdown(run)
     assert (tmp_path / "one.safetensors").is_file() and (tmp_path / "one.md").is_file()
     assert gone(child)
 
@@ -160,6 +166,7 @@ import sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
 from tests.test_worker import start
+from demo.views import status_markdown
 from demo.worker import TrainingWorker
 if __name__ == "__main__":
     worker = TrainingWorker(threads=1)

@@ -88,7 +88,9 @@ def collate(batch: list[tuple[torch.Tensor, torch.Tensor]], pad_index: int = 0):
     return tokens, lengths, labels
 
 
-def make_loader(dataset: EncodedDataset, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
-    """A DataLoader over length buckets (shuffled for training, sorted for evaluation)."""
+def make_loader(dataset: EncodedDataset, batch_size: int, shuffle: bool, seed: int = 0,
+                pin_memory: bool = False) -> DataLoader:
+    """A DataLoader over length buckets (shuffled for training, sorted for evaluation); ``pin_memory``
+    for a CUDA run, so batches are copied to the GPU asynchronously."""
     sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, seed=seed)
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, pin_memory=pin_memory)

@@ -7,12 +7,14 @@ so a small run tokenizes only the reviews it uses.
 
 from __future__ import annotations
 
+import hashlib
 import random
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..config import TrainConfig
-from .cache import TokenCache
+from .cache import TokenCache, cache_key
 from .source import SPLITS, Progress, Reviews, Source, _no_progress, resolve_source
 
 
@@ -54,15 +56,35 @@ class Corpus:
     val: Reviews
     test: Reviews
     unlabeled: Reviews | None = None  # the 50k unlabeled reviews, when a run pretrains embeddings
+    # Content key of the data and tokenizer the reviews came from (the token cache's key); empty
+    # for a corpus built by hand, whose word vectors are then never cached.
+    source_key: str = ""
+    # (phase, seconds) of loading: reading the archive, tokenizing or reading cached tokens.
+    timings: list[tuple[str, float]] = field(default_factory=list)
+
+    def text_key(self) -> str:
+        """Content key of the text word vectors are computed from (the training and unlabeled
+        reviews, by id, under ``source_key``); empty when the corpus has no source key."""
+        if not self.source_key:
+            return ""
+        digest = hashlib.sha256(self.source_key.encode())
+        for reviews in (self.train, self.unlabeled):
+            digest.update(b"\0" + "\n".join(reviews.ids if reviews else []).encode())
+        return digest.hexdigest()
 
 
 def load_corpus(cfg: TrainConfig, progress: Progress = _no_progress) -> Corpus:
     """Resolve, read, tokenize and split the IMDB data as ``cfg`` asks."""
-    source = Source(resolve_source(cfg.data, cfg.cache_dir, progress), progress)
+    clock = _Clock()
+    path = resolve_source(cfg.data, cfg.cache_dir, progress)
+    clock.lap("downloading the IMDB archive")  # kept only if it took a while: a download
+    source = Source(path, progress)
     cache = TokenCache(source, cfg.cache_dir)
     # Whatever isn't cached is read from the archive in one pass, labels and texts together.
     splits = [*SPLITS, "unsup"] if cfg.pretrain_embeddings else list(SPLITS)
-    source.read([s for s in splits if cache.cached(s) is None])
+    missing = [s for s in splits if cache.cached(s) is None]
+    source.read(missing)
+    clock.lap("reading the archive" if missing else "reading cached tokens")
     labels = {s: cache.labels(s) for s in SPLITS}
     train_idx, val_idx = split_indices(labels["train"], cfg.val_fraction, cfg.seed)
     if cfg.max_train_samples:
@@ -76,6 +98,26 @@ def load_corpus(cfg: TrainConfig, progress: Progress = _no_progress) -> Corpus:
     tokens = cache.load({"train": train_idx + val_idx, "test": test_idx}, progress)
     # The unlabeled reviews are needed whole; loading them apart keeps a small run's labeled part small.
     unlabeled = cache.load({"unsup": None}, progress)["unsup"] if cfg.pretrain_embeddings else None
+    clock.lap("tokenizing" if missing else "reading cached tokens")
     n_train = len(train_idx)
     return Corpus(tokens["train"].subset(range(n_train)), tokens["train"].subset(range(n_train, len(tokens["train"]))),
-                  tokens["test"], unlabeled)
+                  tokens["test"], unlabeled, cache_key(source), clock.laps)
+
+
+class _Clock:
+    """Wall time of consecutive phases; a phase under ``MIN_S`` is left out, a repeated name adds up."""
+
+    MIN_S = 0.05
+
+    def __init__(self) -> None:
+        self.laps: list[tuple[str, float]] = []
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        seconds, self._last = now - self._last, now
+        if seconds < self.MIN_S:
+            return
+        if self.laps and self.laps[-1][0] == name:
+            seconds += self.laps.pop()[1]
+        self.laps.append((name, seconds))
