@@ -5,12 +5,15 @@ The CLI prints them as plain text; the model card and the app show them as Markd
     metrics_table({"validation": val, "test": test})                  # splits as rows (CLI, card)
     metrics_table({"validation": val, "test": test}, transpose=True)  # splits as columns (the app)
     confusion_table(test["confusion"], style="text")
+    errors_table(table.select(top=50), style="text")                  # misclassified reviews
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+from .tokenizer import clean_text
 
 # (column title, metrics key, format) of a metrics table, in order.
 METRICS = (
@@ -76,3 +79,16 @@ def history_table(history: Sequence[dict[str, Any]], style: str = "markdown") ->
     rows = [[title for title, _, _ in HISTORY]]
     rows += [[fmt.format(h[key]) for _, key, fmt in HISTORY] for h in history]
     return render(rows, style, align="r" * len(HISTORY))
+
+
+def errors_table(rows: Sequence[Any], style: str = "markdown", snippet: int = 60) -> str:
+    """Misclassified reviews (``errors.ErrorRow``), one per line, in the order given, each text
+    shortened to its first ``snippet`` characters on one line."""
+    table = [["#", "id", "truth", "predicted", "confidence", "tokens", "text"]]
+    for rank, row in enumerate(rows, 1):
+        text = clean_text(row.text)
+        text = text if len(text) <= snippet else text[: snippet - 3] + "..."
+        if style == "markdown":
+            text = text.replace("\\", "\\\\").replace("|", "\\|")
+        table.append([str(rank), row.id, row.label, row.predicted, f"{row.confidence:.1%}", f"{row.tokens:,}", text])
+    return render(table, style, align="rlllrrl")
