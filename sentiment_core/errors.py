@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import MAX_FILE_BYTES, load_checkpoint
+from .checkpoint import MAX_FILE_BYTES, Checkpoint, load_checkpoint
 from .config import MAX_BATCH, TrainConfig, default_cache_dir
 from .data import BucketBatchSampler, EncodedDataset, Progress, Source, collate, resolve_source
 from .data.cache import cache_key
@@ -107,35 +107,38 @@ def error_table(checkpoint: str | os.PathLike, split: str = "test", *, data: str
     ckpt = load_checkpoint(checkpoint)
     cfg = split_config(ckpt.train_config, data, cache_dir, max_samples)  # checks max_samples
     source = Source(resolve_source(cfg.data, cfg.cache_dir, progress), progress)
+    if not use_cache:
+        return _compute(ckpt, cfg, source, split, batch_size, progress)
     path = Path(cfg.cache_dir or default_cache_dir()) / "errors" / f"{_key(checkpoint, source, split, cfg)}.json"
-    if use_cache:
-        table = _read(path, str(checkpoint))
-        if table is not None:
-            return table
+    table = _read(path, ckpt.path)
+    if table is None:
+        table = _compute(ckpt, cfg, source, split, batch_size, progress)
+        _write(path, table)
+    return table
+
+
+def _compute(ckpt: Checkpoint, cfg: TrainConfig, source: Source, split: str, batch_size: int,
+             progress: Progress) -> ErrorTable:
+    """The errors table, computed: score every review, then fetch the raw texts of the wrong ones."""
     reviews = load_split(cfg, split, progress, source=source)
     dataset = EncodedDataset(reviews, ckpt.vocab, cfg.max_tokens)
     logits = _logits(ckpt.model, dataset, batch_size, progress)  # (N,)
-    truth = dataset.labels > 0.5
-    pred = logits > 0
+    truth, pred = dataset.labels > 0.5, logits > 0
     loss = nn.functional.binary_cross_entropy_with_logits(logits, dataset.labels, reduction="sum").item()
-    metrics = Metrics.from_counts(loss / len(dataset) if len(dataset) else 0.0, int((~pred & ~truth).sum()),
-                                  int((pred & ~truth).sum()), int((~pred & truth).sum()), int((pred & truth).sum()))
-    wrong = (pred != truth).nonzero().flatten().tolist()
+    metrics = Metrics.from_counts(loss / len(dataset), int((~pred & ~truth).sum()), int((pred & ~truth).sum()),
+                                  int((~pred & truth).sum()), int((pred & truth).sum()))
     raw = source.read([ARCHIVE_SPLIT[split]])[ARCHIVE_SPLIT[split]]
     position = {rid: i for i, rid in enumerate(raw.ids)}
     probs = torch.sigmoid(logits).tolist()
     labels = ckpt.labels
     rows = []
-    for i in wrong:
+    for i in (pred != truth).nonzero().flatten().tolist():
         given = int(pred[i])
         rows.append(ErrorRow(reviews.ids[i], labels[reviews.labels[i]], labels[given], probs[i],
                              probs[i] if given else 1.0 - probs[i], len(reviews.items[i]),
                              raw.items[position[reviews.ids[i]]]))
     rows.sort(key=lambda row: (-row.confidence, row.id))
-    table = ErrorTable(str(checkpoint), split, labels, metrics, cfg.max_tokens, rows)
-    if use_cache:
-        _write(path, table)
-    return table
+    return ErrorTable(ckpt.path, split, labels, metrics, cfg.max_tokens, rows)
 
 
 @torch.no_grad()
