@@ -16,12 +16,12 @@ WORDS = [f"w{i}" for i in range(2, 50)]
 VOCAB = Vocab([PAD, UNK, *WORDS])
 
 
-def predictor(max_tokens: int = 0, seed: int = 0, **arch) -> Predictor:
+def predictor(max_tokens: int = 0, seed: int = 0, device: str = "cpu", **arch) -> Predictor:
     """A Predictor over a tiny random model (vocabulary w2..w49, everything else <unk>)."""
     torch.manual_seed(seed)
     cfg = ModelConfig(**{"vocab_size": len(VOCAB), "embed_dim": 8, "hidden_dim": 6, "dropout": 0.3, **arch})
     model = SentimentRNN(cfg)
-    return Predictor(Checkpoint(model, cfg, VOCAB, list(LABELS)), max_tokens=max_tokens)
+    return Predictor(Checkpoint(model, cfg, VOCAB, list(LABELS)), device=device, max_tokens=max_tokens)
 
 
 def text(length: int, seed: int = 1) -> str:
@@ -95,3 +95,14 @@ def test_the_model_keeps_no_gradients_and_stays_in_eval_mode():
     p.gradient_by_position(text(8))
     assert not p.model.training
     assert all(param.grad is None for param in p.model.parameters())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_on_cuda_the_norms_match_cpu_and_cudnn_is_left_on(cell):
+    """cuDNN runs RNN backward only in training mode: the eval-mode backward must switch it off and back."""
+    review = text(30)
+    cpu = predictor(cell=cell, bidirectional=True).gradient_by_position(review)
+    cuda = predictor(cell=cell, bidirectional=True, device="cuda").gradient_by_position(review)
+    assert cuda.norms == pytest.approx(cpu.norms, rel=1e-3, abs=1e-6)
+    assert torch.backends.cudnn.enabled
