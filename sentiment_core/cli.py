@@ -1,4 +1,4 @@
-"""Command line: ``python -m sentiment_core train | evaluate | predict | card``."""
+"""Command line: ``python -m sentiment_core train | evaluate | errors | predict | card``."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ from tqdm import tqdm
 from . import DEFAULT_CHECKPOINT
 from .card import describe_architecture, write_card
 from .checkpoint import CheckpointError, load_checkpoint
-from .config import PRESETS, ModelConfig, TrainConfig, check_value, preset
-from .data import DataError, EncodedDataset, load_corpus, make_loader
-from .evaluation import EVAL_SPLITS, evaluate, load_split
+from .config import MAX_SAMPLES, PRESETS, ModelConfig, TrainConfig, check_value, preset
+from .data import LABELS, DataError, EncodedDataset, load_corpus, make_loader
+from .errors import error_table
+from .evaluation import EVAL_SPLITS, evaluate, load_split, split_config
 from .predict import EmptyTextError, Predictor
-from .report import confusion_table, metrics_table, timings_table
+from .report import confusion_table, errors_table, metrics_table, timings_table
 from .tokenizer import has_words
 from .training import CheckpointSaved, EpochEnd, Finished, Started, Status, Step, Timing, preflight, train
 
@@ -52,6 +53,22 @@ def option_type(f: dataclasses.Field) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     parse.__name__ = kind.__name__  # what argparse names in its messages
+    return parse
+
+
+def count_type(maximum: int) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number from 0 to ``maximum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if not 0 <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be from 0 to {maximum:,}, not {value}")
+        return value
+
+    parse.__name__ = "int"
     return parse
 
 
@@ -187,11 +204,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     # Rebuild the run's split (same seed and validation share) on the data given here, reading
     # only the split scored: not the training reviews, nor the unlabeled ones of its word vectors.
-    base = ckpt.train_config or TrainConfig()
-    cfg = dataclasses.replace(base, data=args.data or "", cache_dir=args.cache_dir or "",
-                              max_eval_samples=args.max_samples, pretrain_embeddings=False)
+    cfg = split_config(ckpt.train_config, args.data, args.cache_dir, args.max_samples)
     reviews = load_split(cfg, args.split, progress=_Bars())
-    loader = make_loader(EncodedDataset(reviews, ckpt.vocab, base.max_tokens), args.batch_size, shuffle=False)
+    loader = make_loader(EncodedDataset(reviews, ckpt.vocab, cfg.max_tokens), args.batch_size, shuffle=False)
     metrics = evaluate(ckpt.model, tqdm(loader, desc=f"evaluate {args.split}", unit="batch"))
     if args.json:
         print(json.dumps(metrics.to_dict()))
@@ -199,6 +214,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"\n{repair_utf8(args.checkpoint)[0]}: {describe_architecture(dataclasses.asdict(ckpt.model_config))}\n")
     print(metrics_table({args.split: metrics.to_dict()}, style="text"))
     print("\nconfusion matrix\n" + confusion_table(metrics.confusion, style="text"))
+    return 0
+
+
+def cmd_errors(args: argparse.Namespace) -> int:
+    if args.max_length and args.min_length > args.max_length:
+        print(f"error: --min-length {args.min_length} is above --max-length {args.max_length}", file=sys.stderr)
+        return 2
+    table = error_table(args.checkpoint, args.split, data=args.data, cache_dir=args.cache_dir,
+                        max_samples=args.max_samples, batch_size=args.batch_size, progress=_Bars())
+    rows = table.select(label=args.label, min_tokens=args.min_length, max_tokens=args.max_length,
+                        least_confident=args.least_confident, top=args.top)
+    if args.json:
+        for row in rows:
+            print(json.dumps(dataclasses.asdict(row), ensure_ascii=False))
+        return 0
+    metrics = table.metrics
+    which = "least" if args.least_confident else "most"
+    shown = f"the {len(rows):,} {which} confident" if args.top else f"all {len(rows):,}, {which} confident first"
+    filters = [f"true label {args.label}"] if args.label else []
+    if args.min_length or args.max_length:
+        filters.append(f"{args.min_length:,} to {f'{args.max_length:,}' if args.max_length else 'any'} tokens")
+    print(f"\n{repair_utf8(args.checkpoint)[0]} on {args.split}: {len(table.rows):,} errors in {metrics.count:,} "
+          f"reviews (accuracy {metrics.accuracy:.2%}); {shown}{' with ' + ', '.join(filters) if filters else ''}:\n")
+    print(errors_table(rows, style="text") if rows else "(none)")
     return 0
 
 
@@ -257,6 +296,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reviews per batch")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("errors", help="the reviews a checkpoint gets wrong, most confident first",
+                       description="List the validation or test reviews a checkpoint misclassifies, most "
+                       "confident mistakes first. The table is cached per checkpoint content and split.")
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint file")
+    p.add_argument("--data", default="", help="IMDB archive or folder (default: $SENTIMENT_DATA or the download)")
+    p.add_argument("--cache-dir", default="", help="download, token and errors cache folder")
+    p.add_argument("--split", default="test", choices=EVAL_SPLITS,
+                   help="test, or val: the validation reviews the checkpoint was trained with")
+    p.add_argument("--max-samples", type=option_type(config_field(TrainConfig, "max_eval_samples")), default=0,
+                   help="stratified slice of the split (0 = all)")
+    p.add_argument("--batch-size", type=option_type(config_field(TrainConfig, "batch_size")), default=128,
+                   help="reviews per batch")
+    p.add_argument("--top", type=count_type(MAX_SAMPLES), default=20, help="show this many (0 = all)")
+    p.add_argument("--label", choices=LABELS, help="only reviews whose true label is this")
+    p.add_argument("--min-length", type=count_type(MAX_SAMPLES), default=0,
+                   help="only reviews of at least this many tokens")
+    p.add_argument("--max-length", type=count_type(MAX_SAMPLES), default=0,
+                   help="only reviews of at most this many tokens (0 = no limit)")
+    p.add_argument("--least-confident", action="store_true", help="the least confident mistakes first")
+    p.add_argument("--json", action="store_true", help="one JSON object per review, with its full text")
+    p.set_defaults(func=cmd_errors)
 
     p = sub.add_parser("predict", help="classify texts given as arguments or in a file")
     p.add_argument("text", nargs="*", help="review texts")

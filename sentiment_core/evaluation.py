@@ -3,6 +3,7 @@ and the one split a checkpoint is scored on."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 
 import torch
@@ -69,13 +70,25 @@ def _no_progress(stage: str, done: int, total: int) -> None:
     pass
 
 
-def load_split(cfg: TrainConfig, split: str, progress: Progress = _no_progress) -> Reviews:
+def split_config(train_config: TrainConfig | None, data: str = "", cache_dir: str = "",
+                 max_samples: int = 0) -> TrainConfig:
+    """The settings that rebuild a checkpoint's split (its seed and validation share) on the data
+    given here, ``max_samples`` reviews of it (0 = all); ``ValueError`` if that is out of bounds."""
+    base = train_config or TrainConfig()
+    return dataclasses.replace(base, data=data, cache_dir=cache_dir, max_eval_samples=max_samples,
+                               pretrain_embeddings=False)
+
+
+def load_split(cfg: TrainConfig, split: str, progress: Progress = _no_progress,
+               source: Source | None = None) -> Reviews:
     """The validation or test reviews of the run ``cfg`` describes (its seed, validation share and
     ``max_eval_samples`` slice, as ``load_corpus`` picks them), tokenizing only those: scoring a
-    checkpoint reads neither its training reviews nor the 50,000 unlabeled ones."""
+    checkpoint reads neither its training reviews nor the 50,000 unlabeled ones. ``source``: the
+    data of ``cfg`` already opened, to read its raw texts again without a second pass."""
     if split not in EVAL_SPLITS:
         raise ValueError(f"split must be one of {EVAL_SPLITS}, not {split!r}")
-    cache = TokenCache(Source(resolve_source(cfg.data, cfg.cache_dir, progress), progress), cfg.cache_dir)
+    source = source or Source(resolve_source(cfg.data, cfg.cache_dir, progress), progress)
+    cache = TokenCache(source, cfg.cache_dir)
     if split == "test":
         labels = cache.labels("test")
         indices = stratified_sample(labels, cfg.max_eval_samples, cfg.seed) if cfg.max_eval_samples else None

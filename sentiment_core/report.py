@@ -6,12 +6,15 @@ The CLI prints them as plain text; the model card and the app show them as Markd
     metrics_table({"validation": val, "test": test}, transpose=True)  # splits as columns (the app)
     confusion_table(test["confusion"], style="text")
     timings_table([{"phase": "tokenizing", "seconds": 41.0, "note": ""}, ...])
+    errors_table(table.select(top=50), style="text")                  # misclassified reviews
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+from .tokenizer import clean_text
 
 # (column title, metrics key, format) of a metrics table, in order.
 METRICS = (
@@ -98,3 +101,16 @@ def timings_table(timings: Sequence[dict[str, Any]], style: str = "markdown") ->
         rows.append([t["phase"], format_seconds(t["seconds"]), share, t.get("note", "")])
     rows.append(["total", format_seconds(total), "", ""])
     return render(rows, style, align="lrrl")
+
+
+def errors_table(rows: Sequence[Any], style: str = "markdown", snippet: int = 60) -> str:
+    """Misclassified reviews (``errors.ErrorRow``), one per line, in the order given, each text
+    shortened to its first ``snippet`` characters on one line."""
+    table = [["#", "id", "truth", "predicted", "confidence", "tokens", "text"]]
+    for rank, row in enumerate(rows, 1):
+        text = clean_text(row.text)
+        text = text if len(text) <= snippet else text[: snippet - 3] + "..."
+        if style == "markdown":
+            text = text.replace("\\", "\\\\").replace("|", "\\|")
+        table.append([str(rank), row.id, row.label, row.predicted, f"{row.confidence:.1%}", f"{row.tokens:,}", text])
+    return render(table, style, align="rlllrrl")

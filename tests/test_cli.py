@@ -20,7 +20,7 @@ def run_cli(*args, input=None):
                           input=input, timeout=600)
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "card"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "errors", "predict", "card"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])

@@ -2,8 +2,9 @@
 
 import pytest
 
+from sentiment_core.errors import ErrorRow
 from sentiment_core.evaluation import Metrics
-from sentiment_core.report import confusion_table, history_table, metrics_table
+from sentiment_core.report import confusion_table, errors_table, history_table, metrics_table
 
 VAL = Metrics.from_counts(0.2409, 1130, 120, 80, 1170).to_dict()
 TEST = Metrics.from_counts(0.2423, 11_373, 1_127, 1_018, 11_482).to_dict()
@@ -51,3 +52,20 @@ def test_markdown_confusion_and_history():
 def test_unknown_style_is_an_error():
     with pytest.raises(ValueError, match="style"):
         metrics_table({"test": TEST}, style="html")
+
+
+ROWS = [
+    ErrorRow("neg/7_1", "negative", "positive", 0.995, 0.995, 1_234, "Loved | hated it.<br /><br />Mixed   feelings."),
+    ErrorRow("pos/9_8", "positive", "negative", 0.3, 0.7, 12, "Fine."),
+]
+
+
+def test_errors_table_puts_each_review_on_one_line_and_escapes_markdown():
+    assert errors_table(ROWS, snippet=20).splitlines() == [
+        "| # | id | truth | predicted | confidence | tokens | text |", "|---:|---|---|---|---:|---:|---|",
+        "| 1 | neg/7_1 | negative | positive | 99.5% | 1,234 | Loved \\| hated it.... |",
+        "| 2 | pos/9_8 | positive | negative | 70.0% | 12 | Fine. |",
+    ]
+    lines = errors_table(ROWS, style="text").splitlines()
+    assert lines[2].split()[-6:] == ["Loved", "|", "hated", "it.", "Mixed", "feelings."]
+    assert len({len(line) for line in lines[:2]}) == 1  # header and rule line up

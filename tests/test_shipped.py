@@ -1,4 +1,5 @@
-"""The models shipped in checkpoints/: they load, fit a Space without LFS, and say what they scored."""
+"""The models shipped in checkpoints/: they load, fit a Space without LFS, say what they scored, and show
+the vanishing gradient the app plots."""
 
 import pytest
 
@@ -7,9 +8,14 @@ from sentiment_core.card import is_card, render_card
 from sentiment_core.checkpoint import read_metadata
 
 TUTORIAL = DEFAULT_CHECKPOINT.with_name("tutorial-rnn.safetensors")
+LSTM = DEFAULT_CHECKPOINT.with_name("lstm.safetensors")
+# About 210 tokens: long enough for a vanishing gradient to vanish.
+LONG_REVIEW = ("I went in expecting little from this film, but the first hour is a delight: sharp dialogue, a warm "
+               "lead performance and a score that never pushes too hard. ") * 6 + \
+    "In the end, though, it falls apart and I was bored."
 
 
-@pytest.mark.parametrize("path", [DEFAULT_CHECKPOINT, TUTORIAL], ids=["default", "tutorial"])
+@pytest.mark.parametrize("path", [DEFAULT_CHECKPOINT, TUTORIAL, LSTM], ids=["default", "tutorial", "lstm"])
 def test_shipped_checkpoints_load_and_stay_under_10_mb(path):
     assert path.stat().st_size < 10_000_000
     meta = read_metadata(path)
@@ -37,3 +43,26 @@ def test_tutorial_model_is_the_tutorial_architecture():
     shape = (config["cell"], config["embed_dim"], config["hidden_dim"], config["bidirectional"])
     assert shape == ("rnn", 100, 256, False)
     assert config["vocab_size"] == 25_002
+
+
+def test_lstm_model_reads_like_the_tutorial_rnn_with_a_gated_cell():
+    meta = read_metadata(LSTM)
+    config = meta["model_config"]
+    assert (config["cell"], config["bidirectional"], config["pooling"]) == ("lstm", False, "last")
+    assert meta["metrics"]["test"]["accuracy"] >= 0.88
+
+
+def test_the_tutorial_rnns_gradient_vanishes_across_a_review_and_the_gated_cells_do_not():
+    """What the app's gradient-flow plot shows: 50 tokens from the end, the vanilla RNN's logit has
+    lost all dependence on the text; the LSTM, reading the same way (one direction, last state),
+    keeps a few percent of it, and the bidirectional GRU, reading from both ends, depends on the
+    first token within a factor of ten of the last."""
+    flows = {path.stem: Predictor.from_checkpoint(path).gradient_by_position(LONG_REVIEW)
+             for path in (TUTORIAL, LSTM, DEFAULT_CHECKPOINT)}
+    far = {}  # the largest norm 50 or more tokens from the end, relative to the last token's
+    for name, flow in flows.items():
+        assert len(flow.tokens) >= 200 and flow.distances[-1] == 0
+        far[name] = max(n for n, d in zip(flow.norms, flow.distances) if d >= 50) / flow.norms[-1]
+    assert far["tutorial-rnn"] < 1e-9
+    assert far["lstm"] > 1e-2
+    assert flows["default"].norms[0] > 0.1 * flows["default"].norms[-1]
