@@ -252,3 +252,12 @@ def test_polls_that_find_nothing_new_skip_every_output(tmp_path):
         assert set(first) == set(outputs)
         again = view.refresh(*([None] if view is models else ["validation loss"]), first[outputs[-1]])
         assert set(again) == set(outputs) and all(isinstance(v, type(gr.skip())) for v in again.values())
+
+
+def test_the_train_tab_opens_on_the_fast_preset_over_every_training_review():
+    assert form.PRESET_ORDER[:2] == ("fast", "quick")
+    values = form.preset_settings("fast")
+    assert values["max_train_samples"] == 0 and values["max_eval_samples"] == 0  # all 22,500; the full test set
+    assert preset("fast")[1].pretrain_embeddings  # its word vectors are cached after the first run
+    # A server's cap still applies to it.
+    assert form.preset_settings("fast", cap=5_000)["max_train_samples"] == 5_000
