@@ -227,6 +227,32 @@ def test_slow_preparation_steps_and_a_stopped_preparation_show_in_the_status_lin
     assert views.training_view(run)["can_start"] and not views.training_view(run)["can_stop"]
 
 
+def test_the_status_shows_where_the_time_goes_phase_by_phase():
+    run = Run(name="r", path="r.safetensors", preset="fast", settings={"epochs": 2}, stage="tokenizing 500/50,000")
+    run.started_at = 1000.0
+    # While the data is tokenized: that stage is under way, with the time since Start.
+    view = views.timings_markdown(run, now=1042.0)
+    assert "| tokenizing 500/50,000 | 42 s | 100% | under way |" in view and "| total | 42 s |" in view
+    run.status = "training"
+    run.events += [{"kind": "Timing", "phase": "tokenizing", "seconds": 40.0, "note": ""},
+                   {"kind": "Timing", "phase": "word vectors", "seconds": 20.0, "note": "computed from 72,500 reviews"},
+                   {"kind": "Step", "epoch": 1, "step": 1, "total_steps": 10},
+                   {"kind": "Timing", "phase": "epoch 1", "seconds": 50.0, "note": ""},
+                   {"kind": "Step", "epoch": 2, "step": 6, "total_steps": 10}]
+    view = views.timings_markdown(run, now=1130.0)
+    assert "| word vectors | 20 s | 15% | computed from 72,500 reviews |" in view
+    assert "| epoch 2 | 20 s | 15% | under way |" in view and "| total | 2 min 10 s |" in view
+    run.events.append({"kind": "Timing", "phase": "epoch 2", "seconds": 45.0, "note": ""})
+    assert "| testing |" in views.timings_markdown(run, now=1160.0)  # all epochs done: the test runs
+    # Once ended, the time outside any phase (process start-up, saving) makes the total add up.
+    run.status, run.ended_at = "finished", 1170.0
+    run.events.append({"kind": "Timing", "phase": "testing", "seconds": 12.0, "note": "25,000 reviews"})
+    view = views.timings_markdown(run)
+    assert "| start-up and saving | 3.0 s |" in view and "| total | 2 min 50 s |" in view
+    assert "Where the time goes" in views.status_markdown(run)
+    assert views.timings_markdown(None) == ""
+
+
 def test_compare_chart_has_one_series_per_run():
     history = [{"epoch": 1, "train_loss": 0.7, "val_loss": 0.69, "val_accuracy": 0.55},
                {"epoch": 2, "train_loss": 0.6, "val_loss": 0.62, "val_accuracy": 0.7}]
