@@ -122,11 +122,12 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path)
                     f"named {', '.join(batch.TEXT_COLUMNS)} (else the first text column is used). Up to "
                     f"{batch.MAX_BATCH_ROWS:,} reviews and {batch.MAX_BATCH_BYTES // 2**20} MB per file.")
         with gr.Row():
-            c["upload"] = gr.File(label="Reviews file", file_types=[".txt", ".csv"], scale=1)
+            c["upload"] = gr.File(label="Reviews file", file_types=[".txt", ".csv"], scale=1, elem_id="upload")
             c["download"] = gr.File(label="Predictions (CSV)", interactive=False, scale=1)
         c["batch"] = gr.Button("Classify file", variant="primary")
-        c["batch_message"] = gr.Markdown()
-        c["batch_table"] = gr.Dataframe(label="Predictions", interactive=False, wrap=True, max_height=400)
+        c["batch_message"] = gr.Markdown(elem_id="batch-message")
+        c["batch_table"] = gr.Dataframe(label="Predictions", interactive=False, wrap=True, max_height=400,
+                                        elem_id="batch-table")
 
     # Two events per keystroke, each keeping only the newest text: the label (a few ms) never
     # waits for the explanation (word attributions and running prediction, tens of ms).

@@ -234,5 +234,8 @@ def test_app_with_a_password_guards_training_and_leaves_nothing_behind_on_sigter
         # The run was stopped, not killed: it kept a checkpoint; and the app removed its temporary folder.
         assert (tmp_path / "runs" / "guarded.safetensors").is_file()
         assert not list(temp.glob("sentiment-batch-*"))
+        # A visitor's mistake is one line in the server's log, not a traceback.
+        log = app.stderr.read()
+        assert log.count("refused: Wrong or missing training password") == 2 and "Traceback" not in log, log
     finally:
         app.kill()

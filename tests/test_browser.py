@@ -182,6 +182,22 @@ def test_the_model_box_accepts_only_listed_models(page):
     assert "gone" not in page.locator("body").inner_text()
 
 
+def test_a_batch_error_clears_the_previous_results(page, tmp_path):
+    expect = sync_api.expect
+    page.get_by_text("Batch: classify a file of reviews").click()
+    good, bad = tmp_path / "reviews.txt", tmp_path / "broken.txt"
+    good.write_text("Loved it.\nHated it.\nFine.\n")
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    page.locator("#upload input[type=file]").set_input_files(str(good))
+    expect(page.locator("#batch-message")).to_contain_text("Classified 3 reviews")
+    expect(page.locator("#batch-table")).to_contain_text("Hated it.")
+    page.locator("#upload").get_by_label("Clear").click()
+    page.locator("#upload input[type=file]").set_input_files(str(bad))
+    expect(page.get_by_text("broken.txt looks like a binary file").first).to_be_visible()
+    expect(page.locator("#batch-message")).not_to_contain_text("Classified")
+    expect(page.locator("#batch-table")).not_to_contain_text("Hated it.")
+
+
 def colour_pixels(png: bytes, colour: tuple[int, int, int], tolerance: int = 12) -> int:
     from PIL import Image
 
