@@ -54,6 +54,8 @@ def status_markdown(run: Run | None) -> str:
         elif finished and finished["path"]:
             lines.append(f"**{run.name} {run.status}**{took}. Saved {md.code(finished['path'])}: pick it in the "
                          "**Classify** tab's model selector.")
+        elif run.status == "stopped":  # stopped before a batch was trained: nothing was worth saving
+            lines.append(f"**{run.name} stopped** before training began; no checkpoint was saved.")
         else:
             lines.append(f"**{run.name} {run.status}** ({md.text(run.stage or 'no checkpoint was saved')}).")
     if run.stop_requested and run.running:

@@ -357,6 +357,8 @@ def test_slow_preparation_steps_and_a_stopped_preparation_show_in_the_status_lin
     run.events.append({"kind": "Finished", "status": "stopped", "path": "", "val": {}, "test": {}, "elapsed_s": 1.0,
                        "error": ""})
     assert "no checkpoint was saved" in views.status_markdown(run)
+    run.stage = "building the vocabulary and model"  # the trainer saw the stop first: the last stage stays
+    assert views.status_markdown(run).startswith("**r stopped** before training began; no checkpoint was saved.")
     assert views.training_view(run)["can_start"] and not views.training_view(run)["can_stop"]
 
 
