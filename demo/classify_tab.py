@@ -97,7 +97,7 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path)
             c["model_summary"] = gr.Markdown(elem_id="model-summary")
             c["problems"] = gr.Markdown(models.problems())
     with gr.Accordion("Model card", open=False):
-        c["card"] = gr.Markdown()
+        c["card"] = gr.Markdown(elem_id="card")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             c["text"] = gr.Textbox(label="Review", lines=6, max_lines=14, elem_id="review",

@@ -45,6 +45,9 @@ CSS = """
 .chart label[data-testid="block-label"] { position: static; max-width: calc(100% - 2.5em);
   margin-bottom: var(--spacing-md); }
 .chart .vega-embed { position: static !important; }
+/* Wide tables (a card's metrics) scroll sideways on a phone instead of breaking words letter by letter. */
+#card table, #results table { display: block; overflow-x: auto; }
+#card th, #card td, #results th, #results td { white-space: nowrap; }
 """ + palette.CSS
 
 

@@ -180,6 +180,9 @@ def test_the_model_box_accepts_only_listed_models(page):
     page.locator("#review textarea").fill("A fine film.")
     expect(page.locator("#info")).to_contain_text("tokens")
     assert "gone" not in page.locator("body").inner_text()
+    # The card shows its angle brackets (Markdown used to swallow "<unk>").
+    page.get_by_text("Model card").first.click()
+    expect(page.locator("#card")).to_contain_text("Words outside the training vocabulary are all read as one token, <unk>")
 
 
 def test_a_batch_error_clears_the_previous_results(page, tmp_path):
