@@ -182,7 +182,7 @@ def test_the_model_box_accepts_only_listed_models(page):
     assert "gone" not in page.locator("body").inner_text()
     # The card shows its angle brackets (Markdown used to swallow "<unk>").
     page.get_by_text("Model card").first.click()
-    expect(page.locator("#card")).to_contain_text("Words outside the training vocabulary are all read as one token, <unk>")
+    expect(page.locator("#card")).to_contain_text("outside the training vocabulary are all read as one token, <unk>")
 
 
 def test_a_batch_error_clears_the_previous_results(page, tmp_path):
