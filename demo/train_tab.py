@@ -51,6 +51,11 @@ def control(field: form.FormField, value: Any, cap: int | None) -> gr.components
     return gr.Number(value=value, label=label, info=info)
 
 
+def _running(run: Run | None) -> str | None:
+    """Which run is going, as a key that a page remembers (a name can come back after a run is deleted)."""
+    return f"{run.name}@{run.started_at}" if run is not None and run.running else None
+
+
 @dataclass
 class TrainTab:
     """The tab's components, and the handlers bound to this app's worker and settings."""
@@ -133,7 +138,7 @@ class TrainTab:
         """
         c = self.components
         fields = [c["preset"], c["run_name"], *c["controls"].values()]
-        running = f"{run.name}@{run.started_at}" if run is not None and run.running else None
+        running = _running(run)
         if seen.get("form") == running:
             return dict.fromkeys(fields, gr.skip())
         if running:
@@ -149,16 +154,15 @@ class TrainTab:
         """Status, plots, buttons, data line and form of the shared run; nothing is sent when nothing changed."""
         version, run = self.worker.snapshot()
         c = self.components
-        data = datasource.describe(self.data)
-        if seen.get("training") == version and seen.get("data") == data:
+        if seen.get("training") == version:
             return dict.fromkeys(self.refresh_event()["outputs"], gr.skip())
         view = views.training_view(run)
-        running = f"{run.name}@{run.started_at}" if run is not None and run.running else None
+        data = datasource.describe(self.data)  # a run may have downloaded the archive since
         return {c["status"]: view["status"], c["loss_plot"]: view["loss"], c["accuracy_plot"]: view["accuracy"],
                 c["results"]: view["results"], c["start"]: gr.Button(interactive=view["can_start"]),
                 c["stop"]: gr.Button(interactive=view["can_stop"]), c["compare_plot"]: self.compare(metric),
                 c["data"]: data if seen.get("data") != data else gr.skip(), **self._form(run, seen),
-                c["seen"]: {**seen, "training": version, "data": data, "form": running}}
+                c["seen"]: {**seen, "training": version, "data": data, "form": _running(run)}}
 
     def refresh_event(self) -> dict[str, Any]:
         """Arguments of an event listener that redraws the tab (page load, timer, after Start/Stop)."""
@@ -179,12 +183,9 @@ class TrainTab:
         return views.status_dict(self.worker.snapshot()[1])
 
 
-_TYPES = {int: int, float: float, bool: bool, str: str}
-
-
 def _api_type(field: form.FormField) -> Any:
     """The Python type an API caller sends for a form field (None: the preset's value)."""
-    return _TYPES[type(field.config_field.default)] | None
+    return type(field.config_field.default) | None
 
 
 def add_api(tab: TrainTab) -> None:
