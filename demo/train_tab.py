@@ -66,7 +66,7 @@ class TrainTab:
     cap: int | None
     password: str | None
     components: dict[str, Any]
-    data: str = datasource.DOWNLOAD  # see ``demo.datasource``
+    data: str = dataclasses.field(default_factory=datasource.setting)  # see ``demo.datasource``
 
     def __getitem__(self, name: str) -> Any:
         return self.components[name]
@@ -231,11 +231,11 @@ def add_api(tab: TrainTab) -> None:
 
 
 def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: Path, seen: gr.State,
-                    cap: int | None = None, password: str | None = None,
-                    data: str = datasource.DOWNLOAD) -> TrainTab:
+                    cap: int | None = None, password: str | None = None, data: str | None = None) -> TrainTab:
     """Lay out the Train tab (inside an open ``gr.Tab``) and wire Start, Stop and the preset picker.
 
-    ``data`` is where runs read the IMDB reviews (``demo.datasource``)."""
+    ``data`` is where runs read the IMDB reviews (``demo.datasource.setting``)."""
+    data = datasource.setting(data)
     c: dict[str, Any] = {"seen": seen}
     initial = form.preset_settings(form.PRESET_ORDER[0], cap)
     with gr.Row(equal_height=False):

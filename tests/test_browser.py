@@ -60,7 +60,7 @@ def open_page(browser, url, viewport=WIDE):
     page = browser.new_page(viewport=viewport)
     page.set_default_timeout(30_000)
     page.goto(url)
-    page.locator("#review textarea").wait_for()
+    page.locator("#review textarea").wait_for(state="attached")  # hidden when the page opens on the Train tab
     return page
 
 
@@ -81,15 +81,26 @@ def boxes_overlap(a: dict, b: dict) -> bool:
             and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
 
 
+# Measured in one go: a plot redrawn by a poll is briefly without its canvas or its menu.
+MEASURE_PLOT = """id => {
+    const root = document.getElementById(id);
+    const drawing = root.querySelector("canvas, svg.marks");
+    const parts = [...root.querySelectorAll("[data-testid=block-label], .vega-embed summary")];
+    const box = e => {
+        const r = e.getBoundingClientRect();
+        return {x: r.x, y: r.y, width: r.width, height: r.height};
+    };
+    return drawing && parts.length === 2 && drawing.getBoundingClientRect().height > 0
+        ? {area: box(drawing), parts: parts.map(box)} : null;
+}"""
+
+
 def assert_titles_clear(page, *plot_ids: str) -> None:
     """No plot's title (nor its menu button) covers any part of its drawing."""
     for plot_id in plot_ids:
-        drawing = page.locator(f"#{plot_id} canvas, #{plot_id} svg.marks").first
-        sync_api.expect(drawing).to_be_visible()
-        area = drawing.bounding_box()
-        for part in ("[data-testid=block-label]", ".vega-embed summary"):
-            box = page.locator(f"#{plot_id} {part}").first.bounding_box()
-            assert box is not None and not boxes_overlap(box, area), (plot_id, part, box, area)
+        measured = page.wait_for_function(MEASURE_PLOT, arg=plot_id).json_value()
+        for part in measured["parts"]:
+            assert not boxes_overlap(part, measured["area"]), (plot_id, part, measured["area"])
 
 
 def token_count(page) -> int:
