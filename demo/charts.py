@@ -129,17 +129,21 @@ def percent_scale(values: Sequence[float]) -> tuple[list[float], list[float], st
     """(domain, tick values, format) of a percentage axis over ``values``: round ticks whose labels all differ.
 
     Left to Vega, a narrow range (77.1% to 77.4%) gets ticks every 0.1% printed as whole
-    percents, "77% 77% 77%". Here the tick step is 1, 2 or 5 times a power of ten and the format
-    shows as many decimals as the step needs.
+    percents, "77% 77% 77%". Here the tick step is 1, 2 or 5 times a power of ten, the largest
+    that gives at least four ticks, and the format shows as many decimals as the step needs.
     """
     low, high = min(values), max(values)
     pad = max((high - low) * 0.1, 0.005)
     low, high = max(0.0, low - pad), min(1.0, high + pad)
-    rough = (high - low) / 5
-    power = 10 ** math.floor(math.log10(rough))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= rough * (1 - 1e-9))
-    first = math.ceil(low / step - 1e-9) * step
-    ticks = [round(first + i * step, 12) for i in range(int((high - first) / step + 1e-9) + 1)]
+
+    def ticks_of(step: float) -> list[float]:
+        first = math.ceil(low / step - 1e-9) * step
+        return [round(first + i * step, 12) for i in range(int((high - first) / step + 1e-9) + 1)]
+
+    # The largest round step that still gives four ticks or more.
+    power = 10 ** math.ceil(math.log10(high - low))
+    step = next(m * p for p in (power, power / 10, power / 100) for m in (5, 2, 1) if len(ticks_of(m * p)) >= 4)
+    ticks = ticks_of(step)
     decimals = max(0, -math.floor(math.log10(step * 100) + 1e-9))
     return [low, high], ticks, f".{decimals}%"
 
