@@ -46,7 +46,7 @@ CSS = """
   margin-bottom: var(--spacing-md); }
 .chart .vega-embed { position: static !important; }
 /* Wide tables (a card's metrics) scroll sideways on a phone instead of breaking words letter by letter. */
-#card table, #results table { display: block; width: fit-content; max-width: 100%; overflow-x: auto; }
+#card, #results { overflow-x: auto; }
 #card th, #card td, #results th, #results td { white-space: nowrap; }
 """ + palette.CSS
 

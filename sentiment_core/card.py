@@ -89,7 +89,9 @@ def render_card(path: str | os.PathLike) -> str:
     confusion = (metrics.get("test") or metrics.get("val") or {}).get("confusion")
     if confusion:
         split = "test" if metrics.get("test") else "validation"
-        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction):", "", confusion_table(confusion)]
+        # The wrapper lets the app colour the labels (negative red, positive green); other viewers ignore it.
+        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction):", "", '<div class="confusion">',
+                  "", confusion_table(confusion), "", "</div>"]
     history = metrics.get("history") or []
     if history:
         lines += ["", history_table(history)]

@@ -194,6 +194,9 @@ def test_the_model_box_accepts_only_listed_models(page):
     # The card shows its angle brackets (Markdown used to swallow "<unk>").
     page.get_by_text("Model card").first.click()
     expect(page.locator("#card")).to_contain_text("outside the training vocabulary are all read as one token, <unk>")
+    predicted_negative = page.locator("#card .confusion th").nth(1)
+    expect(predicted_negative).to_have_text("predicted negative")
+    assert rgb(predicted_negative.evaluate("e => getComputedStyle(e).color")) == palette.NEGATIVE_RGB
 
 
 def test_a_batch_error_clears_the_previous_results(page, tmp_path):
