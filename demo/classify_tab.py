@@ -16,7 +16,7 @@ from gradio.data_classes import FileData
 
 from sentiment_core import markdown as md
 
-from . import batch
+from . import batch, palette
 from . import classify as cl
 from .errors import user_error
 from .models import ModelRegistry
@@ -152,7 +152,8 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path)
              "show_progress": "hidden", "api_visibility": "private"}
 
     def classify_file_view(model_key: str | None, path: str | None):
-        return batch.classify_file(registry, model_key, path, batch_dir)
+        preview, csv_path, message = batch.classify_file(registry, model_key, path, batch_dir)
+        return (None if preview is None else palette.style_labels(preview, "prediction")), csv_path, message
 
     batch_io = {"fn": classify_file_view, "inputs": [c["model"], c["upload"]], "outputs": batch_outputs,
                 "concurrency_limit": 2, "concurrency_id": "batch", "api_visibility": "private"}

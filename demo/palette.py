@@ -2,11 +2,14 @@
 
 The pair is Okabe and Ito's bluish green and vermillion, which stay apart for the common forms of
 colour blindness (a plain green and red look alike to about 1 man in 12), while reading as green
-and red to everyone else. The prediction's bars, the word colours, the running-prediction chart
-and the confusion matrix all take their colours from here; ``CSS`` styles the Gradio parts.
+and red to everyone else. The prediction's bars, the word colours, the running-prediction chart,
+the confusion matrix and the batch predictions all take their colours from here; ``CSS`` styles the
+Gradio parts.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 POSITIVE_RGB = (0, 158, 115)  # #009E73, bluish green
 NEGATIVE_RGB = (213, 94, 0)  # #D55E00, vermillion
@@ -43,6 +46,16 @@ def word_background(score: float | None) -> str:
     if not score:
         return "transparent"
     return rgba(POSITIVE_RGB if score > 0 else NEGATIVE_RGB, min(abs(score), 1.0) * WORD_ALPHA)
+
+
+def style_labels(frame: Any, column: str) -> Any:
+    """``frame`` (a pandas DataFrame) as a Styler that shows ``column``'s labels in their colours (and numbers
+    with 3 decimals: a Styler would show 6)."""
+    def colour(label: Any) -> str:
+        rgb = BY_LABEL.get(label)
+        return f"color: {hex_colour(rgb)}; font-weight: 600" if rgb else ""
+
+    return frame.style.map(colour, subset=[column]).format(precision=3)
 
 
 # The prediction's bars are <meter>s that Gradio paints with --stat-background-fill, pseudo-elements included.

@@ -208,6 +208,12 @@ def test_a_batch_error_clears_the_previous_results(page, tmp_path):
     page.locator("#upload input[type=file]").set_input_files(str(good))
     expect(page.locator("#batch-message")).to_contain_text("Classified 3 reviews")
     expect(page.locator("#batch-table")).to_contain_text("Hated it.")
+    shown = {label: [cell for cell in page.locator("#batch-table").get_by_text(label, exact=True).all()
+                     if cell.is_visible()] for label in palette.BY_LABEL}  # (a hidden row sizes the columns)
+    assert sum(len(cells) for cells in shown.values()) == 3  # a prediction per review, each in its colour
+    for label, cells in shown.items():
+        for cell in cells:
+            assert rgb(cell.evaluate("e => getComputedStyle(e).color")) == palette.BY_LABEL[label]
     page.locator("#upload").get_by_label("Clear").click()
     page.locator("#upload input[type=file]").set_input_files(str(bad))
     expect(page.get_by_text("broken.txt looks like a binary file").first).to_be_visible()
