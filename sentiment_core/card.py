@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+from . import markdown
 from .checkpoint import read_metadata
 from .report import confusion_table, history_table, metrics_table
 
@@ -21,8 +23,17 @@ LIMITS = """\
   Product reviews, tweets and other domains are out of distribution; expect lower accuracy.
 - Short texts (a few words) are weak evidence: the training reviews average about 270 tokens.
 - Sarcasm, irony, negation far from its target and mixed reviews are common failure cases.
-- Words outside the training vocabulary are read as <unk>.
+- Words outside the training vocabulary are all read as one token, `<unk>`: text in other languages,
+  emoji and rare spellings carry little or no meaning for the model.
 - Two labels only: a neutral text still gets a positive or negative probability."""
+
+
+def hardware(info: dict[str, Any]) -> str:
+    """Where a model was trained, e.g. 'CPU x86_64, 1 torch thread'.
+
+    Checkpoints written before the count was made singular say '1 threads'; they read right here.
+    """
+    return re.sub(r"\b1 (torch )?threads\b", r"1 \1thread", str(info.get("hardware") or "unknown hardware"))
 
 
 def describe_architecture(model_config: dict[str, Any]) -> str:
@@ -44,7 +55,7 @@ def render_card(path: str | os.PathLike) -> str:
     length = (f"at most {tc['max_tokens']} tokens per review (head and tail)" if tc.get("max_tokens")
               else "whole reviews")
     lines = [
-        f"{CARD_MARKER}{info.get('name') or Path(path).stem}",
+        f"{CARD_MARKER}{markdown.text(info.get('name') or Path(path).stem)}",
         "",
         "Binary sentiment classifier (negative / positive) for English movie reviews, built with "
         "`sentiment_core`.",
@@ -54,7 +65,7 @@ def render_card(path: str | os.PathLike) -> str:
         f"- Architecture: {describe_architecture(mc)}",
         f"- Parameters: {info.get('num_parameters', 0):,}",
         f"- Vocabulary: {mc['vocab_size']:,} tokens (spaCy English tokenizer, "
-        f"{'lowercased' if meta['vocab'].get('lowercase') else 'case kept'}), <pad> and <unk> included",
+        f"{'lowercased' if meta['vocab'].get('lowercase') else 'case kept'}), `<pad>` and `<unk>` included",
         f"- Weights stored as {tc.get('save_dtype', 'float32')}; file {Path(path).stat().st_size / 1e6:.1f} MB",
         "",
         "## Training",
@@ -69,16 +80,18 @@ def render_card(path: str | os.PathLike) -> str:
         f"the {tc.get('vocab_size') or 0:,} most frequent training words seen at least {tc.get('min_freq')} "
         f"time{'s' if tc.get('min_freq') != 1 else ''}{pretrained}.",
         f"- Training time: {info.get('training_seconds', 0) / 60:.1f} min on "
-        f"{info.get('hardware', 'unknown hardware')} (torch {info.get('torch', '?')}), "
-        f"finished {info.get('created', '?')}.",
+        f"{markdown.text(hardware(info))} (torch {markdown.text(info.get('torch', '?'))}), "
+        f"finished {markdown.text(info.get('created', '?'))}.",
     ]
     if info.get("command"):
-        lines.append(f"- Command: `{info['command']}`")
+        lines.append(f"- Command: {markdown.code(info['command'])}")
     lines += ["", "## Results", "", metrics_table({"validation": metrics.get("val"), "test": metrics.get("test")})]
     confusion = (metrics.get("test") or metrics.get("val") or {}).get("confusion")
     if confusion:
         split = "test" if metrics.get("test") else "validation"
-        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction):", "", confusion_table(confusion)]
+        # The wrapper lets the app colour the labels (negative red, positive green); other viewers ignore it.
+        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction):", "", '<div class="confusion">',
+                  "", confusion_table(confusion), "", "</div>"]
     history = metrics.get("history") or []
     if history:
         lines += ["", history_table(history)]
