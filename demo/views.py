@@ -42,13 +42,14 @@ def status_markdown(run: Run | None) -> str:
             epochs = run.settings.get("epochs", "?")
             head += (f" · epoch {step['epoch']}/{epochs} · step {step['step']:,}/{step['total_steps']:,} "
                      f"({step['step'] / step['total_steps']:.0%}) · {step['tokens_per_s']:,.0f} tokens/s · "
-                     f"elapsed {_clock(step['elapsed_s'])} · ETA {_clock(step['eta_s'])}")
+                     f"elapsed {_clock(time.time() - run.started_at)} since Start · ETA {_clock(step['eta_s'])}")
         else:
             head += " · first batch…"
         lines.append(head)
     else:
         finished = run.last("Finished")
-        took = f" in {_clock(finished['elapsed_s'])}" if finished else ""
+        # From pressing Start, data loading included: the total of the time table below.
+        took = f" in {_clock(run.ended_at - run.started_at)}" if run.ended_at else ""
         if run.status == "failed":
             hint = failure_hint(run.error) or "Adjust the settings and press **Start** again."
             lines.append(f"**{run.name} failed**{took}: {md.code(run.error)}  \n{hint}")
