@@ -95,11 +95,17 @@ def format_seconds(seconds: float) -> str:
 def timings_table(timings: Sequence[dict[str, Any]], style: str = "markdown") -> str:
     """Where a run's time went: a row per phase (``Timing`` events as dicts), its share, then the total."""
     total = sum(t["seconds"] for t in timings)
+    # On a narrow page a Markdown cell wraps at spaces: keep "1 min 05 s" on one line.
+    glue = "\u00a0" if style == "markdown" else " "
+
+    def seconds(value: float) -> str:
+        return format_seconds(value).replace(" ", glue)
+
     rows = [["phase", "time", "share", ""]]
     for t in timings:
         share = f"{t['seconds'] / total:.0%}" if total > 0 else ""
-        rows.append([t["phase"], format_seconds(t["seconds"]), share, t.get("note", "")])
-    rows.append(["total", format_seconds(total), "", ""])
+        rows.append([t["phase"], seconds(t["seconds"]), share, t.get("note", "")])
+    rows.append(["total", seconds(total), "", ""])
     return render(rows, style, align="lrrl")
 
 

@@ -186,8 +186,8 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
                "val_accuracy": val.accuracy}
         run.history.append(row)
         yield EpochEnd(epoch, run.step, train_loss, val.to_dict(), improved, run.elapsed(), dict(row))
-        yield Timing(f"epoch {epoch}", time.perf_counter() - epoch_start,
-                     "stopped part-way, with validation" if stopped else "training and validation")
+        # An epoch's time includes its validation.
+        yield Timing(f"epoch {epoch}", time.perf_counter() - epoch_start, "stopped part-way" if stopped else "")
         if improved:
             best = Best(epoch, val, copy.deepcopy(run.model.state_dict()))
             epochs_without_gain = 0

@@ -367,7 +367,7 @@ def test_the_status_shows_where_the_time_goes_phase_by_phase():
     run.started_at = 1000.0
     # While the data is tokenized: that stage is under way, with the time since Start.
     view = views.timings_markdown(run, now=1042.0)
-    assert "| tokenizing 500/50,000 | 42 s | 100% | under way |" in view and "| total | 42 s |" in view
+    assert "| tokenizing 500/50,000 | 42\u00a0s | 100% | under way |" in view and "| total | 42\u00a0s |" in view
     run.status = "training"
     run.events += [{"kind": "Timing", "phase": "tokenizing", "seconds": 40.0, "note": ""},
                    {"kind": "Timing", "phase": "word vectors", "seconds": 20.0, "note": "computed from 72,500 reviews"},
@@ -375,15 +375,15 @@ def test_the_status_shows_where_the_time_goes_phase_by_phase():
                    {"kind": "Timing", "phase": "epoch 1", "seconds": 50.0, "note": ""},
                    {"kind": "Step", "epoch": 2, "step": 6, "total_steps": 10}]
     view = views.timings_markdown(run, now=1130.0)
-    assert "| word vectors | 20 s | 15% | computed from 72,500 reviews |" in view
-    assert "| epoch 2 | 20 s | 15% | under way |" in view and "| total | 2 min 10 s |" in view
+    assert "| word vectors | 20\u00a0s | 15% | computed from 72,500 reviews |" in view
+    assert "| epoch 2 | 20\u00a0s | 15% | under way |" in view and "| total | 2\u00a0min\u00a010\u00a0s |" in view
     run.events.append({"kind": "Timing", "phase": "epoch 2", "seconds": 45.0, "note": ""})
     assert "| testing |" in views.timings_markdown(run, now=1160.0)  # all epochs done: the test runs
     # Once ended, the time outside any phase (process start-up, saving) makes the total add up.
     run.status, run.ended_at = "finished", 1170.0
     run.events.append({"kind": "Timing", "phase": "testing", "seconds": 12.0, "note": "25,000 reviews"})
     view = views.timings_markdown(run)
-    assert "| start-up and saving | 3.0 s |" in view and "| total | 2 min 50 s |" in view
+    assert "| start-up and saving | 3.0\u00a0s |" in view and "| total | 2\u00a0min\u00a050\u00a0s |" in view
     assert "Where the time goes" in views.status_markdown(run)
     assert views.timings_markdown(None) == ""
 
