@@ -51,8 +51,9 @@ MAX_ROWS = 200  # mistakes shown on the page (the API returns up to MAX_API_ROWS
 MAX_API_ROWS = 1000
 MAX_LENGTH_FILTER = 100_000  # tokens: longer than any review
 SNIPPET_CHARS = 140
-STAGE_NAMES = {"download": "downloading the IMDB archive", "read": "reading the reviews", "tokenize": "tokenizing",
-               "classify": "scoring the reviews"}
+# What the page's progress bar says of each stage of error_table, and the unit it counts.
+STAGES = {"download": ("downloading the IMDB archive", "bytes"), "read": ("reading the reviews", "bytes"),
+          "tokenize": ("tokenizing", "reviews"), "classify": ("scoring the reviews", "reviews")}
 ERROR_COLUMNS = ["id", "true label", "predicted", "confidence", "tokens", "review"]
 
 
@@ -88,6 +89,8 @@ def compare(registry: ModelRegistry, text: str | None, selected: str | None) -> 
     keys, left_out = compared_keys(registry, selected)
     if not keys:
         raise ClassifyProblem(NO_MODEL_MESSAGE)
+    if selected and selected not in keys:
+        raise ClassifyProblem(f"The model {selected!r} is gone or unknown; pick one of the listed models.")
     readings, notes = [], []
     try:
         for key in keys:

@@ -91,7 +91,8 @@ def find_view(explorer: ins.ErrorExplorer, c: dict[str, Any], model_key: str | N
         return dict.fromkeys(outputs, gr.skip())
 
     def hook(stage: str, done: int, total: int) -> None:
-        progress((done, max(total, 1)), desc=ins.STAGE_NAMES.get(stage, stage))
+        desc, unit = ins.STAGES.get(stage, (stage, "steps"))
+        progress((done, max(total, 1)), desc=desc, unit=unit)
 
     try:
         table = explorer.table(model_key, ins.split_of(split), hook)
