@@ -191,3 +191,39 @@ def thin(rows: list[dict[str, Any]], max_points: int) -> list[dict[str, Any]]:
         return rows
     step = -(-len(rows) // max_points)
     return rows[::step] + ([rows[-1]] if (len(rows) - 1) % step else [])
+
+
+GRADIENT_FLOOR = 1e-12  # norms below this (down to an exact 0.0, where float32 underflows) are drawn on it
+
+
+def gradient_chart(flows: Sequence[tuple[str, Sequence[str], Sequence[int], Sequence[float]]], selected: str = "",
+                   height: int = 280) -> AltairPlotData | None:
+    """One line per model, (name, tokens, distances, norms): the gradient norm at each token against its
+    distance from the end of the review, on a log scale floored at ``GRADIENT_FLOOR``.
+
+    The ``selected`` model's line is drawn thicker. A dashed line marks the floor, which a vanished
+    gradient reaches and follows.
+    """
+    rows = [{"distance from the end": d, "gradient norm": max(n, GRADIENT_FLOOR), "token": t, "series": name}
+            for name, tokens, distances, norms in flows for t, d, n in zip(tokens, distances, norms, strict=True)]
+    if not rows:
+        return None
+    order = [name for name, *_ in flows]
+    colours = [palette.SERIES[i % len(palette.SERIES)][0] for i in range(len(order))]
+    x = {"field": "distance from the end", "type": "quantitative", "title": "tokens between this one and the end",
+         "scale": {"zero": True, "nice": False}, "axis": {"format": "d", "tickMinStep": 1}}
+    top = max(r["gradient norm"] for r in rows)
+    y = {"field": "gradient norm", "type": "quantitative", "title": "‖d logit / d embedding‖ (log)",
+         "scale": {"type": "log", "domain": [GRADIENT_FLOOR, max(top * 2, GRADIENT_FLOOR * 10)], "nice": False},
+         "axis": {"format": ".0e", "values": [10.0 ** k for k in range(-12, 3, 2)]}}
+    tooltip = [{"field": "series", "type": "nominal", "title": "model"}, {"field": "token", "type": "nominal"},
+               {"field": "distance from the end", "type": "quantitative"},
+               {"field": "gradient norm", "type": "quantitative", "format": ".2e"}]
+    layers = [_rule(GRADIENT_FLOOR)]
+    layers.append({"data": _ONCE, "mark": {"type": "text", "text": f"{GRADIENT_FLOOR:.0e} or less (vanished)",
+                                           "align": "right", "baseline": "bottom", "dy": -3, "color": "#888888"},
+                   "encoding": {"x": {"datum": max(r["distance from the end"] for r in rows)},
+                                "y": {"datum": GRADIENT_FLOOR}}})
+    for name in order:
+        layers += _layers(x, y, name, order, colours, False, tooltip, width=3.0 if name == selected else 1.5)
+    return _plot(rows, layers, height)

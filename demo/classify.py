@@ -180,7 +180,7 @@ def running_chart(analysis: Analysis):
                         [analysis.tokens[pos - 1] for pos in analysis.running_positions])
 
 
-def _predictor(registry: ModelRegistry, model_key: str | None) -> Predictor:
+def load_predictor(registry: ModelRegistry, model_key: str | None) -> Predictor:
     """The predictor of ``model_key`` (the default model when empty); ``ClassifyProblem`` if there is none."""
     model_key = model_key or registry.default_key()
     if not model_key:
@@ -202,7 +202,7 @@ def probabilities(registry: ModelRegistry, text: str | None, model_key: str | No
     if not text or not text.strip():
         raise ClassifyProblem(EMPTY_MESSAGE)
     try:
-        return _predictor(registry, model_key).predict(text)
+        return load_predictor(registry, model_key).predict(text)
     except EmptyTextError as exc:
         raise ClassifyProblem(f"Nothing to classify: {exc}.") from None
 
@@ -213,7 +213,7 @@ def analysis(registry: ModelRegistry, text: str | None,
     and the predictor that made it."""
     if not text or not text.strip():
         raise ClassifyProblem(EMPTY_MESSAGE)
-    predictor = _predictor(registry, model_key)
+    predictor = load_predictor(registry, model_key)
     try:
         return predictor.analyze(text), predictor
     except EmptyTextError as exc:

@@ -16,9 +16,10 @@ from gradio.data_classes import FileData
 
 from sentiment_core import markdown as md
 
-from . import batch, palette
+from . import batch, insight_tab, palette
 from . import classify as cl
-from .errors import user_error
+from .errors import model_argument, text_argument, user_error
+from .insight import ErrorExplorer
 from .models import ModelRegistry
 
 # Labels skip Gradio's queue (one POST, a few ms; its event machinery cost more than the model):
@@ -83,8 +84,9 @@ class ModelViews:
                 "api_visibility": "private"}
 
 
-def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path) -> ModelViews:
-    """Lay out the Classify tab (inside an open ``gr.Tab``) and wire its events."""
+def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path, data: str = "") -> ModelViews:
+    """Lay out the Classify tab (inside an open ``gr.Tab``) and wire its events; ``data`` is where the
+    error explorer reads the IMDB reviews (as ``TrainConfig.data``)."""
     c: dict[str, Any] = {"seen": seen}
     models = ModelViews(registry, c)
     examples = cl.load_examples()
@@ -117,6 +119,7 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path)
                     example_labels=[example_label(e) for e in real])
     c["words"] = gr.HTML(cl.WORDS_EMPTY, elem_classes="words-box", elem_id="words", container=True, padding=True)
     c["running"] = gr.Plot(label=RUNNING_LABEL, elem_id="running", elem_classes="chart")
+    insight_tab.lay_out(c)
     with gr.Accordion("Batch: classify a file of reviews", open=False):
         gr.Markdown(f"A **.txt** file with one review per line, or a **.csv** file with a header row and a column "
                     f"named {', '.join(batch.TEXT_COLUMNS)} (else the first text column is used). Up to "
@@ -137,14 +140,18 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path)
     explain_io = {"fn": functools.partial(cl.explanation_view, registry), "inputs": text_model,
                   "outputs": [c["words"], c["running"], c["info"]], "concurrency_limit": EXPLAIN_CONCURRENCY,
                   "concurrency_id": "explain", "api_visibility": "private"}
+    explained = []  # the events that explain a new text or model: the model comparison follows each
     for io in (label_io, explain_io):
-        c["text"].change(**io, trigger_mode="always_last", show_progress="hidden")
-        c["classify"].click(**io, show_progress="minimal")
+        typed = c["text"].change(**io, trigger_mode="always_last", show_progress="hidden")
+        clicked = c["classify"].click(**io, show_progress="minimal")
+    explained += [typed, clicked]
     describe = {"fn": models.describe, "inputs": [c["model"]], "outputs": [c["model_summary"], c["card"]],
                 "api_visibility": "private"}
     described = c["model"].change(**describe)
     described.then(**label_io, show_progress="hidden")
-    described.then(**explain_io, show_progress="hidden")
+    explained.append(described.then(**explain_io, show_progress="hidden"))
+    explorer = ErrorExplorer(registry, data)
+    insight_tab.wire(c, registry, explorer, explained, described)
 
     # A file's old results go before a new file is read, so an error never sits over stale ones.
     batch_outputs = [c["batch_table"], c["download"], c["batch_message"]]
@@ -161,25 +168,8 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path)
     c["upload"].upload(**clear).then(**batch_io)
     c["upload"].clear(**clear)
     add_api(registry)
+    insight_tab.add_api(registry, explorer)
     return models
-
-
-def _text(text: Any) -> str:
-    if not isinstance(text, str):
-        raise user_error(f"text must be a string, not {type(text).__name__}.")
-    return text
-
-
-def _model(registry: ModelRegistry, model: Any) -> str:
-    """The model key an API caller named, or the default one; whether it is listed is checked where it is used."""
-    if model is None or model == "":
-        default = registry.default_key()
-        if default is None:
-            raise user_error(cl.NO_MODEL_MESSAGE)
-        return default
-    if not isinstance(model, str):
-        raise user_error(f"model must be a string (a key from /models), not {type(model).__name__}.")
-    return model
 
 
 def add_api(registry: ModelRegistry) -> None:
@@ -189,7 +179,7 @@ def add_api(registry: ModelRegistry) -> None:
     # stats every checkpoint file, and classify is the hot path.
     def classify(text: str, model: str | None = None) -> dict:
         """Classify one review: {"label", "probabilities", "model"}; the model defaults to the app's default."""
-        text, model = _text(text), _model(registry, model)
+        text, model = text_argument(text), model_argument(registry, model)
         try:
             probabilities = cl.probabilities(registry, text, model)
         except cl.ClassifyProblem as exc:
@@ -199,7 +189,7 @@ def add_api(registry: ModelRegistry) -> None:
     def explain(text: str, model: str | None = None) -> dict:
         """Explain one review: label, probabilities, tokens, word attributions, the running prediction and which
         words the model knows."""
-        text, model = _text(text), _model(registry, model)
+        text, model = text_argument(text), model_argument(registry, model)
         try:
             result, predictor = cl.analysis(registry, text, model)
         except cl.ClassifyProblem as exc:
@@ -209,11 +199,11 @@ def add_api(registry: ModelRegistry) -> None:
     def classify_file(file: FileData, model: str | None = None) -> dict:
         """Classify every review in a .txt (one a line) or .csv (a text column) file: each row with its
         prediction and P(positive), and the counts."""
-        return batch.classify_file_json(registry, _model(registry, model), file)
+        return batch.classify_file_json(registry, model_argument(registry, model), file)
 
     def model_card(model: str | None = None) -> dict:
         """A model's name, a plain-text summary and its Markdown card."""
-        model = _model(registry, model)
+        model = model_argument(registry, model)
         try:
             entry = registry.entry(model)
         except KeyError:

@@ -48,14 +48,14 @@ def word_background(score: float | None) -> str:
     return rgba(POSITIVE_RGB if score > 0 else NEGATIVE_RGB, min(abs(score), 1.0) * WORD_ALPHA)
 
 
-def style_labels(frame: Any, column: str) -> Any:
-    """``frame`` (a pandas DataFrame) as a Styler that shows ``column``'s labels in their colours (and numbers
-    with 3 decimals: a Styler would show 6)."""
+def style_labels(frame: Any, column: str | list[str]) -> Any:
+    """``frame`` (a pandas DataFrame) as a Styler that shows the labels of ``column`` (one name or several) in
+    their colours (and numbers with 3 decimals: a Styler would show 6)."""
     def colour(label: Any) -> str:
         rgb = BY_LABEL.get(label)
         return f"color: {hex_colour(rgb)}; font-weight: 600" if rgb else ""
 
-    return frame.style.map(colour, subset=[column]).format(precision=3)
+    return frame.style.map(colour, subset=[column] if isinstance(column, str) else column).format(precision=3)
 
 
 # The prediction's bars are <meter>s that Gradio paints with --stat-background-fill, pseudo-elements included.

@@ -101,7 +101,7 @@ def build_demo(
         timer = gr.Timer(POLL_SECONDS)
         with gr.Tabs() as tabs:
             with gr.Tab("Classify", id="classify"):
-                models = build_classify_tab(registry, seen, batch_dir)
+                models = build_classify_tab(registry, seen, batch_dir, data)
             train = None
             with gr.Tab("Train", id="train"):
                 if allow_training:

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from demo import palette
-from sentiment_core import tokenize
+from sentiment_core import Predictor, tokenize
+from sentiment_core.errors import error_table
 
 CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parent.parent
 # On a developer's machine without Chromium these tests skip; in CI (.ci/run installs it) they must run.
 pytestmark = [
     pytest.mark.browser,
@@ -36,6 +38,8 @@ def url(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path):
     shipped = root / "checkpoints"
     shipped.mkdir()
     shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
+    for name in ("tutorial-rnn", "lstm"):  # the shipped vanilla RNN and LSTM, to compare with
+        shutil.copy(ROOT / "checkpoints" / f"{name}.safetensors", shipped / f"{name}.safetensors")
     demo = build_demo(checkpoint_dir=shipped, runs_dir=root / "runs")
     _, address, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
                                 **launch_options())  # the theme and CSS, as app.py launches it
@@ -177,6 +181,44 @@ def test_plot_titles_never_cover_the_plot(browser, url, viewport):
     sync_api.expect(page.locator("#info")).to_contain_text("tokens")
     assert_titles_clear(page, "running")
     page.close()
+
+
+@pytest.mark.parametrize("viewport", [WIDE, NARROW], ids=["1366px", "400px"])
+def test_every_model_on_the_review_draws_one_gradient_line_each(browser, url, viewport):
+    expect = sync_api.expect
+    page = open_page(browser, url, viewport)
+    page.get_by_text("Two hours of my life I will never get").first.click()
+    expect(page.locator("#info")).to_contain_text("tokens")
+    page.get_by_text("Inside the model: every model on this review").click()
+    table = page.locator("#compare-table")
+    for name in ("default (selected)", "lstm", "tutorial-rnn"):
+        expect(table.get_by_text(name, exact=True).first).to_be_attached()
+    expect(table).to_contain_text("88.2%")  # each model's test accuracy beside it
+    expect(page.locator("#gradient-caption")).to_contain_text("vanishing gradient")
+    assert_titles_clear(page, "running", "gradient")
+    page.wait_for_timeout(500)
+    shot = page.locator("#gradient canvas").first.screenshot()
+    drawn = [colour_pixels(shot, rgb(", ".join(str(int(colour[i:i + 2], 16)) for i in (1, 3, 5))))
+             for colour, _ in palette.SERIES[:4]]
+    assert min(drawn[:3]) > 20 and drawn[3] == 0, drawn  # three lines (and legend keys), no fourth
+    page.close()
+
+
+def test_a_mistake_clicked_in_the_explorer_is_classified_and_explained(page, tiny_checkpoint):
+    expect = sync_api.expect
+    page.get_by_text("Mistakes: the reviews this model gets wrong").click()
+    page.locator("#find-errors").click()
+    expect(page.locator("#errors-summary")).to_contain_text("Click a row", timeout=120_000)
+    ids = page.locator("#errors-table").get_by_text(re.compile(r"^(pos|neg)/\d+_\d+$"))
+    expect(ids.first).to_be_attached()
+    cell = next(c for c in ids.all() if c.is_visible())
+    row = next(r for r in error_table(tiny_checkpoint, "val").rows if r.id == cell.inner_text())  # cached by now
+    cell.click()
+    expect(page.locator("#review textarea")).to_have_value(row.text)
+    tokens = len(Predictor.from_checkpoint(tiny_checkpoint).read(row.text).tokens)
+    expect(page.locator("#info")).to_contain_text(f"from {tokens:,} tokens")
+    expect(page.locator("#prediction")).to_contain_text(row.predicted)  # the mistake, shown in the classifier
+    expect(page.locator("#words .words-text")).to_contain_text(tokenize(row.text)[0])
 
 
 def test_the_model_box_accepts_only_listed_models(page):

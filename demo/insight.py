@@ -1,0 +1,270 @@
+"""Inside the models, for the Classify tab: every model on one review, how far back each one reads, and
+the reviews a model gets wrong.
+
+- ``compare``: each listed model's probabilities for a text (with its test accuracy) and its gradient
+  flow, the norm of d logit / d embedding per token against the token's distance from the end
+  (``Predictor.gradient_by_position``): a vanilla RNN's drops towards zero a few dozen tokens back.
+- ``ErrorExplorer``: a model's mistakes on the validation or test split (``error_table``, cached on
+  disk per checkpoint and split, and the last few in memory), filtered and ordered for the page.
+
+Only models of the registry are read: a model is named by its key, never by a path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from sentiment_core import CheckpointError, EmptyTextError
+from sentiment_core import markdown as md
+from sentiment_core.data import DataError
+from sentiment_core.errors import ErrorRow, ErrorTable, error_table
+from sentiment_core.predict import GradientFlow
+
+from . import palette
+from .charts import GRADIENT_FLOOR, gradient_chart
+from .classify import EMPTY_MESSAGE, NO_MODEL_MESSAGE, ClassifyProblem, load_predictor, release_memory, sentiment
+from .models import ModelEntry, ModelRegistry
+
+# Models compared on one review: each costs a forward and a backward pass (up to ~0.1 s on one thread
+# for a 400-token review), and the registry keeps this many predictors loaded.
+MAX_COMPARED = 6
+
+GRADIENT_CAPTION = (
+    "**How far back does each model look?** For every token of the review, the size of the gradient of the "
+    "model's score (its logit) with respect to that token's word vector: how much the prediction would move if "
+    "that word were nudged. Left is the end of the review, right its beginning. A line that stays high reads "
+    "the whole review; a line that falls straight down, as a vanilla RNN's does a few dozen tokens back, is the "
+    f"**vanishing gradient**: the model barely feels, and during training barely learned from, those words. "
+    f"Values at or below {GRADIENT_FLOOR:.0e} (the dashed line) have vanished. A bidirectional model also reads "
+    "from the end backwards, so it feels the beginning too.")
+
+SPLITS = {"validation": "val", "test": "test"}  # as the page names them: as error_table does
+LABEL_FILTERS = ("any", "negative", "positive")
+ORDERS = ("most confident first", "least confident first")
+MAX_ROWS = 200  # mistakes shown on the page (the API returns up to MAX_API_ROWS)
+MAX_API_ROWS = 1000
+MAX_LENGTH_FILTER = 100_000  # tokens: longer than any review
+SNIPPET_CHARS = 140
+# What the page's progress bar says of each stage of error_table, and the unit it counts.
+STAGES = {"download": ("downloading the IMDB archive", "bytes"), "read": ("reading the reviews", "bytes"),
+          "tokenize": ("tokenizing", "reviews"), "classify": ("scoring the reviews", "reviews")}
+ERROR_COLUMNS = ["id", "true label", "predicted", "confidence", "tokens", "review"]
+
+
+@dataclass
+class ModelReading:
+    """One model's reading of one review."""
+
+    entry: ModelEntry
+    flow: GradientFlow
+
+    @property
+    def cell(self) -> str:
+        mc = self.entry.meta["model_config"]
+        return ("bi" if mc["bidirectional"] else "") + mc["cell"].upper()
+
+    @property
+    def test_accuracy(self) -> float | None:
+        test = self.entry.meta["metrics"].get("test")
+        return test["accuracy"] if test else None
+
+
+def compared_keys(registry: ModelRegistry, selected: str | None) -> tuple[list[str], int]:
+    """The models to compare (the selected one first, then the list's order), and how many are left out."""
+    keys = [key for _, key in registry.choices()]
+    ordered = ([selected] if selected in keys else []) + [key for key in keys if key != selected]
+    return ordered[:MAX_COMPARED], max(0, len(ordered) - MAX_COMPARED)
+
+
+def compare(registry: ModelRegistry, text: str | None, selected: str | None) -> tuple[list[ModelReading], list[str]]:
+    """Every listed model's reading of ``text`` (at most ``MAX_COMPARED``), and notes on models left out."""
+    if not text or not text.strip():
+        raise ClassifyProblem(EMPTY_MESSAGE)
+    keys, left_out = compared_keys(registry, selected)
+    if not keys:
+        raise ClassifyProblem(NO_MODEL_MESSAGE)
+    if selected and selected not in keys:
+        raise ClassifyProblem(f"The model {selected!r} is gone or unknown; pick one of the listed models.")
+    readings, notes = [], []
+    try:
+        for key in keys:
+            try:
+                predictor = load_predictor(registry, key)
+                entry = registry.entry(key)
+            except (ClassifyProblem, KeyError) as exc:  # one unusable model leaves the others to compare
+                notes.append(str(exc) if isinstance(exc, ClassifyProblem) else f"{md.code(key)} is gone.")
+                continue
+            try:
+                readings.append(ModelReading(entry, predictor.gradient_by_position(text)))
+            except EmptyTextError as exc:
+                raise ClassifyProblem(f"Nothing to classify: {exc}.") from None
+    finally:
+        release_memory()
+    if left_out:
+        notes.append(f"{left_out} more model{'s' if left_out > 1 else ''} not compared (at most {MAX_COMPARED}).")
+    return readings, notes
+
+
+def _name(reading: ModelReading, selected: str | None) -> str:
+    return reading.entry.path.stem + (" (selected)" if reading.entry.key == selected else "")
+
+
+def compare_frame(readings: list[ModelReading], selected: str | None) -> pd.DataFrame:
+    """One row per model: its name, cell, prediction, P(positive) and test accuracy."""
+    rows = []
+    for r in readings:
+        probs = r.flow.probabilities
+        accuracy = r.test_accuracy
+        rows.append({"model": _name(r, selected), "cell": r.cell, "prediction": max(probs, key=probs.get),
+                     "P(positive)": round(probs.get("positive", 0.0), 3),
+                     "test accuracy": f"{accuracy:.1%}" if accuracy is not None else "not tested",
+                     "tokens read": len(r.flow.tokens)})
+    return pd.DataFrame(rows, columns=["model", "cell", "prediction", "P(positive)", "test accuracy", "tokens read"])
+
+
+def compare_chart(readings: list[ModelReading], selected: str | None):
+    """The gradient flow of every compared model, the selected one thicker."""
+    flows = [(_name(r, selected), r.flow.tokens, r.flow.distances, r.flow.norms) for r in readings]
+    names = [name for name, *_ in flows]
+    return gradient_chart(flows, selected=names[0] if readings and readings[0].entry.key == selected else "")
+
+
+def compare_caption(readings: list[ModelReading], notes: list[str]) -> str:
+    """The caption under the plot: how to read it, and which models read only part of the review."""
+    lines = [GRADIENT_CAPTION]
+    cut = [f"{md.code(r.entry.path.stem)} ({len(r.flow.tokens):,})" for r in readings if r.flow.truncated]
+    if cut:
+        lines.append("Long review: these models read only its beginning and end, so their lines stop at the tokens "
+                     f"they read: {', '.join(cut)}.")
+    return "\n\n".join([*lines, *notes])
+
+
+def compare_json(readings: list[ModelReading], notes: list[str], selected: str | None) -> dict[str, Any]:
+    """The comparison as plain values, for API callers."""
+    return {"models": [{"model": r.entry.key, "name": r.entry.name, "cell": r.cell, "selected": r.entry.key == selected,
+                        "label": max(r.flow.probabilities, key=r.flow.probabilities.get),
+                        "probabilities": r.flow.probabilities, "test_accuracy": r.test_accuracy,
+                        "gradient": {"tokens": r.flow.tokens, "distances_from_end": r.flow.distances,
+                                     "norms": r.flow.norms, "truncated": r.flow.truncated}}
+                       for r in readings],
+            "notes": notes}
+
+
+# ---------------------------------------------------------------------------------------------
+# Error explorer
+
+
+def whole(name: str, value: Any, high: int) -> int:
+    """``value`` as a whole number from 0 to ``high``; ``ClassifyProblem`` if it is not one."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise ClassifyProblem(f"{name} must be a whole number from 0 to {high:,}, not {value!r}.")
+    return value
+
+
+def split_of(name: Any) -> str:
+    """The error table's split for a page's or caller's name of it ("validation"/"val" or "test")."""
+    if name in SPLITS.values():
+        return name
+    if name not in SPLITS:
+        raise ClassifyProblem(f"split must be one of {', '.join(SPLITS)}, not {name!r}.")
+    return SPLITS[name]
+
+
+class ErrorExplorer:
+    """The errors tables of the registry's models, computed on demand; the last few kept in memory."""
+
+    def __init__(self, registry: ModelRegistry, data: str = "", keep: int = 4):
+        self.registry = registry
+        self.data = data
+        self.keep = keep
+        self._tables: OrderedDict[tuple, ErrorTable] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def table(self, model_key: str | None, split: str,
+              progress: Callable[[str, int, int], None] = lambda stage, done, total: None) -> ErrorTable:
+        """The errors table of a listed model on ``split`` ("val" or "test"); ``ClassifyProblem`` if there is none."""
+        model_key = model_key or self.registry.default_key()
+        if not model_key:
+            raise ClassifyProblem(NO_MODEL_MESSAGE)
+        try:
+            path = self.registry.entry(model_key).path
+            stat = path.stat()
+        except (KeyError, OSError):
+            raise ClassifyProblem(f"The model {model_key!r} is gone or unknown; pick a listed model.") from None
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, split)
+        with self._lock:
+            if key in self._tables:
+                self._tables.move_to_end(key)
+                return self._tables[key]
+        try:
+            table = error_table(path, split, data=self.data, progress=progress)
+        except (DataError, CheckpointError, OSError) as exc:
+            raise ClassifyProblem(f"The reviews could not be scored: {exc}") from None
+        with self._lock:
+            self._tables[key] = table
+            while len(self._tables) > self.keep:
+                self._tables.popitem(last=False)
+        return table
+
+
+def select(table: ErrorTable, label: str, min_tokens: Any, max_tokens: Any, least_confident: bool,
+           top: int) -> list[ErrorRow]:
+    """The table's rows that pass the filters, checked as they come from the page or a caller."""
+    if label not in LABEL_FILTERS:
+        raise ClassifyProblem(f"label must be one of {', '.join(LABEL_FILTERS)}, not {label!r}.")
+    low = whole("min_tokens", min_tokens or 0, MAX_LENGTH_FILTER)
+    high = whole("max_tokens", max_tokens or 0, MAX_LENGTH_FILTER)
+    if high and low > high:
+        raise ClassifyProblem(f"The shortest length ({low:,}) is above the longest ({high:,}).")
+    return table.select(None if label == "any" else label, low, high, bool(least_confident), top)
+
+
+def summary(table: ErrorTable, model_key: str, shown: int, matching: int) -> str:
+    """What the explorer found: the model's mistakes on the split, and how many the filters show."""
+    (tn, fp), (fn, tp) = table.metrics.confusion
+    total = tn + fp + fn + tp
+    split = "validation" if table.split == "val" else "test"
+    lines = [f"{md.code(model_key)} gets **{fp + fn:,} of the {total:,} {split} reviews** wrong "
+             f"(accuracy {table.metrics.accuracy:.1%}): {fp:,} {sentiment('negative')} reviews called positive, "
+             f"{fn:,} {sentiment('positive')} reviews called negative."]
+    if not matching:
+        lines.append("None of them passes the filters.")
+    else:
+        which = (f"the first {shown:,} of the {matching:,}" if shown < matching
+                 else f"{'all ' if matching > 1 else ''}{matching:,}")
+        lines.append(f"Showing {which} that pass the filters. **Click a row** to load that review into the "
+                     "Review box above and see its explanation.")
+    return "  \n".join(lines)
+
+
+def error_frame(rows: list[ErrorRow]) -> pd.DataFrame:
+    """The rows as the page's table: id, labels, confidence, length and the review's beginning."""
+    def snippet(text: str) -> str:
+        flat = " ".join(text.replace("<br />", " ").split())
+        return flat if len(flat) <= SNIPPET_CHARS else flat[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
+
+    return pd.DataFrame([[r.id, r.label, r.predicted, round(r.confidence, 3), r.tokens, snippet(r.text)]
+                         for r in rows], columns=ERROR_COLUMNS)
+
+
+def styled_errors(rows: list[ErrorRow]) -> Any:
+    """The page's table with both label columns in their colours."""
+    return palette.style_labels(error_frame(rows), ["true label", "predicted"])
+
+
+def error_json(table: ErrorTable, model_key: str, rows: list[ErrorRow], matching: int) -> dict[str, Any]:
+    """The explorer's answer as plain values, for API callers."""
+    (tn, fp), (fn, tp) = table.metrics.confusion
+    return {"model": model_key, "split": "validation" if table.split == "val" else "test",
+            "reviews": tn + fp + fn + tp, "errors": len(table.rows), "accuracy": table.metrics.accuracy,
+            "false_positives": fp, "false_negatives": fn, "matching": matching,
+            "rows": [{"id": r.id, "label": r.label, "predicted": r.predicted, "p_positive": r.p_positive,
+                      "confidence": r.confidence, "tokens": r.tokens, "text": r.text} for r in rows]}
