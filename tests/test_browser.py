@@ -278,10 +278,19 @@ def coloured_pixels(png: bytes) -> int:
     return sum(1 for _, s, v in image.getdata() if s > 90 and v > 80)
 
 
+def choose_preset(page, name: str) -> None:
+    page.get_by_label("Preset").click()
+    page.get_by_role("option", name=name).click()
+    sync_api.expect(page.get_by_label("Preset")).to_have_value(name)
+
+
 def test_training_from_the_page_shows_loss_points_and_stops(browser, page, url):
     expect = sync_api.expect
     page.get_by_role("tab", name="Train").click()
     expect(page.locator("#data")).to_contain_text("aclImdb_v1.tar.gz")  # which data a run reads
+    # The tab opens on "fast" (every review, word vectors from the 50k unlabeled ones); a slice runs "quick".
+    expect(page.get_by_label("Preset")).to_have_value("fast")
+    choose_preset(page, "quick")
     for label, value in [("Training reviews", 800), ("Validation/test reviews", 100), ("Embedding size", 16),
                          ("Hidden size", 16), ("Epochs", 30), ("Max tokens per review", 100), ("Batch size", 16)]:
         box = page.get_by_label(f"number input for {label}")
