@@ -35,6 +35,9 @@ MAX_STEPS = 10_000_000  # warm-up steps
 MAX_THREADS = 1024
 MAX_SEED = 2**32 - 1  # NumPy's seed range
 MAX_LR = 10.0
+MAX_CLASSES = 1000  # classes of a labelled dataset: more is a text or score column, not labels
+MAX_COLUMN_NAME = 200  # characters of a --text-column, --label-column or --split-column name
+IMDB_LABELS = ("polarity", "rating-bins")
 
 
 def _field(default: Any, help: str, **kwargs: Any) -> Any:
@@ -118,11 +121,22 @@ class TrainConfig:
     """Data, optimisation and output settings of one training run."""
 
     data: str = _field(
-        "", "IMDB archive (.tar.gz), unpacked aclImdb/ folder, or 'download'; "
-        "empty means $SENTIMENT_DATA, else the cached download"
+        "", "IMDB archive (.tar.gz), unpacked aclImdb/ folder, or 'download' (empty means $SENTIMENT_DATA, "
+        "else the cached download); or your own labelled .csv, .tsv, .jsonl or .parquet file"
     )
     cache_dir: str = _field("", "download and token cache folder (default: ~/.cache/sentiment_core)")
-    val_fraction: float = _field(0.1, "share of the 25k training reviews held out for validation",
+    imdb_labels: str = _field(
+        "polarity", "what to learn from IMDB data: polarity (negative/positive) or rating-bins (the star "
+        "rating in 4 classes: 1-2, 3-4, 7-8, 9-10)", choices=IMDB_LABELS,
+    )
+    text_column: str = _field("", "text column of a --data file (default: found by name: text, review, sentence, ...)")
+    label_column: str = _field("", "label column of a --data file, strings or integers, two or more classes "
+                               "(default: found by name: label, class, sentiment, ...)")
+    split_column: str = _field("", "column of a --data file naming each row's split, train/validation/test "
+                               "(default: 'split' if there is one, else a stratified, seeded split)")
+    test_fraction: float = _field(0.1, "share of a --data file's rows held out for testing when it has no split column",
+                                  above=0.0, below=1.0)
+    val_fraction: float = _field(0.1, "share of the training reviews held out for validation (IMDB: of its 25k)",
                                  above=0.0, below=1.0)
     max_train_samples: int = _field(0, "stratified slice of the training reviews (0 = all)", min=0, max=MAX_SAMPLES)
     max_eval_samples: int = _field(0, "stratified slice of validation and test reviews (0 = all)",
@@ -164,6 +178,10 @@ class TrainConfig:
         name = os.path.basename(self.output)
         if not name.endswith(CHECKPOINT_SUFFIX) or name == CHECKPOINT_SUFFIX:
             raise ValueError(f"output must be a {CHECKPOINT_SUFFIX} file, not {self.output!r}")
+        for key in ("text_column", "label_column", "split_column"):
+            value = getattr(self, key)
+            if len(value) > MAX_COLUMN_NAME or not value.isprintable():
+                raise ValueError(f"{key} must be a column name of at most {MAX_COLUMN_NAME} printable characters")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
