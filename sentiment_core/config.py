@@ -100,6 +100,8 @@ class ModelConfig:
     vocab_size: int = _field(0, "rows of the embedding table (set from the vocabulary)", cli=False, min=0,
                              max=MAX_VOCAB + 2)
     pad_index: int = _field(0, "index of the <pad> token", cli=False, min=0, max=MAX_VOCAB + 1)
+    # Set from the data by the trainer. Two classes share one output (the positive class's logit).
+    num_classes: int = _field(2, "number of classes (set from the data)", cli=False, min=2, max=MAX_CLASSES)
 
     def __post_init__(self) -> None:
         _check_fields(self)
@@ -110,6 +112,11 @@ class ModelConfig:
             )
         if self.vocab_size and self.pad_index >= self.vocab_size:
             raise ValueError(f"pad_index must be below vocab_size ({self.vocab_size}), not {self.pad_index}")
+
+    @property
+    def num_outputs(self) -> int:
+        """Logits per review: one for two classes (sigmoid), one per class for more (softmax)."""
+        return 1 if self.num_classes == 2 else self.num_classes
 
     @property
     def pooling_parts(self) -> list[str]:
@@ -147,7 +154,7 @@ class TrainConfig:
     min_freq: int = _field(2, "words seen fewer times in training become <unk>", min=1, max=MAX_SAMPLES)
     lowercase: bool = _field(True, "lowercase tokens before looking them up")
     pretrain_embeddings: bool = _field(
-        False, "start embeddings from PPMI-SVD word vectors of the training and 50k unlabeled reviews"
+        False, "start embeddings from PPMI-SVD word vectors of the training texts (and IMDB's 50k unlabeled reviews)"
     )
     epochs: int = _field(5, "passes over the training reviews", min=1, max=MAX_EPOCHS)
     batch_size: int = _field(64, "reviews per batch", min=1, max=MAX_BATCH)

@@ -78,6 +78,7 @@ class Corpus:
     classes: list[str] = field(default_factory=lambda: list(LABELS))
     # What a run should be told about its data (a class with very few examples).
     warnings: list[str] = field(default_factory=list)
+    description: str = ""  # where the texts and labels came from, for the model card
 
     def text_key(self) -> str:
         """Content key of the text word vectors are computed from (the training and unlabeled
@@ -130,8 +131,6 @@ def check_data_options(cfg: TrainConfig) -> None:
         if cfg.imdb_labels != "polarity":
             raise ValueError(f"imdb_labels={cfg.imdb_labels!r} is for IMDB data; the classes of {cfg.data} "
                              "come from its label column")
-        if cfg.pretrain_embeddings:
-            raise ValueError("pretrain_embeddings uses IMDB's 50,000 unlabeled reviews; turn it off for your own data")
         return
     given = [f"{key}={getattr(cfg, key)!r}" for key in ("text_column", "label_column", "split_column")
              if getattr(cfg, key)]
@@ -166,7 +165,8 @@ def load_corpus(cfg: TrainConfig, progress: Progress = _no_progress) -> Corpus:
     return Corpus(train.subset(range(n_train)), train.subset(range(n_train, len(train))),
                   relabel(tokens["test"], cfg.imdb_labels), unlabeled, cache_key(source), clock.laps,
                   imdb_classes(cfg.imdb_labels), _few_examples(train.subset(range(n_train)),
-                                                               imdb_classes(cfg.imdb_labels)))
+                                                               imdb_classes(cfg.imdb_labels)),
+                  "IMDB, polarity" if cfg.imdb_labels == "polarity" else "IMDB, star ratings in 4 bins")
 
 
 def _slices(train_labels: Sequence[int], test_labels: Sequence[int] | None,
@@ -281,8 +281,13 @@ def load_table_corpus(cfg: TrainConfig, progress: Progress = _no_progress) -> Co
     everything = Reviews(table.ids(), table.labels, tokens)
     train_reviews = everything.subset(train)
     key = hashlib.sha256(f"table\n{table.fingerprint}\n{table.text_column}".encode()).hexdigest()
+    split = (f"split by its column {table.split_column!r}" if table.split_column else
+             f"split {1 - cfg.test_fraction:.0%}/{cfg.test_fraction:.0%} into train+validation/test, stratified "
+             f"(seed {cfg.seed})")
+    description = (f"{table.path.name} ({len(table):,} rows, sha256 {table.fingerprint[:12]}), texts from column "
+                   f"{table.text_column!r}, labels from column {table.label_column!r}, {split}")
     return Corpus(train_reviews, everything.subset(val), everything.subset(test), None, key, clock.laps,
-                  table.classes, _few_examples(train_reviews, table.classes))
+                  table.classes, _few_examples(train_reviews, table.classes), description)
 
 
 class _Clock:

@@ -93,14 +93,17 @@ class LabelledTable:
 # Pass 1: fingerprint and encoding
 
 
-def fingerprint(path: Path, fmt: str) -> str:
-    """The file's sha256; a text format is also checked to be UTF-8, as it is read."""
+def fingerprint(path: Path, fmt: str, progress: Progress = _no_progress) -> tuple[str, int]:
+    """The file's sha256 and its number of line breaks; a text format is also checked to be UTF-8,
+    as it is read. ``progress("read", bytes, total bytes)`` after every megabyte."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")() if fmt != "parquet" else None
     offset, lines = 0, 1
     try:
+        size = path.stat().st_size
         with open(path, "rb") as f:
             while block := f.read(_BLOCK):
+                progress("read", offset, size)
                 digest.update(block)
                 if decoder is not None:
                     try:
@@ -117,7 +120,8 @@ def fingerprint(path: Path, fmt: str) -> str:
                                     "save it as UTF-8") from None
     except OSError as exc:
         raise DataError(f"could not read {path}: {exc.strerror or exc}") from None
-    return digest.hexdigest()
+    progress("read", offset, offset)
+    return digest.hexdigest(), lines - 1
 
 
 def _not_utf8(path: Path, block: bytes, exc: UnicodeDecodeError, offset: int, lines: int) -> DataError:
@@ -141,6 +145,7 @@ class _Reader:
 
     columns: list[str]
     rows: Callable[[list[str]], Iterator[tuple[int, str, list[Any]]]]  # (row number, where, values)
+    size: int | None = None  # rows, when the format says (Parquet)
 
 
 def _reader(path: Path, fmt: str) -> _Reader:
@@ -254,7 +259,7 @@ def _parquet_reader(path: Path) -> _Reader:
         except (UnicodeDecodeError, OSError, ValueError) as exc:
             raise DataError(f"{path}, after row {row:,}: could not read the values ({exc})") from None
 
-    return _Reader(columns, rows)
+    return _Reader(columns, rows, parquet.metadata.num_rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,8 +347,10 @@ def inspect_table(path: str | Path, text_column: str = "", label_column: str = "
         raise DataError(f"{path}: not a labelled file this reads (.csv, .tsv, .jsonl or .parquet)")
     if not path.is_file():
         raise DataError(f"{path}: no such file" if not path.exists() else f"{path} is not a regular file")
-    digest = fingerprint(path, fmt)
+    digest, line_breaks = fingerprint(path, fmt, progress)
     reader = _reader(path, fmt)
+    # Rows expected, for progress: a text file's lines less the header (rows may span lines: an upper bound).
+    expected = reader.size if reader.size is not None else max(1, line_breaks - (fmt != "jsonl"))
     text = _find_column(path, reader.columns, text_column, TEXT_NAMES, "text", "--text-column")
     label = _find_column(path, reader.columns, label_column, LABEL_NAMES, "label", "--label-column")
     split = _find_column(path, reader.columns, split_column, SPLIT_NAMES, "split", "--split-column", required=False)
@@ -392,8 +399,8 @@ def inspect_table(path: str | Path, text_column: str = "", label_column: str = "
                 bad_split.add(f"{where} ({str(tag)[:20]!r})")
             else:
                 raw_splits.append(SPLIT_VALUES[tag])
-        if rows % 50_000 == 0:
-            progress("check", rows, 0)
+        if rows % 10_000 == 0:
+            progress("check", rows, max(rows, expected))
     progress("check", rows, rows)
     if not rows:
         raise DataError(f"{path} has a header but no rows")
