@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from . import DEFAULT_CHECKPOINT, distributed
 from .card import describe_architecture, write_card
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, read_metadata
 from .config import MAX_SAMPLES, PRESETS, ModelConfig, TrainConfig, check_value, preset
 from .data import DataError, EncodedDataset, check_data_options, load_corpus, make_loader
 from .data.source import _no_progress
@@ -197,8 +197,9 @@ def _train(args: argparse.Namespace, model_cfg: ModelConfig, train_cfg: TrainCon
                 print(event.message)
             elif isinstance(event, Started):
                 started = event
-                where = f"{event.processes} processes, each on {event.device}" if event.processes > 1 else event.device
-                print(f"{where}: {event.num_parameters:,} parameters, vocabulary {event.vocab_size:,}, "
+                where = f" ({event.processes} processes, one each)" if event.processes > 1 else ""
+                print(f"device {event.device}{where}: {event.num_parameters:,} parameters, "
+                      f"vocabulary {event.vocab_size:,}, "
                       f"{len(event.classes)} classes ({', '.join(event.classes)}), "
                       f"train/val/test {event.train_size:,}/{event.val_size:,}/{event.test_size:,} reviews")
                 bar = tqdm(total=event.total_steps, desc="train", unit="batch")
@@ -263,6 +264,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_errors(args: argparse.Namespace) -> int:
     if args.max_length and args.min_length > args.max_length:
         print(f"error: --min-length {args.min_length} is above --max-length {args.max_length}", file=sys.stderr)
+        return 2
+    labels = read_metadata(args.checkpoint)["labels"]
+    if args.label is not None and args.label not in labels:
+        print(f"error: --label {repair_utf8(args.label)[0]!r} is not a label of {repair_utf8(args.checkpoint)[0]} "
+              f"({', '.join(labels)})", file=sys.stderr)
         return 2
     table = error_table(args.checkpoint, args.split, data=args.data, cache_dir=args.cache_dir,
                         max_samples=args.max_samples, batch_size=args.batch_size, progress=_Bars())

@@ -294,6 +294,8 @@ class Predictor:
         whole text. At most ``max_points`` (at least 2) counts, evenly spread, always with the
         first token and the whole text; the last probability is the prediction's.
         """
+        if target is not None and target not in self.labels:
+            raise ValueError(f"unknown label {target!r}; the model's labels are {self.labels}")
         positions, rows = self.running_probabilities(tokens, max_points)
         if target is None and len(self.labels) > 2:
             column = max(range(len(self.labels)), key=rows[-1].__getitem__)

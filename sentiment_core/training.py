@@ -35,6 +35,7 @@ from .card import check_card_target
 from .checkpoint import check_output, estimate_checkpoint_bytes, save_checkpoint
 from .config import ModelConfig, TrainConfig, default_cache_dir
 from .data import Corpus, EncodedDataset, load_corpus, make_loader
+from .data.tokens import concat
 from .distributed import Distributed
 from .embeddings import VectorCache, ppmi_svd_vectors
 from .evaluation import Metrics, evaluate, loss_function, targets
@@ -307,7 +308,7 @@ def _word_vectors(corpus: Corpus, vocab: Vocab, dim: int, cfg: TrainConfig,
     key = cache.key(text_key, vocab, dim, cfg.seed) if text_key else ""
     if key and (vectors := cache.get(key, (len(vocab), dim))) is not None:
         return vectors, "from the cache"
-    texts = corpus.train.items + (corpus.unlabeled.items if corpus.unlabeled else [])
+    texts = concat([corpus.train.items, *([corpus.unlabeled.items] if corpus.unlabeled else [])])
     yield Status(f"computing word vectors from {len(texts):,} training and unlabeled reviews")
     if stop.is_set():  # they take a while: don't start them for a stopped run
         return None, ""

@@ -85,8 +85,9 @@ class TokenLists(Sequence[list[str]]):
         return self.codes.nbytes + self.offsets.nbytes
 
 
-def concat(parts: Sequence[TokenLists]) -> TokenLists:
-    """The texts of ``parts`` one after the other, over one merged lexicon."""
+def concat(parts: Sequence[Sequence[Sequence[str]]]) -> TokenLists:
+    """The texts of ``parts`` (``TokenLists`` or lists of token lists) one after the other, over one merged lexicon."""
+    parts = [part if isinstance(part, TokenLists) else TokenLists.from_lists(part) for part in parts]
     if len(parts) == 1:
         return parts[0]
     lexicon: list[str] = []
