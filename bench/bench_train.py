@@ -41,7 +41,7 @@ def measure(model: nn.Module, loader, packed: bool, warmup: int = 3) -> tuple[li
     rates, real, padded, seconds = [], 0, 0, 0.0
     for i, (tokens, lengths, labels) in enumerate(loader):
         start = time.perf_counter()
-        loss = loss_fn(model(tokens, lengths, packed=packed), labels)
+        loss = loss_fn(model(tokens, lengths, packed=packed), labels.float())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

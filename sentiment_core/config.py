@@ -214,6 +214,9 @@ PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
              lr=1e-3, weight_decay=0.0, schedule="constant", warmup_steps=0, clip_grad_norm=0.0),
     ),
     "lstm": (dict(cell="lstm"), dict(pretrain_embeddings=True, epochs=6)),
+    # Multi-class from the same archive: the star rating in four bins (1-2, 3-4, 7-8, 9-10), the
+    # default model on the head and tail of each review, three epochs (a few minutes on a CPU).
+    "ratings": ({}, dict(imdb_labels="rating-bins", pretrain_embeddings=True, max_tokens=200, epochs=3)),
     # A CPU demo in well under a minute: a small slice, and a high learning rate that small data tolerates.
     "quick": (
         dict(embed_dim=64, hidden_dim=64, dropout=0.3, pooling="max+mean"),
