@@ -183,6 +183,8 @@ def classify_file(registry: ModelRegistry, model_key: str | None, path: str | No
         raise gr.Error(f"{Path(path).name}: {exc}.") from None
     finally:
         release_memory()
+    if len(predictor.labels) > 2:
+        return _multiclass_results(table, column, results, predictor.labels, model_key, path, out_dir)
     positive = [r[predictor.labels[1]] for r in results]
     predicted = [predictor.labels[int(p >= 0.5)] for p in positive]
     full = table.assign(prediction=predicted, p_positive=[round(p, 4) for p in positive])
@@ -200,4 +202,27 @@ def classify_file(registry: ModelRegistry, model_key: str | None, path: str | No
     n_pos = predicted.count(predictor.labels[1])
     message = (f"Classified {len(table):,} reviews from column `{column}` with `{model_key}`: "
                f"{n_pos:,} positive, {len(table) - n_pos:,} negative.")
+    return preview, str(csv_path), message
+
+
+def _result_csv(path: str, out_dir: str | os.PathLike | None) -> Path:
+    """A fresh file for one request's predictions: two visitors' "reviews.csv" must not share one."""
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        prune_results(Path(out_dir))
+    return Path(tempfile.mkdtemp(prefix="batch-", dir=out_dir)) / f"{Path(path).stem}-predictions.csv"
+
+
+def _multiclass_results(table: pd.DataFrame, column: str, results: list[dict[str, float]], labels: list[str],
+                        model_key: str, path: str, out_dir: str | os.PathLike | None):
+    """Batch results of a model of more than two classes: the most probable class, and P of each class."""
+    predicted = [max(r, key=r.get) for r in results]
+    probs = {f"p_{label}": [round(r[label], 4) for r in results] for label in labels}
+    csv_path = _result_csv(path, out_dir)
+    table.assign(prediction=predicted, **probs).to_csv(csv_path, index=False)
+    preview = pd.DataFrame({"review": [t if len(t) <= 160 else t[:157] + "..." for t in table[column]],
+                            "prediction": predicted,
+                            "P(prediction)": [round(r[p], 3) for r, p in zip(results, predicted)]})
+    counts = ", ".join(f"{predicted.count(label):,} {label}" for label in labels)
+    message = f"Classified {len(table):,} reviews from column `{column}` with `{model_key}`: {counts}."
     return preview, str(csv_path), message

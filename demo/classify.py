@@ -73,7 +73,7 @@ def describe(analysis: Analysis, max_tokens: int) -> str:
     """The info line under the label: verdict, tokens read, the words that pushed most."""
     label = max(analysis.probabilities, key=analysis.probabilities.get)
     parts = [f"**{label}** ({analysis.probabilities[label]:.1%}) from {len(analysis.tokens):,} tokens"]
-    for sign, towards in ((1, "positive"), (-1, "negative")):
+    for sign, towards in directions(analysis):
         words = _top_words(analysis.tokens, analysis.attributions, sign)
         if words:
             parts.append(f"towards {towards}: " + ", ".join(f"*{w}*" for w in words))
@@ -84,6 +84,15 @@ def describe(analysis: Analysis, max_tokens: int) -> str:
     if analysis.replaced:
         line += "  \nSome characters could not be read and were replaced (shown as \N{REPLACEMENT CHARACTER})."
     return line + "  \n" + approximations(analysis)
+
+
+def directions(analysis: Analysis) -> tuple[tuple[int, str], tuple[int, str]]:
+    """What a positive and a negative word score push towards: the two classes of a two-class
+    model; for more classes, towards the class explained (the predicted one) and away from it."""
+    labels = list(analysis.probabilities)
+    if len(labels) == 2:
+        return (1, labels[1]), (-1, labels[0])
+    return (1, analysis.target), (-1, f"other than {analysis.target}")
 
 
 def approximations(analysis: Analysis) -> str:
@@ -99,16 +108,22 @@ def approximations(analysis: Analysis) -> str:
         fit = f"they add up to the change in the model's score within {error:.1%}"
         if error > ROUGH_ATTRIBUTIONS:
             fit += " (**rough for this text**: the model's score jumps sharply between an empty text and this one)"
-    return (f"<small>Word colours: integrated gradients from {analysis.steps} gradient evaluations; {fit}. "
+    follows = ""
+    if len(analysis.probabilities) > 2:  # the page's fixed captions speak of two classes
+        follows = (f"With {len(analysis.probabilities)} classes, the colours and the running line follow "
+                   f"**{analysis.target}**: the colour of pushing towards it, the other colour away from it. ")
+    return (f"<small>{follows}Word colours: integrated gradients from {analysis.steps} gradient evaluations; {fit}. "
             f"Running prediction: {drawn}.</small>")
 
 
 def running_chart(analysis: Analysis):
-    """P(positive) had the review ended after each token."""
-    rows = [{"tokens read": pos, "P(positive)": p, "token": analysis.tokens[pos - 1], "series": "P(positive)"}
+    """P(positive) had the review ended after each token; with more classes, P of the predicted class."""
+    name = f"P({analysis.target or 'positive'})"
+    rows = [{"tokens read": pos, "P": p, "token": analysis.tokens[pos - 1], "series": name}
             for pos, p in zip(analysis.running_positions, analysis.running, strict=True)]
-    return line_chart(rows, "tokens read", "P(positive)", x_title="tokens read", y_title="P(positive)",
-                      y_domain=(0.0, 1.0), rule=0.5, height=220)
+    chance = 1 / len(analysis.probabilities) if analysis.probabilities else 0.5
+    return line_chart(rows, "tokens read", "P", x_title="tokens read", y_title=name, y_domain=(0.0, 1.0),
+                      rule=chance, height=220)
 
 
 def _predictor(registry: ModelRegistry, model_key: str | None) -> Predictor:
@@ -181,7 +196,9 @@ def explanation_json(result: Analysis) -> dict[str, Any]:
         "probabilities": result.probabilities,
         "tokens": result.tokens,
         "attributions": result.attributions,
+        # p_positive: P of the class explained, the positive one of two (see "target")
         "running": {"tokens_read": result.running_positions, "p_positive": result.running},
+        "target": result.target,
         "truncated": result.truncated,
         "cut_at": result.cut_at,
         "characters_replaced": result.replaced,

@@ -19,7 +19,7 @@ import gradio as gr
 
 from sentiment_core.utils import available_devices
 
-from . import form, views
+from . import form, own_data, views
 from .models import ModelRegistry
 from .worker import Run, TrainingBusyError, TrainingWorker
 
@@ -59,6 +59,7 @@ class TrainTab:
     cap: int | None
     password: str | None
     components: dict[str, Any]
+    data_dir: Path | None = None  # a server folder whose files a run may name (--train-data-dir)
 
     def __getitem__(self, name: str) -> Any:
         return self.components[name]
@@ -67,19 +68,39 @@ class TrainTab:
         if self.password and not hmac.compare_digest((given or "").encode(), self.password.encode()):
             raise gr.Error("Wrong or missing training password: on this server, starting and stopping runs needs it.")
 
+    def data_names(self) -> list[str]:
+        """The data arguments of Start, after the settings (and the password): see ``own_data.overrides``."""
+        return ["data_source", "upload", *(["data_file"] if self.data_dir else []), "text_column", "label_column"]
+
     def start(self, preset_name: str, run_name: str | None, *values: Any) -> str:
-        """Validate the form, pick the run's name and start it; problems are ``gr.Error`` messages."""
-        *values, given = values if self.password else (*values, None)
+        """Validate the form, pick the run's name and start it; problems are ``gr.Error`` messages.
+
+        ``values``: the settings (``form.FIELDS``), the password when the server has one, then the
+        data source (``data_names``; left out, the preset's IMDB data)."""
+        settings_values, rest = values[: len(form.FIELDS)], list(values[len(form.FIELDS) :])
+        given = rest.pop(0) if self.password and rest else None
         self._check_password(given)
-        if len(values) != len(form.FIELDS):
-            raise gr.Error(f"Expected {len(form.FIELDS)} settings ({', '.join(form.FIELDS)}), got {len(values)}.")
+        if len(settings_values) != len(form.FIELDS):
+            raise gr.Error(f"Expected {len(form.FIELDS)} settings ({', '.join(form.FIELDS)}), "
+                           f"got {len(settings_values)}.")
+        names = self.data_names()
+        if len(rest) > len(names):
+            raise gr.Error(f"Expected at most {len(names)} data arguments ({', '.join(names)}), got {len(rest)}.")
+        data = dict(zip(names, rest + [None] * (len(names) - len(rest))))
         try:
             model_cfg, train_cfg, settings, notes = form.parse_settings(
-                preset_name, dict(zip(form.FIELDS, values)), self.cap)
+                preset_name, dict(zip(form.FIELDS, settings_values)), self.cap)
             name, path = form.run_path(self.runs_dir, run_name, model_cfg)
-        except form.FormError as exc:
+            data_settings, data_note = own_data.overrides(
+                data["data_source"], data["upload"], data.get("data_file"), data["text_column"],
+                data["label_column"], self.runs_dir, self.data_dir)
+            train_cfg = dataclasses.replace(train_cfg, output=str(path), **data_settings)
+        except (form.FormError, own_data.DataSourceError) as exc:
             raise gr.Error(str(exc)) from None
-        train_cfg = dataclasses.replace(train_cfg, output=str(path))
+        except ValueError as exc:  # a setting the data source makes that the configs refuse
+            raise gr.Error(f"Bad settings: {exc}") from None
+        if data_note:
+            notes.append(data_note)
         info = {"name": name, "preset": preset_name, "trained_in": "web app",
                 "command": form.cli_command(preset_name, name, path, settings)}
         try:
@@ -145,7 +166,7 @@ def named(fn: Callable[..., Any], names: list[str]) -> Callable[..., Any]:
 
 
 def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: Path, seen: gr.State,
-                    cap: int | None = None, password: str | None = None) -> TrainTab:
+                    cap: int | None = None, password: str | None = None, data_dir: Path | None = None) -> TrainTab:
     """Lay out the Train tab (inside an open ``gr.Tab``) and wire Start, Stop and the preset picker."""
     c: dict[str, Any] = {"seen": seen}
     initial = form.preset_settings(form.PRESET_ORDER[0], cap)
@@ -155,6 +176,7 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
                                       info=PRESET_INFO)
             c["run_name"] = gr.Textbox(label="Run name", placeholder="optional, e.g. my-first-gru",
                                        info="letters, digits, - and _; empty: generated from the cell and time")
+            c["data"] = own_data.build_data_source(data_dir)
             controls: dict[str, Any] = {}
             for section in form.SECTIONS:
                 fields = [f for f in form.FORM if f.section == section]
@@ -182,15 +204,17 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
                 "run.")
     c["compare_metric"] = gr.Radio(list(views.COMPARE_METRICS), value="validation loss", label="Metric")
     c["compare_plot"] = gr.Plot(label="Runs compared")
-    tab = TrainTab(worker, registry, Path(runs_dir), cap, password, c)
+    tab = TrainTab(worker, registry, Path(runs_dir), cap, password, c, data_dir)
+    data_inputs = own_data.wire_data_source(c["data"], c["preset"], data_dir)
 
     refresh = tab.refresh_event()
     fields = [controls[f] for f in form.FIELDS]
     c["preset"].change(lambda name: dict(zip(fields, (form.preset_settings(name, cap)[f] for f in form.FIELDS))),
                        [c["preset"]], fields, api_visibility="private")
     secret = [c["password"]] if password else []
-    c["start"].click(named(tab.start, ["preset", "run_name", *form.FIELDS, *(["password"] if password else [])]),
-                     [c["preset"], c["run_name"], *fields, *secret], [c["notice"]],
+    c["start"].click(named(tab.start, ["preset", "run_name", *form.FIELDS, *(["password"] if password else []),
+                            *tab.data_names()]),
+                     [c["preset"], c["run_name"], *fields, *secret, *data_inputs], [c["notice"]],
                      api_name="start_training").then(**refresh)
     c["stop"].click(tab.stop, secret, [c["notice"]], api_name="stop_training").then(**refresh)
     c["compare_metric"].change(tab.compare, [c["compare_metric"]], [c["compare_plot"]], api_visibility="private")

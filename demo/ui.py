@@ -59,6 +59,7 @@ def build_demo(
     max_train_samples: int | None = None,
     training_password: str | None = None,
     worker: TrainingWorker | None = None,
+    train_data_dir: str | os.PathLike | None = None,
 ) -> gr.Blocks:
     """The whole app. Nothing heavy happens here: models load on first use, data when training starts.
 
@@ -67,7 +68,8 @@ def build_demo(
     first (default: ``checkpoint_dir/default.safetensors``); allow_training: build the Train
     tab's controls; max_train_samples: cap on training (and evaluation) reviews per run;
     training_password: when set, Start and Stop need it; worker: the training worker (default:
-    a new one with this machine's thread budget).
+    a new one with this machine's thread budget); train_data_dir: a folder whose labelled files
+    the Train tab may name (default: none; files are uploaded).
     """
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else DEFAULT_CHECKPOINT.parent
     runs_dir = Path(runs_dir) if runs_dir else ROOT / "runs"
@@ -89,7 +91,8 @@ def build_demo(
             train = None
             with gr.Tab("Train", id="train"):
                 if allow_training:
-                    train = build_train_tab(worker, registry, runs_dir, seen, cap, training_password)
+                    train = build_train_tab(worker, registry, runs_dir, seen, cap, training_password,
+                                            Path(train_data_dir) if train_data_dir else None)
                 else:
                     gr.Markdown(DISABLED)
 

@@ -10,7 +10,7 @@ import math
 import time
 from typing import Any
 
-from sentiment_core.report import confusion_table, metrics_table, timings_table
+from sentiment_core.report import class_table, confusion_table, metrics_table, timings_table
 
 from .charts import line_chart, thin
 from .worker import Run
@@ -143,9 +143,14 @@ def results_markdown(run: Run | None) -> str:
     if not finished["test"]:
         lines += ["", "_Test metrics are computed only when a run finishes all its epochs._"]
     split = "test" if finished["test"] else "validation"
-    confusion = (finished["test"] or finished["val"]).get("confusion")
-    if confusion:
-        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction)", "", confusion_table(confusion)]
+    scored = finished["test"] or finished["val"]
+    started = run.last("Started") or {}
+    classes = started.get("classes") or None  # the class names (absent from runs of older versions)
+    if scored.get("confusion"):
+        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction)", "",
+                  confusion_table(scored["confusion"], labels=classes)]
+        if classes and len(classes) > 2:
+            lines += ["", f"Per class ({split})", "", class_table(scored, classes)]
     return "\n".join(lines)
 
 
