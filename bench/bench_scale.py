@@ -68,10 +68,11 @@ def generate(path: Path, reviews: int, seed: int) -> None:
             writer.writerow([" ".join(rng.choice(pool) for pool in pools), names[kind]])
 
 
-def config(csv_path: str, cache: str, threads: int):
+def config(csv_path: str, cache: str, threads: int, eval_samples: int = 5000):
+    """The quick preset on the whole file; validation and test sliced to ``eval_samples`` (0 = all)."""
     from sentiment_core import preset
 
-    return preset("quick", data=csv_path, cache_dir=cache, max_train_samples=0, max_eval_samples=5000,
+    return preset("quick", data=csv_path, cache_dir=cache, max_train_samples=0, max_eval_samples=eval_samples,
                   num_threads=threads, output=str(Path(cache) / "bench.safetensors"), overwrite=True)
 
 
@@ -80,7 +81,7 @@ def phase_tokenize(csv_path: str, cache: str, threads: int) -> dict:
 
     start_rss = rss_mb()
     start = time.perf_counter()
-    corpus = load_corpus(config(csv_path, cache, threads)[1])
+    corpus = load_corpus(config(csv_path, cache, threads, eval_samples=0)[1])  # every row
     seconds = time.perf_counter() - start
     tokens = sum(len(split.items.codes) for split in (corpus.train, corpus.val, corpus.test))
     timings = dict(corpus.timings)

@@ -61,12 +61,15 @@ class Vocab:
             return [get(t.lower(), unk) for t in tokens]
         return [get(t, unk) for t in tokens]
 
-    def encode_lists(self, texts: TokenLists) -> np.ndarray:
-        """Token indices of all of ``texts``' codes at once, (len(texts.codes),) int64."""
+    def lookup(self, texts: TokenLists) -> np.ndarray:
+        """The vocabulary index of each entry of ``texts``' lexicon, (len(lexicon),) int32."""
         get, unk = self.stoi.get, self.unk_index
-        table = np.fromiter((get(t.lower() if self.lowercase else t, unk) for t in texts.lexicon), dtype=np.int64,
-                            count=len(texts.lexicon))
-        return table[texts.codes]
+        return np.fromiter((get(t.lower() if self.lowercase else t, unk) for t in texts.lexicon), dtype=np.int32,
+                           count=len(texts.lexicon))
+
+    def encode_lists(self, texts: TokenLists) -> np.ndarray:
+        """Token indices of all of ``texts``' codes at once, (len(texts.codes),) int32."""
+        return self.lookup(texts)[texts.codes]
 
     def to_dict(self) -> dict[str, Any]:
         return {"itos": self.itos, "lowercase": self.lowercase}

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .source import Reviews
-from .tokens import TokenLists
+from .tokens import TokenLists, gather, place
 
 if TYPE_CHECKING:
     from ..vocab import Vocab
@@ -34,19 +34,22 @@ class EncodedDataset(Dataset):
     def __init__(self, reviews: Reviews, vocab: Vocab, max_tokens: int = 0):
         self.labels = torch.tensor(reviews.labels, dtype=torch.long)
         items = reviews.items if isinstance(reviews.items, TokenLists) else TokenLists.from_lists(reviews.items)
-        codes, lengths = vocab.encode_lists(items), items.lengths()
+        lengths = items.lengths()
+        kept = np.minimum(lengths, max_tokens) if max_tokens > 0 else lengths
         # An empty review still gets one <unk> so every sequence has a last state.
-        empty = lengths == 0
-        if empty.any():
-            codes = np.insert(codes, items.offsets[:-1][empty], vocab.unk_index)
-            lengths = np.where(empty, 1, lengths)
-        starts = np.zeros(len(lengths), dtype=np.int64)
-        np.cumsum(lengths[:-1], out=starts[1:])
-        keep = _head_tail_index(starts, lengths, max_tokens)
-        self.kept = np.minimum(lengths, max_tokens) if max_tokens > 0 else lengths
-        self.flat = torch.from_numpy(codes[keep].astype(np.int32))
+        self.kept = np.maximum(kept, 1)
         self.offsets = np.zeros(len(self.kept) + 1, dtype=np.int64)
         np.cumsum(self.kept, out=self.offsets[1:])
+        # Head and tail of each review (``tokenizer.head_tail``): two gathers, the first
+        # ceil(max_tokens / 2) tokens and the last floor(max_tokens / 2), interleaved per review.
+        head = np.where(lengths > kept, max_tokens - max_tokens // 2, kept)
+        tail = kept - head
+        table = vocab.lookup(items)  # lexicon entry -> vocabulary index
+        flat = np.full(int(self.kept.sum()), vocab.unk_index, dtype=np.int32)
+        starts = items.offsets[:-1]
+        place(flat, self.offsets[:-1], head, table[gather(items.codes, starts, head)])
+        place(flat, self.offsets[:-1] + head, tail, table[gather(items.codes, starts + lengths - tail, tail)])
+        self.flat = torch.from_numpy(flat)
         self.lengths = self.kept.tolist()
 
     def __len__(self) -> int:
@@ -54,22 +57,6 @@ class EncodedDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.flat[self.offsets[i] : self.offsets[i + 1]], self.labels[i]
-
-
-def _head_tail_index(starts: np.ndarray, lengths: np.ndarray, max_tokens: int) -> np.ndarray:
-    """Positions in the flat codes of the tokens ``tokenizer.head_tail`` keeps of each review:
-    all of a short one, the first ceil(max_tokens / 2) and last floor(max_tokens / 2) of a long one."""
-    if max_tokens <= 0 or not len(lengths) or lengths.max() <= max_tokens:
-        return np.arange(int(lengths.sum()), dtype=np.int64)
-    kept = np.minimum(lengths, max_tokens)
-    out_starts = np.zeros(len(kept), dtype=np.int64)
-    np.cumsum(kept[:-1], out=out_starts[1:])
-    j = np.arange(int(kept.sum()), dtype=np.int64) - np.repeat(out_starts, kept)  # place in the kept review
-    head = max_tokens - max_tokens // 2
-    long = np.repeat(lengths > max_tokens, kept)
-    # In a cut review, the tail starts at length - max_tokens // 2 once past the head.
-    skip = np.where(long & (j >= head), np.repeat(lengths - max_tokens, kept), 0)
-    return np.repeat(starts, kept) + j + skip
 
 
 def _bucketed(lengths: Sequence[int], batch_size: int, pool: int, rng: random.Random) -> list[list[int]]:

@@ -73,16 +73,47 @@ class TokenLists(Sequence[list[str]]):
         index = np.asarray(indices, dtype=np.int64)
         if len(index) and (index.min() < 0 or index.max() >= len(self)):
             raise IndexError(f"indices out of range ({len(self)} texts)")
-        starts, lengths = self.offsets[index], self.lengths()[index]
+        lengths = self.lengths()[index]
         offsets = np.zeros(len(index) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        # Position of every kept token in ``codes``: its text's start plus its place in the text.
-        within = np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1], lengths)
-        return TokenLists(self.lexicon, self.codes[np.repeat(starts, lengths) + within], offsets)
+        return TokenLists(self.lexicon, gather(self.codes, self.offsets[index], lengths), offsets)
 
     def nbytes(self) -> int:
         """Bytes of the arrays (the lexicon's strings not counted)."""
         return self.codes.nbytes + self.offsets.nbytes
+
+
+# Texts gathered per round of ``gather``: its index arrays (8 bytes a token) then stay a few MB,
+# whatever the corpus's size.
+GATHER_TEXTS = 4096
+
+
+def _spans(starts: np.ndarray, lengths: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """The positions ``starts[i] + j`` (j < lengths[i]) of every span, a few thousand spans at a
+    time: (how many positions came before, positions)."""
+    done = 0
+    for first in range(0, len(starts), GATHER_TEXTS):
+        part_starts, part_lengths = starts[first : first + GATHER_TEXTS], lengths[first : first + GATHER_TEXTS]
+        count = int(part_lengths.sum())
+        begins = np.zeros(len(part_lengths), dtype=np.int64)
+        np.cumsum(part_lengths[:-1], out=begins[1:])
+        within = np.arange(count, dtype=np.int64) - np.repeat(begins, part_lengths)  # place in the span
+        yield done, np.repeat(part_starts, part_lengths) + within
+        done += count
+
+
+def gather(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``values[starts[i] : starts[i] + lengths[i]]`` for every i, back to back, in one array."""
+    out = np.empty(int(lengths.sum()), dtype=values.dtype)
+    for done, positions in _spans(starts, lengths):
+        out[done : done + len(positions)] = values[positions]
+    return out
+
+
+def place(out: np.ndarray, starts: np.ndarray, lengths: np.ndarray, values: np.ndarray) -> None:
+    """The reverse of ``gather``: ``values``, back to back, written to ``out[starts[i] : starts[i] + lengths[i]]``."""
+    for done, positions in _spans(starts, lengths):
+        out[positions] = values[done : done + len(positions)]
 
 
 def concat(parts: Sequence[Sequence[Sequence[str]]]) -> TokenLists:
@@ -127,5 +158,7 @@ class TokenListsBuilder:
             self.add(tokens)
 
     def build(self) -> TokenLists:
-        codes = np.frombuffer(self._codes, dtype=np.int32).copy() if self._codes else np.zeros(0, np.int32)
-        return TokenLists(list(self._index), codes, np.frombuffer(self._offsets, dtype=np.int64).copy())
+        """The texts added so far. The arrays share the builder's memory (no copy of the corpus):
+        add nothing after building."""
+        codes = np.frombuffer(self._codes, dtype=np.int32) if self._codes else np.zeros(0, np.int32)
+        return TokenLists(list(self._index), codes, np.frombuffer(self._offsets, dtype=np.int64))
