@@ -119,10 +119,12 @@ def approximations(analysis: Analysis) -> str:
 def running_chart(analysis: Analysis):
     """P(positive) had the review ended after each token; with more classes, P of the predicted class."""
     name = f"P({analysis.target or 'positive'})"
-    rows = [{"tokens read": pos, "P": p, "token": analysis.tokens[pos - 1], "series": name}
+    # A class name may hold characters a Vega-Lite field name can't ('.', '['): it is only a title.
+    field = "P(positive)" if len(analysis.probabilities) <= 2 else "probability"
+    rows = [{"tokens read": pos, field: p, "token": analysis.tokens[pos - 1], "series": name}
             for pos, p in zip(analysis.running_positions, analysis.running, strict=True)]
     chance = 1 / len(analysis.probabilities) if analysis.probabilities else 0.5
-    return line_chart(rows, "tokens read", "P", x_title="tokens read", y_title=name, y_domain=(0.0, 1.0),
+    return line_chart(rows, "tokens read", field, x_title="tokens read", y_title=name, y_domain=(0.0, 1.0),
                       rule=chance, height=220)
 
 

@@ -9,6 +9,12 @@ first training step (while the data, vocabulary or word vectors are prepared) sa
 and ends with ``Finished(status="stopped", path="")``: an untrained model never becomes
 selectable. Errors, out-of-memory included, end the run with a ``Finished(status="failed")``
 event rather than an exception, so a front-end stays usable.
+
+Any number of classes: two share one logit and the binary cross-entropy, more get a logit each
+and the cross-entropy (``evaluation.loss_function``); the corpus names the classes and the
+checkpoint keeps the names. Several processes (``dist``, under torchrun): each trains on its
+share of every batch in DistributedDataParallel, losses and validation sums are added up over
+them, and only rank 0 saves (see ``distributed.py``).
 """
 
 from __future__ import annotations

@@ -203,7 +203,10 @@ def test_a_password_adds_a_field_and_an_api_parameter():
     boxes = [b for b in demo.blocks.values() if getattr(b, "label", None) == "Training password"]
     assert len(boxes) == 1 and boxes[0].type == "password"
     start = next(fn for fn in demo.fns.values() if fn.api_name == "start_training")
-    assert start.inputs[-1] is boxes[0]
+    # preset, run name, the settings, the password, then the data source (own_data)
+    assert start.inputs[2 + len(form.FIELDS)] is boxes[0]
+    assert [getattr(b, "label", None) for b in start.inputs[3 + len(form.FIELDS):]] == [
+        "Train on", "Labelled file", "Text column", "Label column"]
 
 
 # ---------------------------------------------------------------------------------------------
