@@ -153,14 +153,16 @@ class TrainTab:
         return views.status_dict(self.worker.snapshot()[1])
 
 
-def named(fn: Callable[..., Any], names: list[str]) -> Callable[..., Any]:
-    """``fn`` taking positional arguments under these names, so the API page and clients show them."""
+def named(fn: Callable[..., Any], names: list[str], optional: tuple[str, ...] = ()) -> Callable[..., Any]:
+    """``fn`` taking positional arguments under these names, so the API page and clients show them;
+    the ``optional`` ones (last) default to None, so a client may leave them out."""
 
     def call(*args: Any) -> Any:
         return fn(*args)
 
     call.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                           default=None if n in optional else inspect.Parameter.empty) for n in names])
     call.__doc__ = fn.__doc__
     return call
 
@@ -213,7 +215,7 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
                        [c["preset"]], fields, api_visibility="private")
     secret = [c["password"]] if password else []
     c["start"].click(named(tab.start, ["preset", "run_name", *form.FIELDS, *(["password"] if password else []),
-                            *tab.data_names()]),
+                            *tab.data_names()], optional=tuple(tab.data_names())),
                      [c["preset"], c["run_name"], *fields, *secret, *data_inputs], [c["notice"]],
                      api_name="start_training").then(**refresh)
     c["stop"].click(tab.stop, secret, [c["notice"]], api_name="stop_training").then(**refresh)
