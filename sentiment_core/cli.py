@@ -144,7 +144,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Under torchrun (WORLD_SIZE > 1) every process runs this command; rank 0 alone prints and saves.
     dist = distributed.from_env(train_cfg.device) if distributed.launched() else None
     try:
-        return _train(args, model_cfg, train_cfg, dist)
+        code = _train(args, model_cfg, train_cfg, dist)
+        if dist is not None and code != 1:  # a failed process is ended by torchrun with the others
+            dist.barrier()  # rank 0 may still be writing the card: leave together
+        return code
     finally:
         distributed.shutdown()
 

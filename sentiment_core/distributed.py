@@ -59,6 +59,11 @@ class Distributed:
         """Whether ``flag`` is set on any process: every process gets the same answer."""
         return bool(self.sum(torch.tensor([float(flag)], device=self.device)).item() > 0)
 
+    def barrier(self) -> None:
+        """Wait until every process gets here: leaving the process group while another process
+        still talks to it aborts that process (gloo's threads are torn down under it)."""
+        torch_dist.barrier()
+
     def first(self, fn: Callable[[], T]) -> T:
         """``fn()`` on local rank 0 of each machine, then on the other processes (which then find
         the caches it filled); an error on one process is raised on every process."""
