@@ -1,10 +1,10 @@
 """Start the web app: ``python app.py`` serves it on http://127.0.0.1:7860 with the shipped model.
 
-    python app.py [--host 0.0.0.0] [--port 7860] [--share] [--runs-dir runs]
+    python app.py [--host 0.0.0.0] [--port 7860] [--share] [--runs-dir runs] [--data aclImdb_v1.tar.gz]
                   [--max-train-samples N] [--no-training] [--training-password SECRET]
 
 Every option also has an environment variable (GRADIO_SERVER_NAME, GRADIO_SERVER_PORT,
-SENTIMENT_RUNS_DIR, SENTIMENT_MAX_TRAIN_SAMPLES, SENTIMENT_DISABLE_TRAINING=1,
+SENTIMENT_RUNS_DIR, SENTIMENT_DATA, SENTIMENT_MAX_TRAIN_SAMPLES, SENTIMENT_DISABLE_TRAINING=1,
 SENTIMENT_TRAINING_PASSWORD, ...), which is how a Hugging Face Space configures it. ``demo`` is
 built on first access from those variables, for tools that import this file and look for it
 (``gradio app.py`` reload mode).
@@ -39,6 +39,17 @@ def _count(minimum: int):
     return parse
 
 
+def _data(text: str) -> str:
+    """An argparse type: 'download', or an IMDB archive or aclImdb/ folder that a run can read."""
+    from demo import datasource
+
+    data = datasource.setting(text)
+    trouble = datasource.problem(data)
+    if trouble:
+        raise argparse.ArgumentTypeError(trouble)
+    return data
+
+
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -54,6 +65,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="folder of shipped models (default: checkpoints/; $SENTIMENT_CHECKPOINT_DIR)")
     parser.add_argument("--runs-dir", default=os.environ.get("SENTIMENT_RUNS_DIR"),
                         help="folder where runs trained in the app are saved (default: runs/; $SENTIMENT_RUNS_DIR)")
+    parser.add_argument("--data", type=_data, default=os.environ.get("SENTIMENT_DATA") or "download",
+                        help="IMDB reviews for training runs: an aclImdb_v1.tar.gz archive, an unpacked aclImdb/ "
+                             "folder, or 'download' (the official 84 MB archive, fetched on the first run into "
+                             "~/.cache/sentiment_core; $SENTIMENT_CACHE_DIR moves it) (default: $SENTIMENT_DATA, "
+                             "else download)")
     parser.add_argument("--model", default=os.environ.get("SENTIMENT_MODEL"),
                         help="model selected at start (default: checkpoints/default.safetensors; $SENTIMENT_MODEL)")
     parser.add_argument("--max-train-samples", type=_count(0),
@@ -84,7 +100,7 @@ def _build(args: argparse.Namespace):
     return build_demo(checkpoint_dir=args.checkpoint_dir, runs_dir=args.runs_dir, default_model=args.model,
                       allow_training=not args.no_training, max_train_samples=args.max_train_samples,
                       training_password=args.training_password, worker=TrainingWorker(threads=args.train_threads),
-                      train_data_dir=args.train_data_dir)
+                      data=args.data, train_data_dir=args.train_data_dir)
 
 
 def _exit_on_sigterm(signum, frame) -> None:

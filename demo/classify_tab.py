@@ -4,16 +4,21 @@
 ``ui.build_demo`` can refresh the model list when training adds a model.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: ``gr.api`` reads the endpoints' annotations as types
+# to describe their parameters and results on the API page.
 
 import functools
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.data_classes import FileData
 
-from . import batch
+from sentiment_core import markdown as md
+
+from . import batch, palette
 from . import classify as cl
+from .errors import user_error
 from .models import ModelRegistry
 
 # Labels skip Gradio's queue (one POST, a few ms; its event machinery cost more than the model):
@@ -22,8 +27,6 @@ from .models import ModelRegistry
 # Explanations run one at a time in the queue, so however many visitors type, a core stays free
 # for their labels.
 EXPLAIN_CONCURRENCY = 1
-WORDS_LABEL = ("Word contributions (integrated gradients): red pushed towards positive, purple towards negative; "
-               "the strongest word has the full colour")
 RUNNING_LABEL = "Running prediction: P(positive) had the review ended after each token"
 
 
@@ -52,7 +55,7 @@ class ModelViews:
         try:
             entry = self.registry.entry(model_key)
         except KeyError:
-            return {summary: f"The model `{model_key}` is gone; pick another one.", card: ""}
+            return {summary: f"The model {md.code(model_key)} is gone; pick another one.", card: ""}
         return {summary: entry.summary(), card: self.registry.card(model_key)}
 
     def problems(self) -> str:
@@ -86,15 +89,15 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path)
     models = ModelViews(registry, c)
     examples = cl.load_examples()
     with gr.Row(equal_height=False):
-        # The list grows while the app runs; a key outside the choices the page started with
-        # (an API caller naming a new run) must pass, and unknown keys get a message.
+        # Only listed models: the list grows while the app runs, and each page's timer sends it the
+        # new choices, which Gradio then accepts from that page (the API checks keys itself).
         c["model"] = gr.Dropdown(registry.choices(), value=registry.default_key(), label="Model",
-                                 info="shipped models and runs trained here", scale=2, allow_custom_value=True)
+                                 info="shipped models and runs trained here", scale=2)
         with gr.Column(scale=3):
-            c["model_summary"] = gr.Markdown()
+            c["model_summary"] = gr.Markdown(elem_id="model-summary")
             c["problems"] = gr.Markdown(models.problems())
     with gr.Accordion("Model card", open=False):
-        c["card"] = gr.Markdown()
+        c["card"] = gr.Markdown(elem_id="card")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             c["text"] = gr.Textbox(label="Review", lines=6, max_lines=14, elem_id="review",
@@ -112,18 +115,19 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path)
                     example_labels=[example_label(e) for e in short])
         gr.Examples([[e["text"]] for e in real], [c["text"]], label="Real IMDB test reviews",
                     example_labels=[example_label(e) for e in real])
-    c["words"] = gr.HighlightedText(label=WORDS_LABEL, show_legend=True, elem_classes="words-box", elem_id="words")
-    c["running"] = gr.Plot(label=RUNNING_LABEL, elem_id="running")
+    c["words"] = gr.HTML(cl.WORDS_EMPTY, elem_classes="words-box", elem_id="words", container=True, padding=True)
+    c["running"] = gr.Plot(label=RUNNING_LABEL, elem_id="running", elem_classes="chart")
     with gr.Accordion("Batch: classify a file of reviews", open=False):
         gr.Markdown(f"A **.txt** file with one review per line, or a **.csv** file with a header row and a column "
                     f"named {', '.join(batch.TEXT_COLUMNS)} (else the first text column is used). Up to "
                     f"{batch.MAX_BATCH_ROWS:,} reviews and {batch.MAX_BATCH_BYTES // 2**20} MB per file.")
         with gr.Row():
-            c["upload"] = gr.File(label="Reviews file", file_types=[".txt", ".csv"], scale=1)
+            c["upload"] = gr.File(label="Reviews file", file_types=[".txt", ".csv"], scale=1, elem_id="upload")
             c["download"] = gr.File(label="Predictions (CSV)", interactive=False, scale=1)
         c["batch"] = gr.Button("Classify file", variant="primary")
-        c["batch_message"] = gr.Markdown()
-        c["batch_table"] = gr.Dataframe(label="Predictions", interactive=False, wrap=True, max_height=400)
+        c["batch_message"] = gr.Markdown(elem_id="batch-message")
+        c["batch_table"] = gr.Dataframe(label="Predictions", interactive=False, wrap=True, max_height=400,
+                                        elem_id="batch-table")
 
     # Two events per keystroke, each keeping only the newest text: the label (a few ms) never
     # waits for the explanation (word attributions and running prediction, tens of ms).
@@ -136,40 +140,94 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path)
     for io in (label_io, explain_io):
         c["text"].change(**io, trigger_mode="always_last", show_progress="hidden")
         c["classify"].click(**io, show_progress="minimal")
-    describe = {"fn": models.describe, "inputs": [c["model"]], "outputs": [c["model_summary"], c["card"]]}
-    described = c["model"].change(**describe, api_name="model_card")
+    describe = {"fn": models.describe, "inputs": [c["model"]], "outputs": [c["model_summary"], c["card"]],
+                "api_visibility": "private"}
+    described = c["model"].change(**describe)
     described.then(**label_io, show_progress="hidden")
     described.then(**explain_io, show_progress="hidden")
 
-    # The API endpoints: bad input is a gr.Error. The model is resolved once (the default when
-    # none is named): listing the models stats every checkpoint file, and this is the hot path.
+    # A file's old results go before a new file is read, so an error never sits over stale ones.
+    batch_outputs = [c["batch_table"], c["download"], c["batch_message"]]
+    clear = {"fn": lambda: (None, None, ""), "inputs": None, "outputs": batch_outputs, "queue": False,
+             "show_progress": "hidden", "api_visibility": "private"}
+
+    def classify_file_view(model_key: str | None, path: str | None):
+        preview, csv_path, message = batch.classify_file(registry, model_key, path, batch_dir)
+        return (None if preview is None else palette.style_labels(preview, "prediction")), csv_path, message
+
+    batch_io = {"fn": classify_file_view, "inputs": [c["model"], c["upload"]], "outputs": batch_outputs,
+                "concurrency_limit": 2, "concurrency_id": "batch", "api_visibility": "private"}
+    c["batch"].click(**clear).then(**batch_io)
+    c["upload"].upload(**clear).then(**batch_io)
+    c["upload"].clear(**clear)
+    add_api(registry)
+    return models
+
+
+def _text(text: Any) -> str:
+    if not isinstance(text, str):
+        raise user_error(f"text must be a string, not {type(text).__name__}.")
+    return text
+
+
+def _model(registry: ModelRegistry, model: Any) -> str:
+    """The model key an API caller named, or the default one; whether it is listed is checked where it is used."""
+    if model is None or model == "":
+        default = registry.default_key()
+        if default is None:
+            raise user_error(cl.NO_MODEL_MESSAGE)
+        return default
+    if not isinstance(model, str):
+        raise user_error(f"model must be a string (a key from /models), not {type(model).__name__}.")
+    return model
+
+
+def add_api(registry: ModelRegistry) -> None:
+    """The Classify tab's API endpoints: named parameters, plain JSON results, bad input a ``gr.Error``."""
+
+    # The model is resolved once per call (the default when none is named): listing the models
+    # stats every checkpoint file, and classify is the hot path.
     def classify(text: str, model: str | None = None) -> dict:
         """Classify one review: {"label", "probabilities", "model"}; the model defaults to the app's default."""
-        model = model or registry.default_key()
+        text, model = _text(text), _model(registry, model)
         try:
             probabilities = cl.probabilities(registry, text, model)
         except cl.ClassifyProblem as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(str(exc)) from None
         return {"label": max(probabilities, key=probabilities.get), "probabilities": probabilities, "model": model}
 
     def explain(text: str, model: str | None = None) -> dict:
-        """Explain one review: label, probabilities, tokens, word attributions and the running prediction."""
-        model = model or registry.default_key()
+        """Explain one review: label, probabilities, tokens, word attributions, the running prediction and which
+        words the model knows."""
+        text, model = _text(text), _model(registry, model)
         try:
-            result, _ = cl.analysis(registry, text, model)
+            result, predictor = cl.analysis(registry, text, model)
         except cl.ClassifyProblem as exc:
-            raise gr.Error(str(exc)) from None
-        return {**cl.explanation_json(result), "model": model}
+            raise user_error(str(exc)) from None
+        return {**cl.explanation_json(result, cl.known_words(predictor, result.tokens)), "model": model}
+
+    def classify_file(file: FileData, model: str | None = None) -> dict:
+        """Classify every review in a .txt (one a line) or .csv (a text column) file: each row with its
+        prediction and P(positive), and the counts."""
+        return batch.classify_file_json(registry, _model(registry, model), file)
+
+    def model_card(model: str | None = None) -> dict:
+        """A model's name, a plain-text summary and its Markdown card."""
+        model = _model(registry, model)
+        try:
+            entry = registry.entry(model)
+        except KeyError:
+            raise user_error(f"The model {model!r} is gone or unknown; /models lists them.") from None
+        return {"model": model, "name": entry.name, "summary": entry.summary(markdown=False),
+                "card": registry.card(model)}
+
+    def models() -> list:
+        """The models to choose from: key (what the other endpoints take), label, and which is the default."""
+        default = registry.default_key()
+        return [{"model": key, "label": label, "default": key == default} for label, key in registry.choices()]
 
     gr.api(classify, api_name="classify", queue=False)
     gr.api(explain, api_name="explain", concurrency_id="explain", concurrency_limit=EXPLAIN_CONCURRENCY)
-
-    def classify_file(model_key: str | None, path: str | None):
-        return batch.classify_file(registry, model_key, path, batch_dir)
-
-    batch_io = {"fn": classify_file, "inputs": [c["model"], c["upload"]],
-                "outputs": [c["batch_table"], c["download"], c["batch_message"]],
-                "concurrency_limit": 2, "concurrency_id": "batch"}
-    c["batch"].click(**batch_io, api_name="classify_file")
-    c["upload"].upload(**batch_io, api_visibility="private")
-    return models
+    gr.api(classify_file, api_name="classify_file", concurrency_id="batch", concurrency_limit=2)
+    gr.api(model_card, api_name="model_card", queue=False)
+    gr.api(models, api_name="models", queue=False)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from sentiment_core import CheckpointError, Predictor
-from sentiment_core.card import describe_architecture, render_card
+from sentiment_core import markdown as md
+from sentiment_core.card import describe_architecture, hardware, render_card
 from sentiment_core.checkpoint import read_metadata
 
 log = logging.getLogger(__name__)
@@ -56,25 +57,28 @@ class ModelEntry:
         origin = {"shipped": "shipped", "runs": "trained here"}.get(self.key.split("/")[0], "given")
         return f"{self.path.stem} ({origin}; {cell}{score})"
 
-    def summary(self) -> str:
-        """A few Markdown lines: architecture, size, accuracy, when and where trained."""
+    def summary(self, markdown: bool = True) -> str:
+        """A few lines: architecture, size, accuracy, when and where trained (Markdown, or plain text)."""
         info, metrics = self.meta["info"], self.meta["metrics"]
-        lines = [f"**{self.name}**: {describe_architecture(self.meta['model_config'])}"]
+        text = md.text if markdown else str
+        strong = "**{}**" if markdown else "{}"
+        lines = [f"{strong.format(text(self.name))}: {describe_architecture(self.meta['model_config'])}"]
         facts = []
         if info.get("num_parameters"):
             facts.append(f"{info['num_parameters']:,} parameters")
         for split, label in (("test", "test"), ("val", "validation")):
             m = metrics.get(split)
             if m:
-                facts.append(f"{label} accuracy **{m['accuracy']:.1%}** on {m['count']:,} reviews")
+                accuracy = strong.format(f"{m['accuracy']:.1%}")
+                facts.append(f"{label} accuracy {accuracy} on {m['count']:,} reviews")
         if info.get("train_size"):
             facts.append(f"trained on {info['train_size']:,} reviews")
         lines.append(" · ".join(facts) or "no metrics recorded")
         if info.get("created"):
             minutes = info.get("training_seconds", 0) / 60
-            lines.append(f"trained {info['created'].replace('T', ' ')} on {info.get('hardware', 'unknown hardware')}"
-                         f" in {minutes:.1f} min")
-        return "  \n".join(lines)
+            lines.append(f"trained {text(str(info['created']).replace('T', ' '))} on {text(hardware(info))} "
+                         f"in {minutes:.1f} min")
+        return ("  \n" if markdown else "\n").join(lines)
 
 
 class ModelRegistry:
@@ -134,7 +138,7 @@ class ModelRegistry:
                 continue
             meta = self._metadata(path, stamp)
             if isinstance(meta, CheckpointError):
-                problems.append(f"`{path.name}` in {key.split('/')[0]}: {meta.problem}")
+                problems.append(f"{md.code(path.name)} in {key.split('/')[0]}: {md.text(meta.problem)}")
             else:
                 entries.append(ModelEntry(key, path, meta))
         return entries, problems

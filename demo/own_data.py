@@ -164,6 +164,6 @@ def wire_data_source(c: dict[str, Any], preset: gr.components.Component, data_di
                        api_visibility="private")
     for component in inputs:
         component.change(check, inputs, [c["summary"]], api_visibility="private", show_progress="minimal")
-    preset.change(lambda p: gr.Radio(value=SOURCE_OF_PRESET[p]) if p in SOURCE_OF_PRESET else gr.skip(), [preset],
+    preset.input(lambda p: gr.Radio(value=SOURCE_OF_PRESET[p]) if p in SOURCE_OF_PRESET else gr.skip(), [preset],
                   [c["source"]], api_visibility="private")
     return inputs

@@ -5,28 +5,30 @@ so ``ui.build_demo`` can hook the page-wide timer to ``TrainTab.refresh``. Handl
 keyed by component. Training itself runs in a child process owned by ``demo.worker``.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: ``gr.api`` reads the endpoints' annotations as types
+# to describe their parameters and results on the API page.
 
 import dataclasses
 import hmac
 import inspect
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from sentiment_core.config import PRESETS
 from sentiment_core.utils import available_devices
 
-from . import form, own_data, views
+from . import datasource, form, own_data, views
+from .errors import user_error
 from .models import ModelRegistry
 from .worker import Run, TrainingBusyError, TrainingWorker
 
 DISABLED = ("## Training is disabled on this server\nThis deployment only classifies with the models it has. "
             "Run the app yourself (`python app.py`) to train models; see the README.")
-PRESET_INFO = "fills the settings below; 'tutorial' is the original PyTorch sentiment tutorial's RNN, 'quick' a " \
-              "small model for a CPU demo"
+PRESET_INFO = "fills the settings below; 'fast' reaches about 90% in a few minutes on a CPU, 'quick' trains a " \
+              "small model on a slice in under a minute, 'tutorial' is the original PyTorch sentiment tutorial's RNN"
 
 
 def control(field: form.FormField, value: Any, cap: int | None) -> gr.components.Component:
@@ -49,6 +51,11 @@ def control(field: form.FormField, value: Any, cap: int | None) -> gr.components
     return gr.Number(value=value, label=label, info=info)
 
 
+def _running(run: Run | None) -> str | None:
+    """Which run is going, as a key that a page remembers (a name can come back after a run is deleted)."""
+    return f"{run.name}@{run.started_at}" if run is not None and run.running else None
+
+
 @dataclass
 class TrainTab:
     """The tab's components, and the handlers bound to this app's worker and settings."""
@@ -59,65 +66,82 @@ class TrainTab:
     cap: int | None
     password: str | None
     components: dict[str, Any]
-    data_dir: Path | None = None  # a server folder whose files a run may name (--train-data-dir)
+    data: str = dataclasses.field(default_factory=datasource.setting)  # see ``demo.datasource``
+    data_dir: Path | None = None  # a server folder whose labelled files a run may name (--train-data-dir)
 
     def __getitem__(self, name: str) -> Any:
         return self.components[name]
 
     def _check_password(self, given: str | None) -> None:
-        if self.password and not hmac.compare_digest((given or "").encode(), self.password.encode()):
-            raise gr.Error("Wrong or missing training password: on this server, starting and stopping runs needs it.")
+        if self.password and not hmac.compare_digest(str(given or "").encode(), self.password.encode()):
+            raise user_error("Wrong or missing training password: on this server, starting and stopping runs needs it.")
 
-    def data_names(self) -> list[str]:
-        """The data arguments of Start, after the settings (and the password): see ``own_data.overrides``."""
-        return ["data_source", "upload", *(["data_file"] if self.data_dir else []), "text_column", "label_column"]
-
-    def start(self, preset_name: str, run_name: str | None, *values: Any) -> str:
-        """Validate the form, pick the run's name and start it; problems are ``gr.Error`` messages.
-
-        ``values``: the settings (``form.FIELDS``), the password when the server has one, then the
-        data source (``data_names``; left out, the preset's IMDB data)."""
-        settings_values, rest = values[: len(form.FIELDS)], list(values[len(form.FIELDS) :])
-        given = rest.pop(0) if self.password and rest else None
-        self._check_password(given)
-        if len(settings_values) != len(form.FIELDS):
-            raise gr.Error(f"Expected {len(form.FIELDS)} settings ({', '.join(form.FIELDS)}), "
-                           f"got {len(settings_values)}.")
-        names = self.data_names()
-        if len(rest) > len(names):
-            raise gr.Error(f"Expected at most {len(names)} data arguments ({', '.join(names)}), got {len(rest)}.")
-        data = dict(zip(names, rest + [None] * (len(names) - len(rest))))
+    def start_run(self, preset_name: str, run_name: str | None, settings: dict[str, Any],
+                  password: str | None = None, source: dict[str, Any] | None = None) -> tuple[Run, list[str]]:
+        """Check the password, the data and the settings, pick the run's name and start it: (run, notes).
+        ``source``: the data source (``own_data.overrides``' arguments by name; None: the preset's IMDB
+        data). Problems are ``gr.Error`` messages."""
+        self._check_password(password)
+        source = source or {}
+        own_file = source.get("data_source") == "file"
+        trouble = None if own_file else datasource.problem(self.data)
+        if trouble:
+            raise user_error(f"Training cannot start: {trouble}. To fix it, {datasource.HOW_TO_SET}.")
+        if run_name is not None and not isinstance(run_name, str):
+            raise user_error(f"The run name must be text, not {type(run_name).__name__}.")
         try:
-            model_cfg, train_cfg, settings, notes = form.parse_settings(
-                preset_name, dict(zip(form.FIELDS, settings_values)), self.cap)
+            model_cfg, train_cfg, settings, notes = form.parse_settings(preset_name, settings, self.cap)
             name, path = form.run_path(self.runs_dir, run_name, model_cfg)
             data_settings, data_note = own_data.overrides(
-                data["data_source"], data["upload"], data.get("data_file"), data["text_column"],
-                data["label_column"], self.runs_dir, self.data_dir)
-            train_cfg = dataclasses.replace(train_cfg, output=str(path), **data_settings)
+                source.get("data_source"), source.get("upload"), source.get("data_file"), source.get("text_column"),
+                source.get("label_column"), self.runs_dir, self.data_dir)
+            train_cfg = dataclasses.replace(train_cfg, output=str(path), **{"data": self.data, **data_settings})
         except (form.FormError, own_data.DataSourceError) as exc:
-            raise gr.Error(str(exc)) from None
-        except ValueError as exc:  # a setting the data source makes that the configs refuse
-            raise gr.Error(f"Bad settings: {exc}") from None
+            raise user_error(str(exc)) from None
+        except ValueError as exc:  # a setting of the data source that the configs refuse
+            raise user_error(f"Bad settings: {exc}") from None
         if data_note:
             notes.append(data_note)
         info = {"name": name, "preset": preset_name, "trained_in": "web app",
                 "command": form.cli_command(preset_name, name, path, settings)}
         try:
-            self.worker.start(Run(name, str(path), preset_name, settings), model_cfg, train_cfg, info)
+            run = self.worker.start(Run(name, str(path), preset_name, settings), model_cfg, train_cfg, info)
         except TrainingBusyError as exc:
-            raise gr.Error(f"Another training run is in progress ({exc}); wait for it or stop it first.") from None
-        return f"Started **{name}**" + (f" ({'; '.join(notes)})" if notes else "") + "."
+            raise user_error(f"Another training run is in progress ({exc}); wait for it or stop it first.") from None
+        return run, notes
 
-    def stop(self, password: str | None = None) -> str:
-        """Ask the running job to stop; it ends at the next batch and keeps its best checkpoint."""
+    def data_names(self) -> list[str]:
+        """The data-source arguments of Start, after the settings (and the password)."""
+        return ["data_source", "upload", *(["data_file"] if self.data_dir else []), "text_column", "label_column"]
+
+    def start(self, preset_name: str, run_name: str | None, *values: Any) -> str:
+        """The page's Start: the form's values in ``form.FIELDS`` order, the password when one is set,
+        then the data source (``data_names``; left out: the preset's IMDB data)."""
+        values, rest = values[: len(form.FIELDS)], list(values[len(form.FIELDS) :])
+        given = rest.pop(0) if self.password and rest else None
+        if len(values) != len(form.FIELDS):
+            raise user_error(f"Expected {len(form.FIELDS)} settings ({', '.join(form.FIELDS)}), got {len(values)}.")
+        names = self.data_names()
+        if len(rest) > len(names):
+            raise user_error(f"Expected at most {len(names)} data arguments ({', '.join(names)}), got {len(rest)}.")
+        run, notes = self.start_run(preset_name, run_name, dict(zip(form.FIELDS, values)), given,
+                                    dict(zip(names, rest)))
+        return f"Started **{run.name}**" + (f" ({'; '.join(notes)})" if notes else "") + "."
+
+    def stop_run(self, password: str | None = None) -> tuple[bool, str]:
+        """Ask the running job to stop: (whether one was running, what happens now)."""
         self._check_password(password)
         _, run = self.worker.snapshot()
         if not self.worker.stop():
-            return "No training run is in progress."
-        if run is not None and run.status == "preparing":
-            return "Stopping: the run ends before training begins and saves no checkpoint."
-        return "Stopping at the next batch; the best checkpoint so far is kept."
+            return False, "No training run is in progress."
+        if run is not None and run.last("Step") is None:
+            # Not a batch trained yet: nothing worth saving, and the worker ends it within seconds.
+            return True, "Stopping: the run has not trained yet, so it ends without saving a checkpoint."
+        return True, "Stopping at the next batch; the best checkpoint so far is kept."
+
+    def stop(self, password: str | None = None) -> str:
+        """The page's Stop."""
+        return self.stop_run(password)[1]
 
     def compare(self, metric: str):
         """The compare plot: saved runs' histories plus the run in progress."""
@@ -128,48 +152,124 @@ class TrainTab:
             histories[current.name] = views.run_histories(current)
         return views.compare_chart(histories, self.worker.runs(), metric)
 
+    def _form(self, run: Run | None, seen: dict) -> dict:
+        """The form while a run goes: that run's settings, read-only; after it, editable again.
+
+        Sent only when a run starts or ends, so a visitor's edits between runs are never overwritten.
+        """
+        c = self.components
+        fields = [c["preset"], c["run_name"], *c["controls"].values()]
+        running = _running(run)
+        if seen.get("form") == running:
+            return dict.fromkeys(fields, gr.skip())
+        if running:
+            updates = {c["controls"][f]: gr.update(value=run.settings[f], interactive=False)
+                       for f in form.FIELDS if f in run.settings}
+            return {**updates, c["preset"]: gr.update(value=run.preset, interactive=False),
+                    c["run_name"]: gr.update(value=run.name, interactive=False)}
+        # The finished run's name is taken now: the next run needs another.
+        return {**{control: gr.update(interactive=True) for control in c["controls"].values()},
+                c["preset"]: gr.update(interactive=True), c["run_name"]: gr.update(value="", interactive=True)}
+
     def refresh(self, metric: str, seen: dict) -> dict:
-        """Status, plots and buttons of the shared run; nothing is sent when nothing changed."""
+        """Status, plots, buttons, data line and form of the shared run; nothing is sent when nothing changed."""
         version, run = self.worker.snapshot()
         c = self.components
         if seen.get("training") == version:
             return dict.fromkeys(self.refresh_event()["outputs"], gr.skip())
         view = views.training_view(run)
+        data = datasource.describe(self.data)  # a run may have downloaded the archive since
         return {c["status"]: view["status"], c["loss_plot"]: view["loss"], c["accuracy_plot"]: view["accuracy"],
                 c["results"]: view["results"], c["start"]: gr.Button(interactive=view["can_start"]),
                 c["stop"]: gr.Button(interactive=view["can_stop"]), c["compare_plot"]: self.compare(metric),
-                c["seen"]: {**seen, "training": version}}
+                c["data"]: data if seen.get("data") != data else gr.skip(), **self._form(run, seen),
+                c["seen"]: {**seen, "training": version, "data": data, "form": _running(run)}}
 
     def refresh_event(self) -> dict[str, Any]:
         """Arguments of an event listener that redraws the tab (page load, timer, after Start/Stop)."""
         c = self.components
         outputs = [c[k] for k in ("status", "loss_plot", "accuracy_plot", "results", "start", "stop", "compare_plot",
-                                  "seen")]
+                                  "data", "preset", "run_name")]
+        outputs += [*c["controls"].values(), c["seen"]]
         return {"fn": self.refresh, "inputs": [c["compare_metric"], c["seen"]], "outputs": outputs,
                 "show_progress": "hidden", "api_visibility": "private"}
+
+    def landing(self) -> Any:
+        """The tab a page opens on: this one while a run goes (a reload shows the run), else the first."""
+        _, run = self.worker.snapshot()
+        return gr.Tabs(selected="train") if run is not None and run.running else gr.skip()
 
     def status(self) -> dict:
         """The shared training run's state (name, status, steps, loss, error...)."""
         return views.status_dict(self.worker.snapshot()[1])
 
 
-def named(fn: Callable[..., Any], names: list[str], optional: tuple[str, ...] = ()) -> Callable[..., Any]:
-    """``fn`` taking positional arguments under these names, so the API page and clients show them;
-    the ``optional`` ones (last) default to None, so a client may leave them out."""
+def _api_type(field: form.FormField) -> Any:
+    """The Python type an API caller sends for a form field (None: the preset's value)."""
+    return type(field.config_field.default) | None
 
-    def call(*args: Any) -> Any:
-        return fn(*args)
 
-    call.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                           default=None if n in optional else inspect.Parameter.empty) for n in names])
-    call.__doc__ = fn.__doc__
-    return call
+# The API's data-source parameters (no upload: a file is uploaded in the page, or named in the
+# server's training data folder).
+API_SOURCE = ("data_source", "data_file", "text_column", "label_column")
+
+
+def add_api(tab: TrainTab) -> None:
+    """The training endpoints: named parameters with defaults, plain JSON results, bad input a ``gr.Error``."""
+    first = form.PRESET_ORDER[0]
+
+    sources = [name for name in API_SOURCE if name != "data_file" or tab.data_dir]
+
+    def start_training(*args: Any) -> dict:
+        preset_name, run_name, *values = args
+        values, password, source = values[: len(form.FIELDS)], values[len(form.FIELDS)], values[len(form.FIELDS) + 1:]
+        if not isinstance(preset_name, str) or preset_name not in PRESETS:
+            raise user_error(f"Unknown preset {preset_name!r}; choose one of {', '.join(form.PRESET_ORDER)}.")
+        base = form.preset_settings(preset_name, tab.cap)
+        settings = {f: base[f] if v is None else v for f, v in zip(form.FIELDS, values)}
+        run, notes = tab.start_run(preset_name, run_name, settings, password, dict(zip(sources, source)))
+        return {"name": run.name, "status": run.status, "checkpoint": run.path, "settings": run.settings,
+                "notes": notes}
+
+    parameters = [inspect.Parameter("preset", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=first, annotation=str),
+                  inspect.Parameter("run_name", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="",
+                                    annotation=str | None)]
+    parameters += [inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                     annotation=_api_type(f)) for f in form.FORM]
+    parameters.append(inspect.Parameter("password", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                        annotation=str | None))
+    parameters += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=str | None)
+                   for name in sources]
+    start_training.__signature__ = inspect.Signature(parameters, return_annotation=dict)  # type: ignore[attr-defined]
+    start_training.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": dict}
+    start_training.__doc__ = (f"Start a training run: a preset ({', '.join(form.PRESET_ORDER)}), an optional run "
+                              "name, any settings to change (the others come from the preset), the password "
+                              "when the server sets one, and the data: data_source 'imdb', 'ratings' (IMDB star "
+                              "ratings, 4 classes) or 'file' (a labelled file in the server's training data folder, "
+                              "data_file, with text_column and label_column found by name when empty; upload a "
+                              "file in the page). Returns the run's name, status, checkpoint path and settings.")
+
+    def stop_training(password: str | None = None) -> dict:
+        """Stop the running training run at its next batch (it keeps its best checkpoint): {"stopping", "message"}."""
+        stopping, message = tab.stop_run(password)
+        return {"stopping": stopping, "message": message}
+
+    def training_status() -> dict:
+        """The shared training run's state: name, status, stage, steps, loss, validation accuracy, checkpoint, error."""
+        return tab.status()
+
+    gr.api(start_training, api_name="start_training")
+    gr.api(stop_training, api_name="stop_training")
+    gr.api(training_status, api_name="training_status", queue=False)
 
 
 def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: Path, seen: gr.State,
-                    cap: int | None = None, password: str | None = None, data_dir: Path | None = None) -> TrainTab:
-    """Lay out the Train tab (inside an open ``gr.Tab``) and wire Start, Stop and the preset picker."""
+                    cap: int | None = None, password: str | None = None, data: str | None = None,
+                    data_dir: Path | None = None) -> TrainTab:
+    """Lay out the Train tab (inside an open ``gr.Tab``) and wire Start, Stop and the preset picker.
+
+    ``data`` is where runs read the IMDB reviews (``demo.datasource.setting``)."""
+    data = datasource.setting(data)
     c: dict[str, Any] = {"seen": seen}
     initial = form.preset_settings(form.PRESET_ORDER[0], cap)
     with gr.Row(equal_height=False):
@@ -178,7 +278,7 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
                                       info=PRESET_INFO)
             c["run_name"] = gr.Textbox(label="Run name", placeholder="optional, e.g. my-first-gru",
                                        info="letters, digits, - and _; empty: generated from the cell and time")
-            c["data"] = own_data.build_data_source(data_dir)
+            c["own_data"] = own_data.build_data_source(data_dir)
             controls: dict[str, Any] = {}
             for section in form.SECTIONS:
                 fields = [f for f in form.FORM if f.section == section]
@@ -194,31 +294,32 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
             if password:
                 c["password"] = gr.Textbox(label="Training password", type="password", elem_id="password",
                                            info="this server asks for it to start or stop a run")
+            c["data"] = gr.Markdown(datasource.describe(data), elem_id="data")
             with gr.Row():
                 c["start"] = gr.Button("Start training", variant="primary", elem_id="start")
                 c["stop"] = gr.Button("Stop", variant="stop", interactive=False, elem_id="stop")
-            c["notice"] = gr.Markdown()
+            c["notice"] = gr.Markdown(elem_id="notice")
             c["status"] = gr.Markdown(views.status_markdown(None), elem_classes="status-box", elem_id="status")
-            c["loss_plot"] = gr.Plot(label="Loss", elem_id="loss-plot")
-            c["accuracy_plot"] = gr.Plot(label="Validation accuracy per epoch")
+            c["loss_plot"] = gr.Plot(label="Loss", elem_id="loss-plot", elem_classes="chart")
+            c["accuracy_plot"] = gr.Plot(label="Validation accuracy per epoch", elem_id="accuracy-plot",
+                                         elem_classes="chart")
             c["results"] = gr.Markdown(elem_id="results")
     gr.Markdown("### Compare runs\nRuns saved in the runs folder (this session's and earlier ones), one colour per "
                 "run.")
     c["compare_metric"] = gr.Radio(list(views.COMPARE_METRICS), value="validation loss", label="Metric")
-    c["compare_plot"] = gr.Plot(label="Runs compared")
-    tab = TrainTab(worker, registry, Path(runs_dir), cap, password, c, data_dir)
-    data_inputs = own_data.wire_data_source(c["data"], c["preset"], data_dir)
+    c["compare_plot"] = gr.Plot(label="Runs compared", elem_id="compare-plot", elem_classes="chart")
+    tab = TrainTab(worker, registry, Path(runs_dir), cap, password, c, data, data_dir)
+    data_inputs = own_data.wire_data_source(c["own_data"], c["preset"], data_dir)
 
     refresh = tab.refresh_event()
     fields = [controls[f] for f in form.FIELDS]
-    c["preset"].change(lambda name: dict(zip(fields, (form.preset_settings(name, cap)[f] for f in form.FIELDS))),
-                       [c["preset"]], fields, api_visibility="private")
+    # .input, not .change: a preset shown because a run is going must not refill the form.
+    c["preset"].input(lambda name: dict(zip(fields, (form.preset_settings(name, cap)[f] for f in form.FIELDS))),
+                      [c["preset"]], fields, api_visibility="private")
     secret = [c["password"]] if password else []
-    c["start"].click(named(tab.start, ["preset", "run_name", *form.FIELDS, *(["password"] if password else []),
-                            *tab.data_names()], optional=tuple(tab.data_names())),
-                     [c["preset"], c["run_name"], *fields, *secret, *data_inputs], [c["notice"]],
-                     api_name="start_training").then(**refresh)
-    c["stop"].click(tab.stop, secret, [c["notice"]], api_name="stop_training").then(**refresh)
+    c["start"].click(tab.start, [c["preset"], c["run_name"], *fields, *secret, *data_inputs], [c["notice"]],
+                     api_visibility="private").then(**refresh)
+    c["stop"].click(tab.stop, secret, [c["notice"]], api_visibility="private").then(**refresh)
     c["compare_metric"].change(tab.compare, [c["compare_metric"]], [c["compare_plot"]], api_visibility="private")
-    gr.api(tab.status, api_name="training_status")
+    add_api(tab)
     return tab

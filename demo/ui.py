@@ -19,6 +19,7 @@ import gradio as gr
 
 from sentiment_core import DEFAULT_CHECKPOINT
 
+from . import datasource, palette
 from .classify_tab import build_classify_tab
 from .models import ModelRegistry
 from .train_tab import DISABLED, build_train_tab
@@ -33,9 +34,21 @@ Type a review and see what an RNN, LSTM or GRU trained on IMDB movie reviews mak
 or train your own in the **Train** tab and compare it with the shipped model."""
 
 CSS = """
-.words-box .textfield { line-height: 1.9; }
 .status-box { min-height: 3.2em; }
-"""
+.words-legend { font-size: var(--text-sm); color: var(--body-text-color-subdued); margin-bottom: var(--spacing-md); }
+.words-text { line-height: 2.1; }
+.words-text .w { padding: 0.15em 0.3em; border-radius: var(--radius-sm); }
+.words-box .unknown { text-decoration: underline dotted 2px; text-underline-offset: 0.25em; }
+/* A plot's title sits above the plot, not on it (Gradio floats it over the top of the chart), and the
+   chart's menu (...) moves up beside it. */
+.chart { position: relative; }
+.chart label[data-testid="block-label"] { position: static; max-width: calc(100% - 2.5em);
+  margin-bottom: var(--spacing-md); }
+.chart .vega-embed { position: static !important; }
+/* Wide tables (a card's metrics) scroll sideways on a phone instead of breaking words letter by letter. */
+#card, #results { overflow-x: auto; }
+#card th, #card td, #results th, #results td { white-space: nowrap; }
+""" + palette.CSS
 
 
 def launch_options() -> dict[str, Any]:
@@ -59,6 +72,7 @@ def build_demo(
     max_train_samples: int | None = None,
     training_password: str | None = None,
     worker: TrainingWorker | None = None,
+    data: str | None = None,
     train_data_dir: str | os.PathLike | None = None,
 ) -> gr.Blocks:
     """The whole app. Nothing heavy happens here: models load on first use, data when training starts.
@@ -68,13 +82,15 @@ def build_demo(
     first (default: ``checkpoint_dir/default.safetensors``); allow_training: build the Train
     tab's controls; max_train_samples: cap on training (and evaluation) reviews per run;
     training_password: when set, Start and Stop need it; worker: the training worker (default:
-    a new one with this machine's thread budget); train_data_dir: a folder whose labelled files
-    the Train tab may name (default: none; files are uploaded).
+    a new one with this machine's thread budget); data: where training runs read the IMDB reviews,
+    an archive, an ``aclImdb/`` folder or ``download`` (default: ``$SENTIMENT_DATA``, else ``download``);
+    train_data_dir: a folder whose labelled files the Train tab may name (default: none; files are uploaded).
     """
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else DEFAULT_CHECKPOINT.parent
     runs_dir = Path(runs_dir) if runs_dir else ROOT / "runs"
     default_model = Path(default_model) if default_model else checkpoint_dir / DEFAULT_CHECKPOINT.name
     cap = max_train_samples or None
+    data = datasource.setting(data)
     registry = ModelRegistry(checkpoint_dir, runs_dir, default_model)
     worker = worker or TrainingWorker()
     batch_dir = Path(tempfile.mkdtemp(prefix="sentiment-batch-"))
@@ -85,13 +101,13 @@ def build_demo(
         gr.Markdown(INTRO)
         seen = gr.State({})  # per page: the versions it has drawn, so polls send only changes
         timer = gr.Timer(POLL_SECONDS)
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Classify", id="classify"):
                 models = build_classify_tab(registry, seen, batch_dir)
             train = None
             with gr.Tab("Train", id="train"):
                 if allow_training:
-                    train = build_train_tab(worker, registry, runs_dir, seen, cap, training_password,
+                    train = build_train_tab(worker, registry, runs_dir, seen, cap, training_password, data,
                                             Path(train_data_dir) if train_data_dir else None)
                 else:
                     gr.Markdown(DISABLED)
@@ -99,6 +115,7 @@ def build_demo(
         demo.load(models.describe, [models.c["model"]], [models.c["model_summary"], models.c["card"]],
                   api_visibility="private")
         if train is not None:
+            demo.load(train.landing, None, [tabs], queue=False, show_progress="hidden", api_visibility="private")
             demo.load(**train.refresh_event()).then(**models.refresh_event())
             timer.tick(**train.refresh_event(), concurrency_limit=None).then(**models.refresh_event())
         else:

@@ -10,9 +10,11 @@ import math
 import time
 from typing import Any
 
+from sentiment_core import markdown as md
 from sentiment_core.report import class_table, confusion_table, metrics_table, timings_table
 
 from .charts import line_chart, thin
+from .datasource import failure_hint
 from .worker import Run
 
 EMA_ALPHA = 0.1  # weight of the newest loss in the smoothed curve
@@ -33,7 +35,7 @@ def status_markdown(run: Run | None) -> str:
     step = run.last("Step")
     lines = []
     if run.status == "preparing":
-        lines.append(f"**Preparing {run.name}**: {run.stage}…")
+        lines.append(f"**Preparing {run.name}**: {md.text(run.stage)}…")
     elif run.status == "training":
         head = f"**Training {run.name}** on `{started['device']}`" if started else f"**Training {run.name}**"
         if step:
@@ -48,12 +50,15 @@ def status_markdown(run: Run | None) -> str:
         finished = run.last("Finished")
         took = f" in {_clock(finished['elapsed_s'])}" if finished else ""
         if run.status == "failed":
-            lines.append(f"**{run.name} failed**{took}: {run.error}  \nAdjust the settings and press **Start** again.")
+            hint = failure_hint(run.error) or "Adjust the settings and press **Start** again."
+            lines.append(f"**{run.name} failed**{took}: {md.code(run.error)}  \n{hint}")
         elif finished and finished["path"]:
-            lines.append(f"**{run.name} {run.status}**{took}. Saved `{finished['path']}`: pick it in the "
+            lines.append(f"**{run.name} {run.status}**{took}. Saved {md.code(finished['path'])}: pick it in the "
                          "**Classify** tab's model selector.")
+        elif run.status == "stopped":  # stopped before a batch was trained: nothing was worth saving
+            lines.append(f"**{run.name} stopped** before training began; no checkpoint was saved.")
         else:
-            lines.append(f"**{run.name} {run.status}** ({run.stage or 'no checkpoint was saved'}).")
+            lines.append(f"**{run.name} {run.status}** ({md.text(run.stage or 'no checkpoint was saved')}).")
     if run.stop_requested and run.running:
         lines.append("Stopping at the next batch…")
     if started:
@@ -144,11 +149,13 @@ def results_markdown(run: Run | None) -> str:
         lines += ["", "_Test metrics are computed only when a run finishes all its epochs._"]
     split = "test" if finished["test"] else "validation"
     scored = finished["test"] or finished["val"]
-    started = run.last("Started") or {}
-    classes = started.get("classes") or None  # the class names (absent from runs of older versions)
+    classes = (run.last("Started") or {}).get("classes") or None  # class names (absent from older runs' events)
     if scored.get("confusion"):
-        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction)", "",
-                  confusion_table(scored["confusion"], labels=classes)]
+        table = confusion_table(scored["confusion"], labels=classes)
+        if not classes or len(classes) == 2:
+            # The wrapper lets palette.CSS colour the labels: negative red, positive green, as everywhere.
+            table = "\n".join(['<div class="confusion">', "", table, "", "</div>"])
+        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction)", "", table]
         if classes and len(classes) > 2:
             lines += ["", f"Per class ({split})", "", class_table(scored, classes)]
     return "\n".join(lines)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+from . import markdown
 from .checkpoint import read_metadata
 from .data.table import is_table
 from .report import class_table, confusion_table, history_table, metrics_table
@@ -22,19 +24,29 @@ LIMITS = """\
   Product reviews, tweets and other domains are out of distribution; expect lower accuracy.
 - Short texts (a few words) are weak evidence: the training reviews average about 270 tokens.
 - Sarcasm, irony, negation far from its target and mixed reviews are common failure cases.
-- Words outside the training vocabulary are read as <unk>.
+- Words outside the training vocabulary are all read as one token, `<unk>`: text in other languages,
+  emoji and rare spellings carry little or no meaning for the model.
 - Two labels only: a neutral text still gets a positive or negative probability."""
 RATING_LIMITS = """\
 - Trained on IMDB movie reviews only (English, 2011 and earlier). IMDB holds no reviews rated 5 or 6,
   so a lukewarm review is put in a neighbouring bin.
 - Neighbouring bins (1-2 and 3-4, 7-8 and 9-10) differ in degree, not direction: most mistakes are
   between them, as the confusion matrix shows.
-- Words outside the training vocabulary are read as <unk>."""
+- Words outside the training vocabulary are all read as one token, `<unk>`."""
 FILE_LIMITS = """\
 - Trained on the labelled file named above only: texts unlike its rows are out of distribution.
 - The tokenizer follows English rules (spaCy); other languages are split less well.
 - A class with few training examples is learnt and measured poorly (see the per-class table).
-- Words outside the training vocabulary are read as <unk>; every text gets one of the classes above."""
+- Words outside the training vocabulary are all read as one token, `<unk>`; every text gets one of the
+  classes above."""
+
+
+def hardware(info: dict[str, Any]) -> str:
+    """Where a model was trained, e.g. 'CPU x86_64, 1 torch thread'.
+
+    Checkpoints written before the count was made singular say '1 threads'; they read right here.
+    """
+    return re.sub(r"\b1 (torch )?threads\b", r"1 \1thread", str(info.get("hardware") or "unknown hardware"))
 
 
 def describe_architecture(model_config: dict[str, Any]) -> str:
@@ -60,7 +72,7 @@ def render_card(path: str | os.PathLike) -> str:
     length = (f"at most {tc['max_tokens']} tokens per review (head and tail)" if tc.get("max_tokens")
               else "whole reviews")
     lines = [
-        f"{CARD_MARKER}{info.get('name') or Path(path).stem}",
+        f"{CARD_MARKER}{markdown.text(info.get('name') or Path(path).stem)}",
         "",
         _summary(labels, own_file, ratings, info),
         "",
@@ -69,7 +81,7 @@ def render_card(path: str | os.PathLike) -> str:
         f"- Architecture: {describe_architecture(mc)}",
         f"- Parameters: {info.get('num_parameters', 0):,}",
         f"- Vocabulary: {mc['vocab_size']:,} tokens (spaCy English tokenizer, "
-        f"{'lowercased' if meta['vocab'].get('lowercase') else 'case kept'}), <pad> and <unk> included",
+        f"{'lowercased' if meta['vocab'].get('lowercase') else 'case kept'}), `<pad>` and `<unk>` included",
         f"- Weights stored as {tc.get('save_dtype', 'float32')}; file {Path(path).stat().st_size / 1e6:.1f} MB",
         "",
         "## Training",
@@ -81,17 +93,20 @@ def render_card(path: str | os.PathLike) -> str:
         f"the {tc.get('vocab_size') or 0:,} most frequent training words seen at least {tc.get('min_freq')} "
         f"time{'s' if tc.get('min_freq') != 1 else ''}{pretrained}.",
         f"- Training time: {info.get('training_seconds', 0) / 60:.1f} min on "
-        f"{info.get('hardware', 'unknown hardware')} (torch {info.get('torch', '?')}), "
-        f"finished {info.get('created', '?')}.",
+        f"{markdown.text(hardware(info))} (torch {markdown.text(info.get('torch', '?'))}), "
+        f"finished {markdown.text(info.get('created', '?'))}.",
     ]
     if info.get("command"):
-        lines.append(f"- Command: `{info['command']}`")
+        lines.append(f"- Command: {markdown.code(info['command'])}")
     lines += ["", "## Results", "", metrics_table({"validation": metrics.get("val"), "test": metrics.get("test")})]
     scored = metrics.get("test") or metrics.get("val") or {}
     if scored.get("confusion"):
         split = "test" if metrics.get("test") else "validation"
-        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction):", "",
-                  confusion_table(scored["confusion"], labels=labels)]
+        table = confusion_table(scored["confusion"], labels=labels)
+        if len(labels) == 2:
+            # The wrapper lets the app colour the labels (negative red, positive green); other viewers ignore it.
+            table = "\n".join(['<div class="confusion">', "", table, "", "</div>"])
+        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction):", "", table]
         if len(labels) > 2:
             lines += ["", f"Per class ({split}):", "", class_table(scored, labels)]
     history = metrics.get("history") or []
@@ -103,7 +118,7 @@ def render_card(path: str | os.PathLike) -> str:
 
 
 def _summary(labels: list[str], own_file: bool, ratings: bool, info: dict[str, Any]) -> str:
-    classes = " / ".join(labels)
+    classes = " / ".join(markdown.text(label) for label in labels)
     if own_file:
         return f"{len(labels)}-class text classifier ({classes}), built with `sentiment_core`."
     if ratings:
@@ -116,7 +131,7 @@ def _data_line(tc: dict[str, Any], info: dict[str, Any], own_file: bool) -> str:
     unit = "rows" if own_file else "reviews"
     trained = f"{info.get('train_size', 0):,} {unit} trained on, {info.get('val_size', 0):,} validated on"
     if own_file:
-        return f"- Data: {info.get('dataset') or Path(tc['data']).name}; {trained}."
+        return f"- Data: {markdown.text(info.get('dataset') or Path(tc['data']).name)}; {trained}."
     return ("- Data: IMDB Large Movie Review Dataset v1.0. The 25,000 training reviews are split "
             f"{1 - tc.get('val_fraction', 0.1):.0%}/{tc.get('val_fraction', 0.1):.0%} into train/validation "
             f"(seed {tc.get('seed')}); {trained}. The 25,000 test reviews were used only for the final figures.")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from demo import classify as cl
+from demo import palette
 from demo.models import ModelRegistry
 from sentiment_core import Predictor
 
@@ -39,8 +42,20 @@ def registry(dirs: tuple[Path, Path]) -> ModelRegistry:
 
 
 def page_outputs(registry: ModelRegistry, model_key: str | None, text: str | None) -> tuple:
-    """What the page shows for one text: the label event's output, then the explanation event's."""
-    return (cl.label_view(registry, model_key, text), *cl.explanation_view(registry, model_key, text))
+    """What the page shows for one text: the label's probabilities (None when empty), then the
+    explanation event's outputs (words HTML, running chart, info Markdown)."""
+    label = cl.label_view(registry, model_key, text)
+    probs = {c["label"]: c["confidence"] for c in label.value["confidences"]} if label.value else None
+    return (probs, *cl.explanation_view(registry, model_key, text))
+
+
+WORD_SPAN = re.compile(r'<span class="w( [a-z ]+)?"(?: style="background: ([^"]+)")?(?: title="([^"]*)")?>(.*?)</span>')
+
+
+def shown_words(words_html: str | None) -> list[tuple[str, str, str]]:
+    """(word, extra classes, background) of each word the explanation shows, in order."""
+    return [(html.unescape(text), (extra or "").strip(), background or "")
+            for extra, background, _, text in WORD_SPAN.findall(words_html or "")]
 
 
 def test_classify_gives_probabilities_explanation_and_running_prediction(registry):
@@ -49,30 +64,75 @@ def test_classify_gives_probabilities_explanation_and_running_prediction(registr
     assert probs["negative"] + probs["positive"] == pytest.approx(1.0)
     expected = Predictor.from_checkpoint(registry.entry("shipped/default").path).analyze(REVIEW)
     assert probs == pytest.approx(expected.probabilities)
-    # One coloured entry per token, scaled so the strongest has magnitude 1, signs kept.
-    assert [w for w, _ in words] == expected.tokens
-    scores = [s for _, s in words]
-    assert max(abs(s) for s in scores) == pytest.approx(1.0)
-    top = max(range(len(scores)), key=lambda i: abs(expected.attributions[i]))
-    assert scores[top] == pytest.approx(1.0 if expected.attributions[top] > 0 else -1.0)
+    # One coloured word per token, the strongest at full strength in its direction's colour.
+    shown = shown_words(words)
+    assert [w for w, _, _ in shown] == expected.tokens
+    top = max(range(len(shown)), key=lambda i: abs(expected.attributions[i]))
+    colour = palette.POSITIVE_RGB if expected.attributions[top] > 0 else palette.NEGATIVE_RGB
+    assert shown[top][2] == palette.rgba(colour, palette.WORD_ALPHA)
+    assert "towards negative" in words and "towards positive" in words  # the legend
     spec = json.loads(running.plot)
     assert [r["tokens read"] for r in spec["data"]["values"]] == expected.running_positions
     assert spec["data"]["values"][-1]["P(positive)"] == pytest.approx(probs["positive"], abs=1e-4)
     label = max(probs, key=probs.get)
-    assert info.startswith(f"**{label}**") and f"{len(expected.tokens)} tokens" in info
+    assert info.startswith(f'**<span class="sentiment-{label}">{label}</span>**')
+    assert f"{len(expected.tokens)} tokens" in info
+
+
+def test_words_and_labels_take_the_one_colour_convention(registry):
+    assert palette.word_background(1.0) == palette.rgba(palette.POSITIVE_RGB, palette.WORD_ALPHA)
+    assert palette.word_background(-0.5) == palette.rgba(palette.NEGATIVE_RGB, 0.5 * palette.WORD_ALPHA)
+    assert palette.word_background(0.0) == "transparent"
+    label = cl.label_view(registry, "shipped/default", REVIEW)
+    top = label.value["label"]
+    assert label.color == palette.tint(top) and palette.BY_LABEL[top] in (palette.POSITIVE_RGB, palette.NEGATIVE_RGB)
+    assert cl.label_view(registry, "shipped/default", "").value in (None, {})
+
+
+def test_markup_in_a_review_is_shown_as_typed(registry):
+    _, words, _, info = page_outputs(registry, "shipped/default", "A <b>great</b> film & a *fine* cast")
+    shown = [w for w, _, _ in shown_words(words)]
+    assert "<b>" not in words.split('class="words-text"', 1)[1] and "&lt;" in words
+    assert shown == registry.predictor("shipped/default").read("A <b>great</b> film & a *fine* cast").tokens
+    assert "<b>" not in info
+
+
+def test_words_the_model_does_not_know_are_counted_marked_and_called_out(registry):
+    predictor = registry.predictor("shipped/default")
+    known = cl.known_words(predictor, ["a", "film", ",", "qqzxv", "😀"])
+    assert known == [True, True, None, False, False]  # punctuation is no word
+    assert cl.coverage([True] * 9 + [False]) == "The model knows 9 of 10 words here."
+    assert "weigh the prediction with care" in cl.coverage([True] * 6 + [False] * 4)
+    plain = cl.coverage([True] + [False] * 4)
+    assert plain.startswith("**The model knows only 1 of 5 words here: the prediction means little.**")
+    assert "means little" in cl.coverage([None, None])
+    _, words, _, info = page_outputs(registry, "shipped/default", "😀😀😀 🎬🍿")
+    assert "The model knows only 0 of 5 words here: the prediction means little" in info
+    assert all("unknown" in extra for _, extra, _ in shown_words(words))
+    _, words, _, info = page_outputs(registry, "shipped/default", REVIEW)
+    assert "means little" not in info and "care" not in info and "The model knows" in info
+    assert not any("unknown" in extra for _, extra, _ in shown_words(words))
+
+
+def test_wording_counts_and_lists_words_only(registry):
+    _, _, _, info = page_outputs(registry, "shipped/default", "Great")
+    assert re.search(r"from 1 token\b", info)
+    _, _, _, info = page_outputs(registry, "shipped/default", "Great, great, great, wonderful, awful, bad, dull.")
+    assert ", ," not in info and "*,*" not in info
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", None])
 def test_empty_text_clears_outputs_with_a_message(registry, text):
-    assert page_outputs(registry, "shipped/default", text) == (None, None, None, cl.EMPTY_MESSAGE)
+    assert page_outputs(registry, "shipped/default", text) == (None, cl.WORDS_EMPTY, None, cl.EMPTY_MESSAGE)
 
 
 def test_missing_or_vanished_model_gives_a_message_not_an_exception(registry, tmp_path):
     assert page_outputs(registry, None, REVIEW)[0] is not None  # no choice made: the default model
     empty = ModelRegistry(tmp_path / "none", tmp_path / "none-runs")
-    assert page_outputs(empty, None, REVIEW) == (None, None, None, cl.NO_MODEL_MESSAGE)
+    assert page_outputs(empty, None, REVIEW) == (None, cl.WORDS_EMPTY, None, cl.NO_MODEL_MESSAGE)
     outputs = page_outputs(registry, "runs/never-trained", REVIEW)
-    assert outputs[:3] == (None, None, None) and "gone" in outputs[3]
+    assert outputs[:3] == (None, cl.WORDS_EMPTY, None) and "gone" in outputs[3]
+    assert page_outputs(registry, "<b>x</b>", REVIEW)[3].count("&lt;b&gt;") == 1  # shown, not taken as HTML
 
 
 def test_megabyte_paste_answers_quickly_and_marks_the_cut(registry):
@@ -85,8 +145,9 @@ def test_megabyte_paste_answers_quickly_and_marks_the_cut(registry):
     assert elapsed < 5.0, f"a 1 MB paste took {elapsed:.1f} s"
     assert probs is not None and "Long text" in info
     max_tokens = registry.predictor("shipped/default").max_tokens
-    assert len(words) == max_tokens + 1  # the kept tokens and one "…" where the middle was cut
-    assert words[max_tokens - max_tokens // 2] == ("…", None)
+    shown = shown_words(words)
+    assert len(shown) == max_tokens + 1  # the kept tokens and one "…" where the middle was cut
+    assert shown[max_tokens - max_tokens // 2][:2] == ("…", "gap")
 
 
 def test_explanation_scales_by_the_strongest_word_and_marks_gaps():
@@ -182,3 +243,25 @@ def test_app_options_come_from_flags_or_environment(monkeypatch):
     for bad in (["--threads", "0"], ["--train-threads", "x"], ["--max-train-samples", "-1"]):
         with pytest.raises(SystemExit):
             app.parse_args(bad)
+
+
+def test_app_data_option_takes_an_archive_a_folder_or_download(monkeypatch, imdb_archive, tmp_path, capsys):
+    import app
+
+    monkeypatch.delenv("SENTIMENT_DATA", raising=False)
+    assert app.parse_args([]).data == "download"
+    assert app.parse_args(["--data", str(imdb_archive)]).data == str(imdb_archive)
+    monkeypatch.setenv("SENTIMENT_DATA", str(imdb_archive))
+    assert app.parse_args([]).data == str(imdb_archive)
+    assert app.parse_args(["--data", "download"]).data == "download"
+    (tmp_path / "aclImdb" / "train").mkdir(parents=True)
+    (tmp_path / "aclImdb" / "test").mkdir()
+    assert app.parse_args(["--data", str(tmp_path)]).data == str(tmp_path)  # a folder holding aclImdb/
+    for bad, message in ((str(tmp_path / "missing.tar.gz"), "IMDB data not found"),
+                         (str(tmp_path / "aclImdb" / "train"), "without train/ and test/")):
+        with pytest.raises(SystemExit):
+            app.parse_args(["--data", bad])
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        app.parse_args(["--help"])
+    assert "$SENTIMENT_DATA" in capsys.readouterr().out

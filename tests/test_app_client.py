@@ -104,33 +104,56 @@ def test_empty_text_is_a_clear_error_through_the_api(client, api_name):
         client.predict("   ", api_name=api_name)
 
 
-def test_model_card(client):
-    summary, card = client.predict("shipped/default", api_name="/model_card")
-    assert "bidirectional GRU" in summary and card.startswith("# Model card")
+def test_models_and_model_card(client):
+    models = client.predict(api_name="/models")
+    assert [m["model"] for m in models] == ["shipped/default"] and models[0]["default"] is True
+    card = client.predict("shipped/default", api_name="/model_card")
+    assert card == client.predict(api_name="/model_card")  # the default model
+    assert card["model"] == "shipped/default" and card["name"] == "tiny"
+    assert "bidirectional GRU" in card["summary"] and "**" not in card["summary"]  # plain text
+    assert card["card"].startswith("# Model card")  # the card itself is a Markdown document
+    with pytest.raises(AppError, match="gone or unknown"):
+        client.predict("my-model", api_name="/model_card")
 
 
-def test_batch_file_and_download(client, tmp_path):
+def test_only_listed_models_are_accepted(client):
+    for model in ("my-model", "runs/../shipped/default", "../checkpoints/default"):
+        with pytest.raises(AppError, match="gone or unknown"):
+            client.predict(REVIEW, model, api_name="/classify")
+    with pytest.raises(AppError, match="model must be a string"):
+        client.predict(REVIEW, 3, api_name="/classify")
+    with pytest.raises(AppError, match="text must be a string"):
+        client.predict(["a", "list"], api_name="/explain")
+
+
+def test_batch_file(client, tmp_path):
     reviews = tmp_path / "reviews.csv"
     pd.DataFrame({"id": [1, 2, 3], "review": ["Loved it.", "Terrible film.", "Fine."]}).to_csv(reviews, index=False)
-    table, download, message = client.predict("shipped/default", handle_file(str(reviews)), api_name="/classify_file")
-    assert [row[0] for row in table["data"]] == ["Loved it.", "Terrible film.", "Fine."]
-    saved = pd.read_csv(download)
-    assert saved.columns.tolist() == ["id", "review", "prediction", "p_positive"]
-    assert set(saved["prediction"]) <= {"negative", "positive"}
-    assert "Classified 3 reviews" in message
+    result = client.predict(handle_file(str(reviews)), api_name="/classify_file")
+    assert result == client.predict(file=handle_file(str(reviews)), model="shipped/default", api_name="/classify_file")
+    assert (result["model"], result["column"], result["reviews"]) == ("shipped/default", "review", 3)
+    rows = result["predictions"]
+    assert [(r["id"], r["review"]) for r in rows] == [("1", "Loved it."), ("2", "Terrible film."), ("3", "Fine.")]
+    assert {r["prediction"] for r in rows} <= {"negative", "positive"} and all(0 <= r["p_positive"] <= 1 for r in rows)
+    assert result["positive"] + result["negative"] == 3
+    assert result["message"].startswith("Classified 3 reviews from column 'review' with 'shipped/default': ")
 
 
 def test_malformed_batch_file_is_a_clear_error(client, tmp_path):
     binary = tmp_path / "reviews.txt"
     binary.write_bytes(b"\x00\x01\x02binary")
     with pytest.raises(AppError, match="binary file"):
-        client.predict("shipped/default", handle_file(str(binary)), api_name="/classify_file")
+        client.predict(handle_file(str(binary)), api_name="/classify_file")
+    with pytest.raises(AppError, match="file must be a file uploaded to this app"):
+        client.predict("/etc/passwd", api_name="/classify_file")
 
 
 def test_training_progress_stop_and_reopen(served, client):
     url, runs = served
-    assert client.predict(*tiny_form("first", epochs=30, max_train_samples=1_000), api_name="/start_training") == (
-        "Started **first**.")
+    started = client.predict(*tiny_form("first", epochs=30, max_train_samples=1_000), api_name="/start_training")
+    assert (started["name"], started["status"], started["checkpoint"]) == ("first", "preparing",
+                                                                         str(runs / "first.safetensors"))
+    assert started["settings"]["epochs"] == 30 and started["notes"] == []
     with pytest.raises(AppError, match="in progress"):
         client.predict(*tiny_form("second"), api_name="/start_training")
     status = poll(client, lambda s: s["steps_done"] >= 2)
@@ -138,15 +161,32 @@ def test_training_progress_stop_and_reopen(served, client):
     assert status["total_steps"] % 30 == 0 and status["total_steps"] >= 30 * 1_000 // 32  # 30 epochs of 1,000
     # Another visitor (or the same one after a reload) sees the same run.
     assert Client(url, verbose=False).predict(api_name="/training_status")["name"] == "first"
-    assert client.predict(api_name="/stop_training").startswith("Stopping")
+    assert client.predict(api_name="/stop_training") == {
+        "stopping": True, "message": "Stopping at the next batch; the best checkpoint so far is kept."}
     status = poll(client, lambda s: s["status"] != "training")
     assert status["status"] == "stopped" and status["checkpoint"] == str(runs / "first.safetensors")
     assert (runs / "first.safetensors").is_file()
     # The stopped run is a model now, and training can start again.
     result = client.predict(REVIEW, "runs/first", api_name="/classify")
     assert result["model"] == "runs/first" and result["label"] in ("negative", "positive")
-    client.predict(*tiny_form("again"), api_name="/start_training")
+    # Named settings; the ones left out come from the preset.
+    again = client.predict(preset="quick", run_name="again", max_train_samples=300, max_eval_samples=100,
+                           embed_dim=16, hidden_dim=16, max_tokens=100, epochs=1, device="cpu",
+                           api_name="/start_training")
+    assert again["settings"]["batch_size"] == form.preset_settings("quick")["batch_size"]
     assert poll(client, lambda s: s["status"] not in ("preparing", "training"))["status"] == "finished"
+    assert client.predict(api_name="/stop_training") == {"stopping": False,
+                                                         "message": "No training run is in progress."}
+
+
+def test_bad_training_requests_are_clear_errors(client):
+    with pytest.raises(AppError, match="Unknown preset 'huge'"):
+        client.predict(preset="huge", api_name="/start_training")
+    with pytest.raises(AppError, match="Epochs must be a whole number"):
+        client.predict(epochs=2.5, api_name="/start_training")
+    with pytest.raises(AppError, match="Bad settings: cell must be one of"):
+        client.predict(cell="transformer", api_name="/start_training")
+    assert client.predict(api_name="/training_status")["status"] != "preparing"
 
 
 def test_app_with_a_password_guards_training_and_leaves_nothing_behind_on_sigterm(tmp_path, tiny_checkpoint):
@@ -194,5 +234,8 @@ def test_app_with_a_password_guards_training_and_leaves_nothing_behind_on_sigter
         # The run was stopped, not killed: it kept a checkpoint; and the app removed its temporary folder.
         assert (tmp_path / "runs" / "guarded.safetensors").is_file()
         assert not list(temp.glob("sentiment-batch-*"))
+        # A visitor's mistake is one line in the server's log, not a traceback.
+        log = app.stderr.read()
+        assert log.count("refused: Wrong or missing training password") == 2 and "Traceback" not in log, log
     finally:
         app.kill()

@@ -44,3 +44,17 @@ def test_an_older_card_is_replaced(tmp_path):
     card.write_text("# Model card: foo\n\nold figures\n")
     assert write_card(ckpt) == card
     assert card.read_text(encoding="utf-8") == render_card(ckpt)
+
+
+def test_a_card_shows_angle_brackets_and_header_text_as_written(tmp_path):
+    vocab = Vocab.build([["good", "bad", "film"]])
+    torch.manual_seed(0)
+    model = SentimentRNN(ModelConfig(vocab_size=len(vocab), embed_dim=4, hidden_dim=4))
+    info = {"name": "<b>my</b> *run*", "hardware": "CPU x86_64, 1 threads", "command": "train --name `x`"}
+    ckpt = save_checkpoint(tmp_path / "c.safetensors", model, vocab, TrainConfig(), {"val": VAL, "test": VAL}, info)
+    card = render_card(ckpt)
+    assert card.startswith("# Model card: &lt;b&gt;my&lt;/b&gt; \\*run\\*\n")  # shown as written, not as HTML
+    assert "`<pad>` and `<unk>` included" in card and "one token, `<unk>`" in card
+    assert "x86_64, 1 thread (torch" in card  # older headers said "1 threads"
+    assert "- Command: `` train --name `x` ``" in card
+    assert "<unk>" not in card.replace("`<unk>`", "")  # every bare <unk> would vanish in Markdown

@@ -96,7 +96,7 @@ def test_the_default_root_is_gradios_upload_folder(registry, tmp_path, monkeypat
     inside = write(tmp_path / "gradio-uploads" / "abc" / "reviews.txt", "Loved it.\n")
     outside = write(tmp_path / "elsewhere" / "reviews.txt", "Loved it.\n")
     table, _, message = batch.classify_file(registry, "shipped/default", inside, tmp_path / "out")
-    assert len(table) == 1 and "Classified 1 reviews" in message
+    assert len(table) == 1 and "Classified 1 review from" in message
     assert refusal(batch.classify_file, registry, "shipped/default", outside) == batch.REFUSED_MESSAGE
     assert refusal(batch.classify_file, registry, "shipped/default", "/etc/passwd") == batch.REFUSED_MESSAGE
 
@@ -201,6 +201,45 @@ def test_a_review_whose_only_words_the_character_limit_cuts_is_a_clear_error(reg
 def test_batch_rejects_malformed_files_with_a_clear_message(registry, uploads, name, data, message):
     path = write(uploads / name, data)
     assert message in refusal(batch.classify_file, registry, "shipped/default", path, None, uploads)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("name", ["r.txt", "r.csv"])
+def test_files_in_utf16_utf32_or_with_a_byte_order_mark_are_read(uploads, encoding, name):
+    """Windows editors save "Unicode" as UTF-16 with a byte-order mark, and Excel's CSV UTF-8 with one."""
+    texts = ["Très bon film, vraiment génial.", "Dreadful — boring and far too long.", "素晴らしい映画"]
+    content = "\n".join(texts) if name.endswith(".txt") else "id,review\n" + "".join(
+        f'{i},"{t}"\n' for i, t in enumerate(texts))
+    table, column = batch.read_reviews(write(uploads / name, content.encode(encoding)), allowed_root=uploads)
+    assert column in ("text", "review") and table[column].tolist() == texts
+    if name.endswith(".csv"):
+        assert table.columns.tolist() == ["id", "review"]  # no byte-order mark left in the first name
+
+
+def test_a_binary_file_with_zero_bytes_on_both_sides_is_still_refused(uploads):
+    path = write(uploads / "r.txt", bytes(range(256)) * 40)
+    assert "binary" in refusal(batch.read_reviews, path, allowed_root=uploads)
+
+
+def test_a_broken_utf16_file_is_a_clear_error(uploads):
+    path = write(uploads / "r.txt", b"\xff\xfe" + "Fine film".encode("utf-16-le") + b"\x00\xd8")  # a lone surrogate
+    assert "is not UTF-16 text" in refusal(batch.read_reviews, path, allowed_root=uploads)
+
+
+def test_refusals_log_one_line_and_no_traceback(uploads, caplog):
+    path = write(uploads / "r.csv", b"a,b\n1,2\n")
+    with caplog.at_level("INFO", logger="demo.errors"):
+        error = refusal(batch.read_reviews, path, allowed_root=uploads)
+    assert [r.getMessage() for r in caplog.records] == [f"refused: {error}"]
+    with pytest.raises(gr.Error) as info:
+        batch.read_reviews(path, allowed_root=uploads)
+    assert info.value.print_exception is False  # Gradio prints no traceback for it
+
+
+def test_batch_summary_counts_and_quotes_the_column(registry, uploads, tmp_path):
+    path = write(uploads / "r.csv", 'id,"my `odd` <column>"\n1,Loved it.\n')
+    _, _, message = batch.classify_file(registry, "shipped/default", path, tmp_path / "out", uploads)
+    assert message.startswith("Classified 1 review from column ``my `odd` <column>`` with `shipped/default`: ")
 
 
 def test_batch_without_a_file_or_a_model(registry):

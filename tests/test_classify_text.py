@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from test_app import page_outputs
+from test_app import page_outputs, shown_words
 
 from demo import classify as cl
 from sentiment_core.predict import CHARS_PER_TOKEN
@@ -12,7 +12,7 @@ from sentiment_core.predict import CHARS_PER_TOKEN
 
 def test_lone_surrogates_are_replaced_and_said_so(registry):
     probs, words, _, info = page_outputs(registry, "shipped/default", "great \ud800 film")
-    assert probs is not None and [w for w, _ in words] == ["great", "\ufffd", "film"]
+    assert probs is not None and [w for w, _, _ in shown_words(words)] == ["great", "\ufffd", "film"]
     assert "Some characters could not be read and were replaced" in info
     json.dumps([probs, words, info], ensure_ascii=False).encode("utf-8")  # what Gradio sends must encode
     assert "could not be read" not in page_outputs(registry, "shipped/default", "great film")[3]
@@ -22,7 +22,7 @@ def test_a_text_cut_only_by_the_character_limit_shows_the_cut(registry):
     max_tokens = registry.predictor("shipped/default").max_tokens
     text = "good " + " " * (max_tokens * CHARS_PER_TOKEN) + " bad"
     _, words, _, info = page_outputs(registry, "shipped/default", text)
-    assert [w for w, _ in words] == ["good", "…", "bad"] and words[1] == ("…", None)
+    assert [(w, extra) for w, extra, _ in shown_words(words)] == [("good", ""), ("…", "gap"), ("bad", "")]
     assert "Long text" in info
 
 
@@ -31,18 +31,18 @@ def test_a_text_over_the_token_limit_shows_the_cut_where_the_middle_was(registry
     tokens = [f"w{i}" for i in range(3 * max_tokens)]
     _, words, _, info = page_outputs(registry, "shipped/default", " ".join(tokens))
     head = max_tokens - max_tokens // 2
-    assert [w for w, _ in words] == [*tokens[:head], "…", *tokens[-(max_tokens // 2):]]
+    assert [w for w, _, _ in shown_words(words)] == [*tokens[:head], "…", *tokens[-(max_tokens // 2):]]
     assert "Long text" in info
 
 
 def test_a_short_text_shows_no_cut(registry):
     _, words, _, info = page_outputs(registry, "shipped/default", "A fine film with a great cast.")
-    assert "…" not in [w for w, _ in words] and "Long text" not in info
+    assert "…" not in [w for w, _, _ in shown_words(words)] and "Long text" not in info
 
 
 def test_a_text_without_words_is_a_message(registry):
     outputs = page_outputs(registry, "shipped/default", "<br /><br />")
-    assert outputs[:3] == (None, None, None) and "no words" in outputs[3]
+    assert outputs[:3] == (None, cl.WORDS_EMPTY, None) and "no words" in outputs[3]
 
 
 def test_every_request_hands_freed_memory_back(registry, monkeypatch):

@@ -9,8 +9,9 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from demo import build_demo, form, views
+from demo import build_demo, datasource, form, views
 from demo import train_tab as tt
+from demo.charts import percent_scale
 from demo.models import ModelRegistry
 from demo.worker import Run, TrainingWorker
 from sentiment_core import ModelConfig, preset
@@ -202,11 +203,144 @@ def test_a_password_adds_a_field_and_an_api_parameter():
     demo = build_demo(checkpoint_dir="/nonexistent", runs_dir="/x", training_password="pw")
     boxes = [b for b in demo.blocks.values() if getattr(b, "label", None) == "Training password"]
     assert len(boxes) == 1 and boxes[0].type == "password"
-    start = next(fn for fn in demo.fns.values() if fn.api_name == "start_training")
-    # preset, run name, the settings, the password, then the data source (own_data)
+    start = next(fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "start")  # the page's Start
+    # preset, run name, the settings, the password, then the data source (demo.own_data)
     assert start.inputs[2 + len(form.FIELDS)] is boxes[0]
     assert [getattr(b, "label", None) for b in start.inputs[3 + len(form.FIELDS):]] == [
         "Train on", "Labelled file", "Text column", "Label column"]
+    api = demo.get_api_info()["named_endpoints"]
+    names = [p["parameter_name"] for p in api["/start_training"]["parameters"]]
+    assert names[-4:] == ["password", "data_source", "text_column", "label_column"]
+    assert [p["parameter_name"] for p in api["/stop_training"]["parameters"]] == ["password"]
+
+
+def test_every_api_endpoint_has_named_parameters_and_plain_results():
+    api = build_demo(checkpoint_dir="/nonexistent", runs_dir="/x").get_api_info()
+    endpoints = api["named_endpoints"]
+    assert set(endpoints) == {"/classify", "/explain", "/classify_file", "/model_card", "/models", "/start_training",
+                              "/stop_training", "/training_status"}
+    assert not api["unnamed_endpoints"]  # the page's own events are private
+    names = {name: [p["parameter_name"] for p in e["parameters"]] for name, e in endpoints.items()}
+    assert names["/classify"] == names["/explain"] == ["text", "model"]
+    assert names["/classify_file"] == ["file", "model"] and names["/model_card"] == ["model"]
+    assert names["/start_training"] == ["preset", "run_name", *form.FIELDS, "password"]
+    start = {p["parameter_name"]: p for p in endpoints["/start_training"]["parameters"]}
+    assert start["preset"]["parameter_default"] == form.PRESET_ORDER[0]
+    assert all(start[f]["parameter_has_default"] and start[f]["parameter_default"] is None for f in form.FIELDS)
+    assert start["epochs"]["python_type"]["type"] == "None | int"
+    for name, endpoint in endpoints.items():  # JSON objects and lists, no component payloads or Markdown
+        assert [r["python_type"]["type"] for r in endpoint["returns"]] in (["dict(str, Any)"], ["list[Any]"]), name
+
+
+class FakeWorker:
+    """A worker whose latest run the test sets by hand."""
+
+    def __init__(self, run: Run | None = None) -> None:
+        self.run, self.version, self.stopped = run, 1, 0
+
+    def snapshot(self):
+        return self.version, self.run
+
+    def runs(self):
+        return [self.run] if self.run else []
+
+    def stop(self) -> bool:
+        self.stopped += 1
+        return self.run is not None and self.run.running
+
+
+def fake_tab(tmp_path: Path, run: Run | None) -> tuple[gr.Blocks, tt.TrainTab]:
+    registry = ModelRegistry(tmp_path / "none", tmp_path / "runs")
+    with gr.Blocks() as blocks:
+        tab = tt.build_train_tab(FakeWorker(run), registry, tmp_path / "runs", gr.State({}))
+    return blocks, tab
+
+
+def test_while_a_run_goes_the_form_shows_its_settings_read_only(tmp_path):
+    settings = {**form.preset_settings("tutorial"), "epochs": 7, "device": "cpu"}
+    run = Run("rnn-x", "x.safetensors", "tutorial", settings, status="training")
+    _, tab = fake_tab(tmp_path, run)
+    controls = tab["controls"]
+    shown = tab.refresh("validation loss", {})  # a page opened (or reloaded) during the run
+    for name, control in controls.items():
+        assert shown[control] == {"__type__": "update", "value": settings[name], "interactive": False}, name
+    assert shown[tab["preset"]]["value"] == "tutorial" and shown[tab["preset"]]["interactive"] is False
+    assert shown[tab["run_name"]]["value"] == "rnn-x" and shown[tab["run_name"]]["interactive"] is False
+    assert tab.landing().selected == "train"  # and it opens on the Train tab
+    # Polls in between send nothing to the form, so nothing a visitor does is overwritten.
+    tab.worker.version += 1
+    polled = tab.refresh("validation loss", shown[tab["seen"]])
+    assert all(isinstance(polled[c], type(gr.skip())) for c in [*controls.values(), tab["preset"]])
+    run.status = "finished"
+    tab.worker.version += 1
+    after = tab.refresh("validation loss", polled[tab["seen"]])
+    assert all(after[c] == {"__type__": "update", "interactive": True} for c in controls.values())
+    assert after[tab["run_name"]] == {"__type__": "update", "value": "", "interactive": True}  # that name is taken
+    assert isinstance(tab.landing(), type(gr.skip()))
+
+
+def test_the_preset_picker_fills_the_form_only_when_a_visitor_picks(tmp_path):
+    """A preset shown because of a run (an update) must not refill the form with that preset's defaults."""
+    blocks, tab = fake_tab(tmp_path, None)
+    fills = [fn for fn in blocks.fns.values() if tab["controls"]["epochs"] in fn.outputs and
+             any(target == tab["preset"]._id for target, _ in fn.targets)]
+    assert [[event for target, event in fn.targets if target == tab["preset"]._id] for fn in fills] == [["input"]]
+
+
+def test_stop_promises_a_checkpoint_only_once_the_run_has_trained(tmp_path):
+    run = Run("r", "r.safetensors", "quick", {}, status="training")
+    tab = tt.TrainTab(FakeWorker(run), ModelRegistry(tmp_path, tmp_path / "runs"), tmp_path, None, None, {})
+    assert tab.stop() == "Stopping: the run has not trained yet, so it ends without saving a checkpoint."
+    run.events.append({"kind": "Step", "step": 1, "total_steps": 10, "epoch": 1, "loss": 0.7})
+    assert tab.stop() == "Stopping at the next batch; the best checkpoint so far is kept."
+    run.status = "stopped"
+    assert tab.stop() == "No training run is in progress."
+
+
+# ---------------------------------------------------------------------------------------------
+# The data a run reads
+
+
+def test_the_train_tab_says_which_data_a_run_reads(tmp_path, monkeypatch, imdb_archive):
+    monkeypatch.setenv("SENTIMENT_CACHE_DIR", str(tmp_path / "cache"))
+    first = datasource.describe("download")
+    assert "The first run downloads it (84 MB, once)" in first and "--data path/to/aclImdb_v1.tar.gz" in first
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "aclImdb_v1.tar.gz").write_bytes(b"")
+    assert "downloaded earlier" in datasource.describe("download")
+    given = datasource.describe(str(imdb_archive))
+    assert "the IMDB archive" in given and imdb_archive.name in given and "no download" in given
+    missing = datasource.describe(str(tmp_path / "nope.tar.gz"))
+    assert "IMDB data not found" in missing and "Start is refused" in missing
+    (tmp_path / "empty").mkdir()
+    assert "without train/ and test/" in datasource.describe(str(tmp_path / "empty"))
+
+
+def test_the_data_setting_comes_from_the_app_or_the_environment(monkeypatch, imdb_archive):
+    monkeypatch.delenv("SENTIMENT_DATA", raising=False)
+    assert datasource.setting(None) == datasource.setting("  ") == "download"
+    monkeypatch.setenv("SENTIMENT_DATA", str(imdb_archive))
+    assert datasource.setting(None) == str(imdb_archive) and datasource.setting("download") == "download"
+    demo = build_demo(checkpoint_dir="/nonexistent", runs_dir="/x", data="download")
+    lines = [b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown) and "**Data**" in (b.value or "")]
+    assert len(lines) == 1 and "archive" in lines[0]
+
+
+def test_start_is_refused_when_the_data_cannot_be_read(tab, tmp_path):
+    tab.data = str(tmp_path / "missing.tar.gz")
+    with pytest.raises(gr.Error, match=r"Training cannot start: IMDB data not found .* start the app with `--data"):
+        tab.start("quick", "", *form_values())
+    assert tab.worker.snapshot() == (0, None)
+
+
+def test_a_run_that_could_not_get_the_data_says_how_to_train_offline():
+    run = Run("r", "r.safetensors", "quick", {}, status="failed",
+              error="DataError: could not download http://ai.stanford.edu/x: Name or service not known")
+    run.events.append({"kind": "Finished", "status": "failed", "path": "", "val": {}, "test": {}, "elapsed_s": 1.0,
+                       "error": run.error})
+    status = views.status_markdown(run)
+    assert "could not download" in status and "start the app with `--data" in status
+    assert "Adjust the settings" not in status
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,7 +361,49 @@ def test_slow_preparation_steps_and_a_stopped_preparation_show_in_the_status_lin
     run.events.append({"kind": "Finished", "status": "stopped", "path": "", "val": {}, "test": {}, "elapsed_s": 1.0,
                        "error": ""})
     assert "no checkpoint was saved" in views.status_markdown(run)
+    run.stage = "building the vocabulary and model"  # the trainer saw the stop first: the last stage stays
+    assert views.status_markdown(run).startswith("**r stopped** before training began; no checkpoint was saved.")
     assert views.training_view(run)["can_start"] and not views.training_view(run)["can_stop"]
+
+
+def test_the_status_shows_where_the_time_goes_phase_by_phase():
+    run = Run(name="r", path="r.safetensors", preset="fast", settings={"epochs": 2}, stage="tokenizing 500/50,000")
+    run.started_at = 1000.0
+    # While the data is tokenized: that stage is under way, with the time since Start.
+    view = views.timings_markdown(run, now=1042.0)
+    assert "| tokenizing 500/50,000 | 42 s | 100% | under way |" in view and "| total | 42 s |" in view
+    run.status = "training"
+    run.events += [{"kind": "Timing", "phase": "tokenizing", "seconds": 40.0, "note": ""},
+                   {"kind": "Timing", "phase": "word vectors", "seconds": 20.0, "note": "computed from 72,500 reviews"},
+                   {"kind": "Step", "epoch": 1, "step": 1, "total_steps": 10},
+                   {"kind": "Timing", "phase": "epoch 1", "seconds": 50.0, "note": ""},
+                   {"kind": "Step", "epoch": 2, "step": 6, "total_steps": 10}]
+    view = views.timings_markdown(run, now=1130.0)
+    assert "| word vectors | 20 s | 15% | computed from 72,500 reviews |" in view
+    assert "| epoch 2 | 20 s | 15% | under way |" in view and "| total | 2 min 10 s |" in view
+    run.events.append({"kind": "Timing", "phase": "epoch 2", "seconds": 45.0, "note": ""})
+    assert "| testing |" in views.timings_markdown(run, now=1160.0)  # all epochs done: the test runs
+    # Once ended, the time outside any phase (process start-up, saving) makes the total add up.
+    run.status, run.ended_at = "finished", 1170.0
+    run.events.append({"kind": "Timing", "phase": "testing", "seconds": 12.0, "note": "25,000 reviews"})
+    view = views.timings_markdown(run)
+    assert "| start-up and saving | 3.0 s |" in view and "| total | 2 min 50 s |" in view
+    assert "Where the time goes" in views.status_markdown(run)
+    assert views.timings_markdown(None) == ""
+
+
+def test_percentage_axes_never_repeat_a_tick_label():
+    for values in ([0.771, 0.772, 0.774], [0.77], [0.5, 0.9], [0.9012, 0.9013], [0.0, 1.0]):
+        domain, ticks, fmt = percent_scale(values)
+        labels = [format(t, fmt) for t in ticks]
+        assert len(labels) >= 4 and len(set(labels)) == len(labels), (values, labels)
+        assert domain[0] <= min(values) and max(values) <= domain[1]
+        assert all(domain[0] <= t <= domain[1] for t in ticks)
+    run = Run("r", "r.safetensors", "quick", {}, status="training")
+    run.events += [{"kind": "EpochEnd", "epoch": e, "step": e, "val": {"accuracy": a}} for e, a in
+                   ((1, 0.771), (2, 0.772), (3, 0.774))]
+    y = json.loads(views.accuracy_chart(run).plot)["layer"][0]["encoding"]["y"]
+    assert y["axis"]["format"] == ".1%" and y["axis"]["values"] == [0.766, 0.768, 0.77, 0.772, 0.774, 0.776, 0.778]
 
 
 def test_compare_chart_has_one_series_per_run():
@@ -255,3 +431,12 @@ def test_polls_that_find_nothing_new_skip_every_output(tmp_path):
         assert set(first) == set(outputs)
         again = view.refresh(*([None] if view is models else ["validation loss"]), first[outputs[-1]])
         assert set(again) == set(outputs) and all(isinstance(v, type(gr.skip())) for v in again.values())
+
+
+def test_the_train_tab_opens_on_the_fast_preset_over_every_training_review():
+    assert form.PRESET_ORDER[:2] == ("fast", "quick")
+    values = form.preset_settings("fast")
+    assert values["max_train_samples"] == 0 and values["max_eval_samples"] == 0  # all 22,500; the full test set
+    assert preset("fast")[1].pretrain_embeddings  # its word vectors are cached after the first run
+    # A server's cap still applies to it.
+    assert form.preset_settings("fast", cap=5_000)["max_train_samples"] == 5_000

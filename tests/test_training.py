@@ -140,3 +140,23 @@ def test_started_event_describes_the_run(slice_corpus, tmp_path):
     assert [e.kind for e in events] == ["Started", "Finished"]
     assert events[-1].status == "stopped" and events[-1].path == ""
     assert not (tmp_path / "d.safetensors").exists()
+
+
+def test_bfloat16_autocast_trains_and_scores_like_float32(slice_corpus, tmp_path):
+    """The GPU path's mixed precision, run where it can be here: autocast to bfloat16 on the CPU."""
+    from sentiment_core.data import EncodedDataset, make_loader
+    from sentiment_core.evaluation import evaluate
+    from sentiment_core.utils import uses_bfloat16
+
+    assert not uses_bfloat16(torch.device("cpu"), "auto") and uses_bfloat16(torch.device("cpu"), "bfloat16")
+    model_cfg, train_cfg = preset("quick", precision="bfloat16", output=str(tmp_path / "bf16.safetensors"))
+    done = list(train(model_cfg, train_cfg, slice_corpus))[-1]
+    assert done.status == "finished", done.error
+    assert done.test["accuracy"] > 0.68
+    ckpt = load_checkpoint(done.path)
+    assert ckpt.info["precision"] == "bfloat16 autocast" and ckpt.train_config.precision == "bfloat16"
+    # The saved float32 weights score the same with or without autocast, within rounding.
+    loader = make_loader(EncodedDataset(slice_corpus.test, ckpt.vocab, train_cfg.max_tokens), 128, shuffle=False)
+    full, mixed = evaluate(ckpt.model, loader), evaluate(ckpt.model, loader, precision="bfloat16")
+    assert mixed.count == full.count == 1000 and abs(mixed.accuracy - full.accuracy) < 0.02
+    assert mixed.accuracy == done.test["accuracy"]  # the run's own test figure is the autocast one
