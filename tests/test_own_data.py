@@ -70,7 +70,7 @@ def test_an_uploaded_file_is_checked_copied_and_trained_on(tab, uploads):
 
 def test_imdb_sources_set_the_labels_and_old_api_callers_keep_the_preset(tab):
     tab.start("quick", "r", *settings(), "ratings")
-    assert tab.worker.started[2].imdb_labels == "rating-bins" and tab.worker.started[2].data == ""
+    assert tab.worker.started[2].imdb_labels == "rating-bins" and tab.worker.started[2].data == tab.data  # IMDB
     tab.start("ratings", "p", *settings())  # no data arguments: the preset decides, as before
     assert tab.worker.started[2].imdb_labels == "rating-bins"
     tab.start("ratings", "q", *settings(), "imdb")
@@ -130,12 +130,15 @@ def mood_model(tmp_path_factory) -> Path:
 
 
 def test_the_classify_view_names_the_class_it_explains(mood_model):
-    analysis = Predictor.from_checkpoint(mood_model).analyze("A great day, wonderful.")
-    line = classify.describe(analysis, 200)
-    assert line.startswith("**happy**") and "towards happy:" in line and "follow **happy**" in line
+    predictor = Predictor.from_checkpoint(mood_model)
+    analysis = predictor.analyze("A great day, wonderful.")
+    known = classify.known_words(predictor, analysis.tokens)
+    line = classify.describe(analysis, 200, known)
+    assert "**" in line and "happy" in line.split("·")[0] and "towards happy:" in line
+    assert "follow **happy**: green towards it, red away from it" in line
     chart = classify.running_chart(analysis)
-    assert "P(happy)" in chart.plot
-    assert classify.explanation_json(analysis)["target"] == "happy"
+    assert '"title": "P(happy)"' in chart.plot and '"text": "not happy"' in chart.plot
+    assert classify.explanation_json(analysis, known)["target"] == "happy"
 
 
 def test_batch_mode_gives_each_class_its_probability(mood_model, tmp_path, uploads):

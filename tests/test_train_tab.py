@@ -223,7 +223,8 @@ def test_every_api_endpoint_has_named_parameters_and_plain_results():
     names = {name: [p["parameter_name"] for p in e["parameters"]] for name, e in endpoints.items()}
     assert names["/classify"] == names["/explain"] == ["text", "model"]
     assert names["/classify_file"] == ["file", "model"] and names["/model_card"] == ["model"]
-    assert names["/start_training"] == ["preset", "run_name", *form.FIELDS, "password"]
+    assert names["/start_training"] == ["preset", "run_name", *form.FIELDS, "password", "data_source", "text_column",
+                                         "label_column"]
     start = {p["parameter_name"]: p for p in endpoints["/start_training"]["parameters"]}
     assert start["preset"]["parameter_default"] == form.PRESET_ORDER[0]
     assert all(start[f]["parameter_has_default"] and start[f]["parameter_default"] is None for f in form.FIELDS)
