@@ -81,6 +81,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--training-password", default=os.environ.get("SENTIMENT_TRAINING_PASSWORD") or None,
                         help="when set, starting and stopping a training run needs it, for public servers "
                              "($SENTIMENT_TRAINING_PASSWORD)")
+    parser.add_argument("--train-data-dir", default=os.environ.get("SENTIMENT_TRAIN_DATA_DIR") or None,
+                        help="a folder of labelled .csv/.tsv/.jsonl/.parquet files the Train tab may train on by name "
+                             "(default: none, files are uploaded; $SENTIMENT_TRAIN_DATA_DIR)")
     parser.add_argument("--threads", type=_count(1), default=os.environ.get("SENTIMENT_TORCH_THREADS") or None,
                         help="torch CPU threads of the web server ($SENTIMENT_TORCH_THREADS; default: from the "
                              "measured budget, see the README)")
@@ -97,7 +100,7 @@ def _build(args: argparse.Namespace):
     return build_demo(checkpoint_dir=args.checkpoint_dir, runs_dir=args.runs_dir, default_model=args.model,
                       allow_training=not args.no_training, max_train_samples=args.max_train_samples,
                       training_password=args.training_password, worker=TrainingWorker(threads=args.train_threads),
-                      data=args.data)
+                      data=args.data, train_data_dir=args.train_data_dir)
 
 
 def _exit_on_sigterm(signum, frame) -> None:

@@ -54,7 +54,7 @@ def measure(model: nn.Module, loader, packed: bool, device: torch.device, precis
         tokens, lengths, labels = (t.to(device, non_blocking=True) for t in (tokens, lengths, labels))
         with mixed_precision(device, precision):
             logits = model(tokens, lengths, packed=packed)
-        loss = loss_fn(logits.float(), labels)
+        loss = loss_fn(logits.float(), labels.float())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

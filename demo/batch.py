@@ -195,19 +195,29 @@ class BatchResult:
     name: str  # the file's name, as uploaded
     column: str  # the column that held the texts
     model: str  # the model's key
-    table: pd.DataFrame  # the file's rows (blank ones left out), then prediction and p_positive
+    table: pd.DataFrame  # the file's rows (blank ones left out), then prediction and p_positive (p_<label> each
+    # for a model of more than two classes)
     positive_label: str
+    labels: tuple[str, ...] = ("negative", "positive")  # the model's classes
 
     @property
     def positive(self) -> int:
         return int((self.table["prediction"] == self.positive_label).sum())
 
+    def counts(self) -> dict[str, int]:
+        """Reviews predicted as each class."""
+        return {label: int((self.table["prediction"] == label).sum()) for label in self.labels}
+
     def summary(self, markdown: bool = True) -> str:
         """'Classified 3 reviews from column text with shipped/default: 2 positive, 1 negative.'"""
         quote = md.code if markdown else repr
         count = len(self.table)
+        if len(self.labels) > 2:
+            found = ", ".join(f"{n:,} {md.text(label) if markdown else label}" for label, n in self.counts().items())
+        else:
+            found = f"{self.positive:,} positive, {count - self.positive:,} negative"
         return (f"Classified {count:,} review{'s' if count != 1 else ''} from column {quote(self.column)} with "
-                f"{quote(self.model)}: {self.positive:,} positive, {count - self.positive:,} negative.")
+                f"{quote(self.model)}: {found}.")
 
 
 def classify_reviews(registry: ModelRegistry, model_key: str | None, path: str, name: str | None = None,
@@ -232,10 +242,15 @@ def classify_reviews(registry: ModelRegistry, model_key: str | None, path: str, 
         raise user_error(f"{name}: {exc}.") from None
     finally:
         release_memory()
+    labels = tuple(predictor.labels)
+    if len(labels) > 2:  # the most probable class, and every class's probability
+        table = table.assign(prediction=[max(r, key=r.get) for r in results],
+                             **{f"p_{label}": [round(r[label], 4) for r in results] for label in labels})
+        return BatchResult(name, str(column), model_key, table, labels[1], labels)
     positive = [r[predictor.labels[1]] for r in results]
     table = table.assign(prediction=[predictor.labels[int(p >= 0.5)] for p in positive],
                          p_positive=[round(p, 4) for p in positive])
-    return BatchResult(name, str(column), model_key, table, predictor.labels[1])
+    return BatchResult(name, str(column), model_key, table, predictor.labels[1], labels)
 
 
 def classify_file(registry: ModelRegistry, model_key: str | None, path: str | None,
@@ -252,10 +267,16 @@ def classify_file(registry: ModelRegistry, model_key: str | None, path: str | No
     csv_path = Path(tempfile.mkdtemp(prefix="batch-", dir=out_dir)) / f"{Path(path).stem}-predictions.csv"
     result.table.to_csv(csv_path, index=False)
     texts = result.table[result.column]
+    if len(result.labels) > 2:
+        chance = [round(row[f"p_{label}"], 3) for label, (_, row) in zip(result.table["prediction"],
+                                                                            result.table.iterrows())]
+        probability = ("P(prediction)", chance)
+    else:
+        probability = ("P(positive)", [round(p, 3) for p in result.table["p_positive"]])
     preview = pd.DataFrame({
         "review": [t if len(t) <= 160 else t[:157] + "..." for t in texts],
         "prediction": result.table["prediction"],
-        "P(positive)": [round(p, 3) for p in result.table["p_positive"]],
+        probability[0]: probability[1],
     })
     return preview, str(csv_path), result.summary()
 
@@ -277,8 +298,9 @@ def classify_file_json(registry: ModelRegistry, model_key: str | None, file: Any
         "model": result.model,
         "column": result.column,
         "reviews": len(result.table),
-        "positive": result.positive,
-        "negative": len(result.table) - result.positive,
+        **({"positive": result.positive, "negative": len(result.table) - result.positive}
+           if len(result.labels) == 2 else {}),
+        "counts": result.counts(),  # per class, for a model of any number of classes
         "predictions": result.table.to_dict(orient="records"),
         "message": result.summary(markdown=False),
     }

@@ -149,26 +149,30 @@ def percent_scale(values: Sequence[float]) -> tuple[list[float], list[float], st
 
 
 def running_chart(positions: Sequence[int], values: Sequence[float], tokens: Sequence[str],
-                  height: int = 220) -> AltairPlotData | None:
+                  height: int = 220, target: str | None = None) -> AltairPlotData | None:
     """P(positive) after each token read: a neutral line over a green (positive) and a red (negative) half.
 
     Each point takes the colour of the side it lies on, and the halves are labelled in the plot,
-    so the chart needs no separate legend.
+    so the chart needs no separate legend. ``target``: for a model of more classes, the class the
+    values are the probability of; its half is the green one, the other is labelled "not" it.
     """
     if not positions:
         return None
-    rows = [{"tokens read": pos, "P(positive)": p, "token": tok} for pos, p, tok in zip(positions, values, tokens)]
+    # A class name is only a title: it may hold characters a Vega-Lite field name can't ('.', '[').
+    field, title = ("P(positive)", "P(positive)") if target is None else ("probability", f"P({target})")
+    above, below = ("positive", "negative") if target is None else (target, f"not {target}")
+    rows = [{"tokens read": pos, field: p, "token": tok} for pos, p, tok in zip(positions, values, tokens)]
     x = {"field": "tokens read", "type": "quantitative", "title": "tokens read",
          "scale": {"zero": False, "nice": False, "padding": 8}, "axis": {"format": "d", "tickMinStep": 1}}
     if len(positions) <= 12:
         x["axis"]["values"] = list(positions)
-    y = {"field": "P(positive)", "type": "quantitative", "title": "P(positive)", "scale": {"domain": [0.0, 1.0]},
+    y = {"field": field, "type": "quantitative", "title": title, "scale": {"domain": [0.0, 1.0]},
          "axis": {"tickCount": 5}}
     tooltip = [{"field": "token", "type": "nominal"}, {"field": "tokens read", "type": "quantitative"},
-               {"field": "P(positive)", "type": "quantitative", "format": ".1%"}]
+               {"field": field, "type": "quantitative", "format": ".1%", "title": title}]
     halves = []
-    for label, rgb, low, high, baseline in (("positive", palette.POSITIVE_RGB, 0.5, 1.0, "top"),
-                                            ("negative", palette.NEGATIVE_RGB, 0.0, 0.5, "bottom")):
+    for label, rgb, low, high, baseline in ((above, palette.POSITIVE_RGB, 0.5, 1.0, "top"),
+                                            (below, palette.NEGATIVE_RGB, 0.0, 0.5, "bottom")):
         colour = palette.hex_colour(rgb)
         band = {"type": "rect", "fill": colour, "fillOpacity": 0.1, "strokeWidth": 0}
         halves.append({"data": _ONCE, "mark": band, "encoding": {"y": {"datum": low}, "y2": {"datum": high}}})
@@ -178,7 +182,7 @@ def running_chart(positions: Sequence[int], values: Sequence[float], tokens: Seq
         halves.append({"data": _ONCE, "mark": name, "encoding": {"x": {"value": 0}, "y": {"datum": edge}}})
     line = {"mark": {"type": "line", "color": "#6B7280", "strokeWidth": 1.5, "clip": True},
             "encoding": {"x": x, "y": y, "tooltip": tooltip}}
-    side = {"condition": {"test": "datum['P(positive)'] >= 0.5", "value": palette.POSITIVE}, "value": palette.NEGATIVE}
+    side = {"condition": {"test": f"datum['{field}'] >= 0.5", "value": palette.POSITIVE}, "value": palette.NEGATIVE}
     points = {"mark": {"type": "point", "filled": True, "size": 40 if len(rows) <= MAX_MARKED_POINTS else 18,
                        "strokeWidth": 0, "opacity": 1},
               "encoding": {"x": x, "y": y, "fill": side, "tooltip": tooltip}}

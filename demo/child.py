@@ -72,7 +72,8 @@ def main(spec: dict[str, Any], conn: Any, stop: Any) -> None:
         now = time.monotonic()
         if now - last_stage >= STAGE_INTERVAL_S or done >= total:
             last_stage = now
-            verb = {"tokenize": "tokenizing", "download": "downloading", "read": "reading"}.get(stage, stage)
+            verb = {"tokenize": "tokenizing", "download": "downloading", "read": "reading",
+                    "check": "checking rows"}.get(stage, stage)
             if stage in ("download", "read"):  # counted in bytes
                 amount = f"{done / 1e6:,.1f}/{total / 1e6:,.1f} MB of the IMDB archive"
             else:

@@ -144,10 +144,10 @@ def describe(analysis: Analysis, max_tokens: int, known: list[bool | None]) -> s
     count = len(analysis.tokens)
     parts = [f"**{sentiment(label)}** ({analysis.probabilities[label]:.1%}) from {count:,} "
              f"token{'s' if count != 1 else ''}"]
-    for sign, towards in ((1, "positive"), (-1, "negative")):
+    for sign, towards in directions(analysis):
         words = _top_words(analysis.tokens, analysis.attributions, sign)
         if words:
-            parts.append(f"towards {towards}: " + ", ".join(f"*{md.text(w)}*" for w in words))
+            parts.append(f"towards {md.text(towards)}: " + ", ".join(f"*{md.text(w)}*" for w in words))
     lines = [" · ".join(parts), coverage(known)]
     if analysis.truncated:
         lines.append(f"Long text: the model reads at most {max_tokens:,} tokens, from its beginning and its end "
@@ -155,6 +155,15 @@ def describe(analysis: Analysis, max_tokens: int, known: list[bool | None]) -> s
     if analysis.replaced:
         lines.append("Some characters could not be read and were replaced (shown as \N{REPLACEMENT CHARACTER}).")
     return "  \n".join([*lines, approximations(analysis)])
+
+
+def directions(analysis: Analysis) -> tuple[tuple[int, str], tuple[int, str]]:
+    """What a positive and a negative word score push towards: the two classes of a two-class
+    model; for more classes, towards the class explained (the predicted one) and away from it."""
+    labels = list(analysis.probabilities)
+    if len(labels) == 2:
+        return (1, labels[1]), (-1, labels[0])
+    return (1, analysis.target), (-1, f"other than {analysis.target}")
 
 
 def approximations(analysis: Analysis) -> str:
@@ -170,14 +179,19 @@ def approximations(analysis: Analysis) -> str:
         fit = f"they add up to the change in the model's score within {error:.1%}"
         if error > ROUGH_ATTRIBUTIONS:
             fit += " (**rough for this text**: the model's score jumps sharply between an empty text and this one)"
-    return (f"<small>Word colours: integrated gradients from {analysis.steps} gradient evaluations; {fit}. "
+    follows = ""
+    if len(analysis.probabilities) > 2:  # the legend speaks of two classes: say what the colours mean here
+        follows = (f"With {len(analysis.probabilities)} classes, the colours and the running line follow "
+                   f"**{md.text(analysis.target)}**: green towards it, red away from it. ")
+    return (f"<small>{follows}Word colours: integrated gradients from {analysis.steps} gradient evaluations; {fit}. "
             f"Running prediction: {drawn}.</small>")
 
 
 def running_chart(analysis: Analysis):
-    """P(positive) had the review ended after each token."""
+    """P(positive) had the review ended after each token; with more classes, P of the predicted class."""
     return draw_running(analysis.running_positions, analysis.running,
-                        [analysis.tokens[pos - 1] for pos in analysis.running_positions])
+                        [analysis.tokens[pos - 1] for pos in analysis.running_positions],
+                        target=analysis.target if len(analysis.probabilities) > 2 else None)
 
 
 def load_predictor(registry: ModelRegistry, model_key: str | None) -> Predictor:
@@ -254,7 +268,9 @@ def explanation_json(result: Analysis, known: list[bool | None]) -> dict[str, An
         "probabilities": result.probabilities,
         "tokens": result.tokens,
         "attributions": result.attributions,
+        # p_positive: P of the class explained, the positive one of two (see "target")
         "running": {"tokens_read": result.running_positions, "p_positive": result.running},
+        "target": result.target,
         "truncated": result.truncated,
         "cut_at": result.cut_at,
         "characters_replaced": result.replaced,

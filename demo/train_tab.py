@@ -20,7 +20,7 @@ import gradio as gr
 from sentiment_core.config import PRESETS
 from sentiment_core.utils import available_devices
 
-from . import datasource, form, views
+from . import datasource, form, own_data, views
 from .errors import user_error
 from .models import ModelRegistry
 from .worker import Run, TrainingBusyError, TrainingWorker
@@ -67,6 +67,7 @@ class TrainTab:
     password: str | None
     components: dict[str, Any]
     data: str = dataclasses.field(default_factory=datasource.setting)  # see ``demo.datasource``
+    data_dir: Path | None = None  # a server folder whose labelled files a run may name (--train-data-dir)
 
     def __getitem__(self, name: str) -> Any:
         return self.components[name]
@@ -76,11 +77,14 @@ class TrainTab:
             raise user_error("Wrong or missing training password: on this server, starting and stopping runs needs it.")
 
     def start_run(self, preset_name: str, run_name: str | None, settings: dict[str, Any],
-                  password: str | None = None) -> tuple[Run, list[str]]:
+                  password: str | None = None, source: dict[str, Any] | None = None) -> tuple[Run, list[str]]:
         """Check the password, the data and the settings, pick the run's name and start it: (run, notes).
-        Problems are ``gr.Error`` messages."""
+        ``source``: the data source (``own_data.overrides``' arguments by name; None: the preset's IMDB
+        data). Problems are ``gr.Error`` messages."""
         self._check_password(password)
-        trouble = datasource.problem(self.data)
+        source = source or {}
+        own_file = source.get("data_source") == "file"
+        trouble = None if own_file else datasource.problem(self.data)
         if trouble:
             raise user_error(f"Training cannot start: {trouble}. To fix it, {datasource.HOW_TO_SET}.")
         if run_name is not None and not isinstance(run_name, str):
@@ -88,9 +92,16 @@ class TrainTab:
         try:
             model_cfg, train_cfg, settings, notes = form.parse_settings(preset_name, settings, self.cap)
             name, path = form.run_path(self.runs_dir, run_name, model_cfg)
-        except form.FormError as exc:
+            data_settings, data_note = own_data.overrides(
+                source.get("data_source"), source.get("upload"), source.get("data_file"), source.get("text_column"),
+                source.get("label_column"), self.runs_dir, self.data_dir)
+            train_cfg = dataclasses.replace(train_cfg, output=str(path), **{"data": self.data, **data_settings})
+        except (form.FormError, own_data.DataSourceError) as exc:
             raise user_error(str(exc)) from None
-        train_cfg = dataclasses.replace(train_cfg, output=str(path), data=self.data)
+        except ValueError as exc:  # a setting of the data source that the configs refuse
+            raise user_error(f"Bad settings: {exc}") from None
+        if data_note:
+            notes.append(data_note)
         info = {"name": name, "preset": preset_name, "trained_in": "web app",
                 "command": form.cli_command(preset_name, name, path, settings)}
         try:
@@ -99,12 +110,22 @@ class TrainTab:
             raise user_error(f"Another training run is in progress ({exc}); wait for it or stop it first.") from None
         return run, notes
 
+    def data_names(self) -> list[str]:
+        """The data-source arguments of Start, after the settings (and the password)."""
+        return ["data_source", "upload", *(["data_file"] if self.data_dir else []), "text_column", "label_column"]
+
     def start(self, preset_name: str, run_name: str | None, *values: Any) -> str:
-        """The page's Start: the form's values in ``form.FIELDS`` order, then the password when one is set."""
-        *values, given = values if self.password else (*values, None)
+        """The page's Start: the form's values in ``form.FIELDS`` order, the password when one is set,
+        then the data source (``data_names``; left out: the preset's IMDB data)."""
+        values, rest = values[: len(form.FIELDS)], list(values[len(form.FIELDS) :])
+        given = rest.pop(0) if self.password and rest else None
         if len(values) != len(form.FIELDS):
             raise user_error(f"Expected {len(form.FIELDS)} settings ({', '.join(form.FIELDS)}), got {len(values)}.")
-        run, notes = self.start_run(preset_name, run_name, dict(zip(form.FIELDS, values)), given)
+        names = self.data_names()
+        if len(rest) > len(names):
+            raise user_error(f"Expected at most {len(names)} data arguments ({', '.join(names)}), got {len(rest)}.")
+        run, notes = self.start_run(preset_name, run_name, dict(zip(form.FIELDS, values)), given,
+                                    dict(zip(names, rest)))
         return f"Started **{run.name}**" + (f" ({'; '.join(notes)})" if notes else "") + "."
 
     def stop_run(self, password: str | None = None) -> tuple[bool, str]:
@@ -188,17 +209,25 @@ def _api_type(field: form.FormField) -> Any:
     return type(field.config_field.default) | None
 
 
+# The API's data-source parameters (no upload: a file is uploaded in the page, or named in the
+# server's training data folder).
+API_SOURCE = ("data_source", "data_file", "text_column", "label_column")
+
+
 def add_api(tab: TrainTab) -> None:
     """The training endpoints: named parameters with defaults, plain JSON results, bad input a ``gr.Error``."""
     first = form.PRESET_ORDER[0]
 
+    sources = [name for name in API_SOURCE if name != "data_file" or tab.data_dir]
+
     def start_training(*args: Any) -> dict:
-        preset_name, run_name, *values, password = args
+        preset_name, run_name, *values = args
+        values, password, source = values[: len(form.FIELDS)], values[len(form.FIELDS)], values[len(form.FIELDS) + 1:]
         if not isinstance(preset_name, str) or preset_name not in PRESETS:
             raise user_error(f"Unknown preset {preset_name!r}; choose one of {', '.join(form.PRESET_ORDER)}.")
         base = form.preset_settings(preset_name, tab.cap)
         settings = {f: base[f] if v is None else v for f, v in zip(form.FIELDS, values)}
-        run, notes = tab.start_run(preset_name, run_name, settings, password)
+        run, notes = tab.start_run(preset_name, run_name, settings, password, dict(zip(sources, source)))
         return {"name": run.name, "status": run.status, "checkpoint": run.path, "settings": run.settings,
                 "notes": notes}
 
@@ -209,12 +238,16 @@ def add_api(tab: TrainTab) -> None:
                                      annotation=_api_type(f)) for f in form.FORM]
     parameters.append(inspect.Parameter("password", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
                                         annotation=str | None))
+    parameters += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=str | None)
+                   for name in sources]
     start_training.__signature__ = inspect.Signature(parameters, return_annotation=dict)  # type: ignore[attr-defined]
     start_training.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": dict}
     start_training.__doc__ = (f"Start a training run: a preset ({', '.join(form.PRESET_ORDER)}), an optional run "
-                              "name, any settings to change (the others come from the preset) and the password "
-                              "when the server sets one. Returns the run's name, status, checkpoint path and "
-                              "settings.")
+                              "name, any settings to change (the others come from the preset), the password "
+                              "when the server sets one, and the data: data_source 'imdb', 'ratings' (IMDB star "
+                              "ratings, 4 classes) or 'file' (a labelled file in the server's training data folder, "
+                              "data_file, with text_column and label_column found by name when empty; upload a "
+                              "file in the page). Returns the run's name, status, checkpoint path and settings.")
 
     def stop_training(password: str | None = None) -> dict:
         """Stop the running training run at its next batch (it keeps its best checkpoint): {"stopping", "message"}."""
@@ -231,7 +264,8 @@ def add_api(tab: TrainTab) -> None:
 
 
 def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: Path, seen: gr.State,
-                    cap: int | None = None, password: str | None = None, data: str | None = None) -> TrainTab:
+                    cap: int | None = None, password: str | None = None, data: str | None = None,
+                    data_dir: Path | None = None) -> TrainTab:
     """Lay out the Train tab (inside an open ``gr.Tab``) and wire Start, Stop and the preset picker.
 
     ``data`` is where runs read the IMDB reviews (``demo.datasource.setting``)."""
@@ -244,6 +278,7 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
                                       info=PRESET_INFO)
             c["run_name"] = gr.Textbox(label="Run name", placeholder="optional, e.g. my-first-gru",
                                        info="letters, digits, - and _; empty: generated from the cell and time")
+            c["own_data"] = own_data.build_data_source(data_dir)
             controls: dict[str, Any] = {}
             for section in form.SECTIONS:
                 fields = [f for f in form.FORM if f.section == section]
@@ -273,7 +308,8 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
                 "run.")
     c["compare_metric"] = gr.Radio(list(views.COMPARE_METRICS), value="validation loss", label="Metric")
     c["compare_plot"] = gr.Plot(label="Runs compared", elem_id="compare-plot", elem_classes="chart")
-    tab = TrainTab(worker, registry, Path(runs_dir), cap, password, c, data)
+    tab = TrainTab(worker, registry, Path(runs_dir), cap, password, c, data, data_dir)
+    data_inputs = own_data.wire_data_source(c["own_data"], c["preset"], data_dir)
 
     refresh = tab.refresh_event()
     fields = [controls[f] for f in form.FIELDS]
@@ -281,7 +317,7 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
     c["preset"].input(lambda name: dict(zip(fields, (form.preset_settings(name, cap)[f] for f in form.FIELDS))),
                       [c["preset"]], fields, api_visibility="private")
     secret = [c["password"]] if password else []
-    c["start"].click(tab.start, [c["preset"], c["run_name"], *fields, *secret], [c["notice"]],
+    c["start"].click(tab.start, [c["preset"], c["run_name"], *fields, *secret, *data_inputs], [c["notice"]],
                      api_visibility="private").then(**refresh)
     c["stop"].click(tab.stop, secret, [c["notice"]], api_visibility="private").then(**refresh)
     c["compare_metric"].change(tab.compare, [c["compare_metric"]], [c["compare_plot"]], api_visibility="private")

@@ -73,6 +73,7 @@ def build_demo(
     training_password: str | None = None,
     worker: TrainingWorker | None = None,
     data: str | None = None,
+    train_data_dir: str | os.PathLike | None = None,
 ) -> gr.Blocks:
     """The whole app. Nothing heavy happens here: models load on first use, data when training starts.
 
@@ -82,7 +83,8 @@ def build_demo(
     tab's controls; max_train_samples: cap on training (and evaluation) reviews per run;
     training_password: when set, Start and Stop need it; worker: the training worker (default:
     a new one with this machine's thread budget); data: where training runs read the IMDB reviews,
-    an archive, an ``aclImdb/`` folder or ``download`` (default: ``$SENTIMENT_DATA``, else ``download``).
+    an archive, an ``aclImdb/`` folder or ``download`` (default: ``$SENTIMENT_DATA``, else ``download``);
+    train_data_dir: a folder whose labelled files the Train tab may name (default: none; files are uploaded).
     """
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else DEFAULT_CHECKPOINT.parent
     runs_dir = Path(runs_dir) if runs_dir else ROOT / "runs"
@@ -105,7 +107,8 @@ def build_demo(
             train = None
             with gr.Tab("Train", id="train"):
                 if allow_training:
-                    train = build_train_tab(worker, registry, runs_dir, seen, cap, training_password, data)
+                    train = build_train_tab(worker, registry, runs_dir, seen, cap, training_password, data,
+                                            Path(train_data_dir) if train_data_dir else None)
                 else:
                     gr.Markdown(DISABLED)
 

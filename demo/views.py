@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from sentiment_core import markdown as md
-from sentiment_core.report import confusion_table, metrics_table, timings_table
+from sentiment_core.report import class_table, confusion_table, metrics_table, timings_table
 
 from .charts import line_chart, thin
 from .datasource import failure_hint
@@ -149,11 +149,16 @@ def results_markdown(run: Run | None) -> str:
     if not finished["test"]:
         lines += ["", "_Test metrics are computed only when a run finishes all its epochs._"]
     split = "test" if finished["test"] else "validation"
-    confusion = (finished["test"] or finished["val"]).get("confusion")
-    if confusion:
-        # The wrapper lets palette.CSS colour the labels: negative red, positive green, as everywhere.
-        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction)", "",
-                  '<div class="confusion">', "", confusion_table(confusion), "", "</div>"]
+    scored = finished["test"] or finished["val"]
+    classes = (run.last("Started") or {}).get("classes") or None  # class names (absent from older runs' events)
+    if scored.get("confusion"):
+        table = confusion_table(scored["confusion"], labels=classes)
+        if not classes or len(classes) == 2:
+            # The wrapper lets palette.CSS colour the labels: negative red, positive green, as everywhere.
+            table = "\n".join(['<div class="confusion">', "", table, "", "</div>"])
+        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction)", "", table]
+        if classes and len(classes) > 2:
+            lines += ["", f"Per class ({split})", "", class_table(scored, classes)]
     return "\n".join(lines)
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from . import markdown
 from .checkpoint import read_metadata
-from .report import confusion_table, history_table, metrics_table
+from .data.table import is_table
+from .report import class_table, confusion_table, history_table, metrics_table
 
 CITATION = (
     'Andrew L. Maas, Raymond E. Daly, Peter T. Pham, Dan Huang, Andrew Y. Ng and Christopher Potts. '
@@ -26,6 +27,18 @@ LIMITS = """\
 - Words outside the training vocabulary are all read as one token, `<unk>`: text in other languages,
   emoji and rare spellings carry little or no meaning for the model.
 - Two labels only: a neutral text still gets a positive or negative probability."""
+RATING_LIMITS = """\
+- Trained on IMDB movie reviews only (English, 2011 and earlier). IMDB holds no reviews rated 5 or 6,
+  so a lukewarm review is put in a neighbouring bin.
+- Neighbouring bins (1-2 and 3-4, 7-8 and 9-10) differ in degree, not direction: most mistakes are
+  between them, as the confusion matrix shows.
+- Words outside the training vocabulary are all read as one token, `<unk>`."""
+FILE_LIMITS = """\
+- Trained on the labelled file named above only: texts unlike its rows are out of distribution.
+- The tokenizer follows English rules (spaCy); other languages are split less well.
+- A class with few training examples is learnt and measured poorly (see the per-class table).
+- Words outside the training vocabulary are all read as one token, `<unk>`; every text gets one of the
+  classes above."""
 
 
 def hardware(info: dict[str, Any]) -> str:
@@ -49,7 +62,11 @@ def render_card(path: str | os.PathLike) -> str:
     """Markdown model card of the checkpoint at ``path``."""
     meta = read_metadata(path)
     mc, tc, metrics, info = meta["model_config"], meta["train_config"] or {}, meta["metrics"], meta["info"]
-    pretrained = (", embeddings started from PPMI-SVD word vectors of the training and 50k unlabeled reviews"
+    labels = meta["labels"]
+    own_file = is_table(tc.get("data", ""))
+    ratings = not own_file and tc.get("imdb_labels") == "rating-bins"
+    pretrained = (", embeddings started from PPMI-SVD word vectors of the training "
+                  + ("rows" if is_table(tc.get("data", "")) else "and 50k unlabeled reviews")
                   if tc.get("pretrain_embeddings") else "")
     clip = f"gradient norm clipped at {tc['clip_grad_norm']}" if tc.get("clip_grad_norm") else "no gradient clipping"
     length = (f"at most {tc['max_tokens']} tokens per review (head and tail)" if tc.get("max_tokens")
@@ -57,8 +74,7 @@ def render_card(path: str | os.PathLike) -> str:
     lines = [
         f"{CARD_MARKER}{markdown.text(info.get('name') or Path(path).stem)}",
         "",
-        "Binary sentiment classifier (negative / positive) for English movie reviews, built with "
-        "`sentiment_core`.",
+        _summary(labels, own_file, ratings, info),
         "",
         "## Model",
         "",
@@ -70,10 +86,7 @@ def render_card(path: str | os.PathLike) -> str:
         "",
         "## Training",
         "",
-        "- Data: IMDB Large Movie Review Dataset v1.0. The 25,000 training reviews are split "
-        f"{1 - tc.get('val_fraction', 0.1):.0%}/{tc.get('val_fraction', 0.1):.0%} into train/validation "
-        f"(seed {tc.get('seed')}); {info.get('train_size', 0):,} reviews trained on, "
-        f"{info.get('val_size', 0):,} validated on. The 25,000 test reviews were used only for the final figures.",
+        _data_line(tc, info, own_file),
         f"- Recipe: AdamW lr {tc.get('lr')}, weight decay {tc.get('weight_decay')}, {tc.get('schedule')} schedule "
         f"with {tc.get('warmup_steps')} warm-up steps, batch {tc.get('batch_size')}, up to {tc.get('epochs')} epochs "
         f"(best epoch by validation accuracy: {metrics.get('best_epoch')}), {clip}, {length}, vocabulary of "
@@ -86,17 +99,42 @@ def render_card(path: str | os.PathLike) -> str:
     if info.get("command"):
         lines.append(f"- Command: {markdown.code(info['command'])}")
     lines += ["", "## Results", "", metrics_table({"validation": metrics.get("val"), "test": metrics.get("test")})]
-    confusion = (metrics.get("test") or metrics.get("val") or {}).get("confusion")
-    if confusion:
+    scored = metrics.get("test") or metrics.get("val") or {}
+    if scored.get("confusion"):
         split = "test" if metrics.get("test") else "validation"
-        # The wrapper lets the app colour the labels (negative red, positive green); other viewers ignore it.
-        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction):", "", '<div class="confusion">',
-                  "", confusion_table(confusion), "", "</div>"]
+        table = confusion_table(scored["confusion"], labels=labels)
+        if len(labels) == 2:
+            # The wrapper lets the app colour the labels (negative red, positive green); other viewers ignore it.
+            table = "\n".join(['<div class="confusion">', "", table, "", "</div>"])
+        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction):", "", table]
+        if len(labels) > 2:
+            lines += ["", f"Per class ({split}):", "", class_table(scored, labels)]
     history = metrics.get("history") or []
     if history:
         lines += ["", history_table(history)]
-    lines += ["", "## Known limits", "", LIMITS, "", "## Citation", "", CITATION, ""]
+    limits = FILE_LIMITS if own_file else RATING_LIMITS if ratings else LIMITS
+    lines += ["", "## Known limits", "", limits, *([] if own_file else ["", "## Citation", "", CITATION]), ""]
     return "\n".join(lines)
+
+
+def _summary(labels: list[str], own_file: bool, ratings: bool, info: dict[str, Any]) -> str:
+    classes = " / ".join(markdown.text(label) for label in labels)
+    if own_file:
+        return f"{len(labels)}-class text classifier ({classes}), built with `sentiment_core`."
+    if ratings:
+        return (f"Star-rating classifier for English movie reviews, in {len(labels)} classes ({classes} of 10 stars), "
+                "built with `sentiment_core`.")
+    return f"Binary sentiment classifier ({classes}) for English movie reviews, built with `sentiment_core`."
+
+
+def _data_line(tc: dict[str, Any], info: dict[str, Any], own_file: bool) -> str:
+    unit = "rows" if own_file else "reviews"
+    trained = f"{info.get('train_size', 0):,} {unit} trained on, {info.get('val_size', 0):,} validated on"
+    if own_file:
+        return f"- Data: {markdown.text(info.get('dataset') or Path(tc['data']).name)}; {trained}."
+    return ("- Data: IMDB Large Movie Review Dataset v1.0. The 25,000 training reviews are split "
+            f"{1 - tc.get('val_fraction', 0.1):.0%}/{tc.get('val_fraction', 0.1):.0%} into train/validation "
+            f"(seed {tc.get('seed')}); {trained}. The 25,000 test reviews were used only for the final figures.")
 
 
 def card_path(checkpoint: str | os.PathLike) -> Path:

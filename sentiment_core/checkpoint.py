@@ -18,6 +18,7 @@ import math
 import os
 import stat
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -68,11 +69,17 @@ def save_checkpoint(
     metrics: dict[str, Any] | None = None,
     info: dict[str, Any] | None = None,
     dtype: str = "float32",
+    labels: Sequence[str] | None = None,
 ) -> Path:
     """Write ``model`` and its description to ``path`` atomically; float16 halves the file.
 
+    ``labels``: the class names, one per class (default: negative, positive for a two-class model).
     The header is validated as a reader would, so a file that could not be loaded is never written.
     """
+    if labels is None:
+        if model.cfg.num_classes != 2:
+            raise ValueError(f"a {model.cfg.num_classes}-class model needs its label names")
+        labels = LABELS
     path = Path(path)
     if dtype not in STORE:
         raise ValueError(f"dtype must be one of {tuple(STORE)}, not {dtype!r}")
@@ -81,7 +88,7 @@ def save_checkpoint(
         "format_version": str(FORMAT_VERSION),
         "model_config": json.dumps(to_dict(model.cfg)),
         "vocab": json.dumps(vocab.to_dict(), ensure_ascii=False),
-        "labels": json.dumps(list(LABELS)),
+        "labels": json.dumps(list(labels), ensure_ascii=False),
         "train_config": json.dumps(to_dict(train_config) if train_config else None),
         "metrics": json.dumps(metrics or {}),
         "info": json.dumps(info or {}),

@@ -29,10 +29,12 @@ JSON_FIELDS = ("model_config", "vocab", "labels", "train_config", "metrics", "in
 # The ModelConfig fields every v1 checkpoint records; later fields may be absent (their defaults apply).
 MODEL_KEYS = ("cell", "embed_dim", "hidden_dim", "num_layers", "bidirectional", "dropout", "pooling", "vocab_size")
 METRIC_FRACTIONS = ("accuracy", "precision", "recall", "f1")
+CLASS_FRACTIONS = ("class_precision", "class_recall", "class_f1")  # per class, absent before multi-class
+MAX_LABEL_CHARS = 200
 HISTORY_NUMBERS = ("train_loss", "val_loss", "val_accuracy")
 INFO_TYPES = {"name": str, "preset": str, "command": str, "created": str, "hardware": str, "torch": str,
               "trained_in": str, "num_parameters": int, "train_size": int, "val_size": int,
-              "training_seconds": float}
+              "training_seconds": float, "dataset": str, "processes": int}
 
 
 class CheckpointError(ValueError):
@@ -127,16 +129,17 @@ def _parse(path: str | os.PathLike, meta: Any) -> Header:
     vocab = _vocab(plain["vocab"])
     if len(vocab) != model_config.vocab_size:
         raise CheckpointError(path, f"vocabulary has {len(vocab)} tokens, the model expects {model_config.vocab_size}")
-    labels = plain["labels"]
-    _need(isinstance(labels, list) and len(labels) == 2 and all(isinstance(x, str) and x for x in labels)
-          and labels[0] != labels[1], "labels", f"must be two distinct label names, not {labels!r:.80}")
+    labels, k = plain["labels"], model_config.num_classes
+    _need(isinstance(labels, list) and len(labels) == k and len(set(map(str, labels))) == k
+          and all(isinstance(x, str) and 0 < len(x) <= MAX_LABEL_CHARS for x in labels), "labels",
+          f"must be {k} distinct label names (model_config.num_classes), not {labels!r:.80}")
     train_config = None
     if plain["train_config"] is not None:
         try:
             train_config = from_dict(TrainConfig, _obj(plain["train_config"], "train_config"))
         except (TypeError, ValueError) as exc:
             raise _Bad("train_config", f"is invalid: {exc}") from None
-    _metrics(_obj(plain["metrics"], "metrics"))
+    _metrics(_obj(plain["metrics"], "metrics"), k)
     _info(_obj(plain["info"], "info"))
     plain["format_version"] = version
     return Header(plain, model_config, vocab, train_config)
@@ -166,11 +169,11 @@ def _vocab(value: Any) -> Vocab:
         raise _Bad("vocab.itos", f"is invalid: {exc}") from None
 
 
-def _metrics(metrics: dict[str, Any]) -> None:
+def _metrics(metrics: dict[str, Any], k: int) -> None:
     """What the card and the app's model list read: split metrics, best epoch, history."""
     for split in ("val", "test"):
         if metrics.get(split) is not None:
-            _split_metrics(_obj(metrics[split], f"metrics.{split}"), f"metrics.{split}")
+            _split_metrics(_obj(metrics[split], f"metrics.{split}"), f"metrics.{split}", k)
     for key in ("best_epoch", "epochs_trained"):
         if metrics.get(key) is not None:
             _int(metrics[key], f"metrics.{key}")
@@ -186,17 +189,26 @@ def _metrics(metrics: dict[str, Any]) -> None:
                 _num(row.get(key), f"{where}.{key}", 1.0 if key == "val_accuracy" else math.inf)
 
 
-def _split_metrics(m: dict[str, Any], where: str) -> None:
+def _split_metrics(m: dict[str, Any], where: str, k: int) -> None:
     if not m:  # a stopped run records no test metrics
         return
     _num(m.get("loss"), f"{where}.loss")
     for key in METRIC_FRACTIONS:
         _num(m.get(key), f"{where}.{key}", 1.0)
+    if "macro_f1" in m:
+        _num(m["macro_f1"], f"{where}.macro_f1", 1.0)
+    for key in CLASS_FRACTIONS:
+        if key in m:
+            values = m[key]
+            _need(isinstance(values, list) and len(values) == k, f"{where}.{key}", f"must be a list of {k} numbers")
+            for i, value in enumerate(values):
+                _num(value, f"{where}.{key}[{i}]", 1.0)
     count = _int(m.get("count"), f"{where}.count")
     confusion = m.get("confusion")
-    _need(isinstance(confusion, list) and len(confusion) == 2
-          and all(isinstance(row, list) and len(row) == 2 and all(type(n) is int and n >= 0 for n in row)
-                  for row in confusion), f"{where}.confusion", "must be [[tn, fp], [fn, tp]], four counts")
+    _need(isinstance(confusion, list) and len(confusion) == k
+          and all(isinstance(row, list) and len(row) == k and all(type(n) is int and n >= 0 for n in row)
+                  for row in confusion), f"{where}.confusion",
+          f"must be {k} x {k} counts (rows: truth, columns: prediction)")
     _need(sum(map(sum, confusion)) == count, f"{where}.confusion", f"does not add up to count ({count})")
 
 

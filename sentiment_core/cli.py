@@ -16,15 +16,16 @@ from typing import Any
 
 from tqdm import tqdm
 
-from . import DEFAULT_CHECKPOINT
+from . import DEFAULT_CHECKPOINT, distributed
 from .card import describe_architecture, write_card
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, read_metadata
 from .config import MAX_SAMPLES, PRESETS, ModelConfig, TrainConfig, check_value, preset
-from .data import LABELS, DataError, EncodedDataset, load_corpus, make_loader
+from .data import DataError, EncodedDataset, check_data_options, load_corpus, make_loader
+from .data.source import _no_progress
 from .errors import error_table
 from .evaluation import EVAL_SPLITS, evaluate, load_split, split_config
 from .predict import EmptyTextError, Predictor
-from .report import confusion_table, errors_table, metrics_table, timings_table
+from .report import class_table, confusion_table, errors_table, metrics_table, timings_table
 from .tokenizer import has_words
 from .training import CheckpointSaved, EpochEnd, Finished, Started, Status, Step, Timing, preflight, train
 
@@ -139,15 +140,41 @@ class _Bars:
 
 def cmd_train(args: argparse.Namespace) -> int:
     model_cfg, train_cfg = preset(args.preset, **_overrides(args))
-    preflight(model_cfg, train_cfg)  # an existing output or a full disk fails now, not after the data
+    check_data_options(train_cfg)
+    # Under torchrun (WORLD_SIZE > 1) every process runs this command; rank 0 alone prints and saves.
+    dist = distributed.from_env(train_cfg.device) if distributed.launched() else None
+    try:
+        code = _train(args, model_cfg, train_cfg, dist)
+        if dist is not None and code != 1:  # a failed process is ended by torchrun with the others
+            dist.barrier()  # rank 0 may still be writing the card: leave together
+        return code
+    finally:
+        distributed.shutdown()
+
+
+def _quiet(*args: Any, **kwargs: Any) -> None:
+    pass
+
+
+def _train(args: argparse.Namespace, model_cfg: ModelConfig, train_cfg: TrainConfig,
+           dist: distributed.Distributed | None) -> int:
+    main = dist is None or dist.is_main
+    say, write = (print, tqdm.write) if main else (_quiet, _quiet)
+    # An existing output or a full disk fails now, not after the data; several processes all stop.
+    check = (lambda: preflight(model_cfg, train_cfg)) if main else (lambda: None)
+    dist.first(check) if dist else check()
     name, bad_name = repair_utf8(args.name or Path(train_cfg.output).stem)
     command, bad_command = repair_utf8("python -m sentiment_core " + shlex.join(sys.argv[1:]))
     if bad_name or bad_command:
-        print(REPLACED_NOTE.format(what="the arguments"), file=sys.stderr)
-    print(f"model: {describe_architecture(dataclasses.asdict(model_cfg))}")
-    corpus = load_corpus(train_cfg, progress=_Bars())
+        say(REPLACED_NOTE.format(what="the arguments"), file=sys.stderr)
+    say(f"model: {describe_architecture(dataclasses.asdict(model_cfg))}")
+    load = lambda: load_corpus(train_cfg, progress=_Bars() if main else _no_progress)  # noqa: E731
+    # Local rank 0 of each machine tokenizes and fills the token cache; the others then read it.
+    corpus = dist.first(load) if dist else load()
+    if dist:
+        command = f"{command} (under torchrun, {dist.world_size} processes)"
     info = {"name": name, "preset": args.preset, "command": command}
-    bar, final, timings = None, None, []
+    bar, final, started, timings = None, None, None, []
     stop = threading.Event()
 
     def on_ctrl_c(signum, frame) -> None:
@@ -156,15 +183,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        tqdm.write("stopping at the next batch; the best checkpoint is kept (Ctrl-C again to abort)")
+        write("stopping at the next batch; the best checkpoint is kept (Ctrl-C again to abort)")
 
     previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    events = open(args.events, "w", encoding="utf-8") if args.events and main else None  # noqa: SIM115
     try:
-        for event in train(model_cfg, train_cfg, corpus, stop=stop, info=info):
-            if isinstance(event, Status):
+        for event in train(model_cfg, train_cfg, corpus, stop=stop, info=info, dist=dist):
+            if events is not None:
+                events.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+                events.flush()
+            if isinstance(event, Finished):
+                final = event
+            elif not main:
+                continue
+            elif isinstance(event, Status):
                 print(event.message)
             elif isinstance(event, Started):
-                print(f"device {event.device}: {event.num_parameters:,} parameters, vocabulary {event.vocab_size:,}, "
+                started = event
+                where = f" ({event.processes} processes, one each)" if event.processes > 1 else ""
+                print(f"device {event.device}{where}: {event.num_parameters:,} parameters, "
+                      f"vocabulary {event.vocab_size:,}, "
+                      f"{len(event.classes)} classes ({', '.join(event.classes)}), "
                       f"train/val/test {event.train_size:,}/{event.val_size:,}/{event.test_size:,} reviews")
                 bar = tqdm(total=event.total_steps, desc="train", unit="batch")
             elif isinstance(event, Step):
@@ -172,20 +211,23 @@ def cmd_train(args: argparse.Namespace) -> int:
                 bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.3f}", tok_s=f"{event.tokens_per_s:,.0f}")
             elif isinstance(event, EpochEnd):
                 tqdm.write(f"epoch {event.epoch}: train loss {event.train_loss:.4f}, val loss {event.val['loss']:.4f}, "
-                           f"val accuracy {event.val['accuracy']:.2%}{' (best)' if event.improved else ''}")
+                           f"val accuracy {event.val['accuracy']:.2%}, macro-F1 {event.val['macro_f1']:.4f}"
+                           f"{' (best)' if event.improved else ''}")
             elif isinstance(event, CheckpointSaved):
                 tqdm.write(f"saved {repair_utf8(event.path)[0]} (epoch {event.epoch})")
             elif isinstance(event, Timing):
                 timings.append(event.to_dict())
-            elif isinstance(event, Finished):
-                final = event
     finally:
         signal.signal(signal.SIGINT, previous)
+        if events is not None:
+            events.close()
     if bar is not None:
         bar.close()
     if final.status == "failed":
-        print(f"training failed: {final.error}", file=sys.stderr)
+        print(f"training failed{f' (process {dist.rank})' if dist else ''}: {final.error}", file=sys.stderr)
         return 1
+    if not main:
+        return 0
     if not final.path:
         print("stopped before training began; no checkpoint was written", file=sys.stderr)
         return 130
@@ -193,8 +235,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"\n{final.status} in {final.elapsed_s / 60:.1f} min; checkpoint {repair_utf8(final.path)[0]}, "
           f"card {repair_utf8(str(card))[0]}\n")
     print(metrics_table({"validation": final.val, "test": final.test}, style="text"))
+    classes = started.classes if started else None
     if final.test:
-        print("\ntest confusion matrix\n" + confusion_table(final.test["confusion"], style="text"))
+        print("\ntest confusion matrix\n" + confusion_table(final.test["confusion"], style="text", labels=classes))
+        if classes and len(classes) > 2:
+            print("\ntest, per class\n" + class_table(final.test, classes, style="text"))
     if timings:
         print("\nwhere the time went\n" + timings_table(timings, style="text"))
     return 0
@@ -205,21 +250,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # Rebuild the run's split (same seed and validation share) on the data given here, reading
     # only the split scored: not the training reviews, nor the unlabeled ones of its word vectors.
     cfg = split_config(ckpt.train_config, args.data, args.cache_dir, args.max_samples)
-    reviews = load_split(cfg, args.split, progress=_Bars())
+    reviews = load_split(cfg, args.split, progress=_Bars(), classes=ckpt.labels)
     loader = make_loader(EncodedDataset(reviews, ckpt.vocab, cfg.max_tokens), args.batch_size, shuffle=False)
     metrics = evaluate(ckpt.model, tqdm(loader, desc=f"evaluate {args.split}", unit="batch"))
     if args.json:
-        print(json.dumps(metrics.to_dict()))
+        print(json.dumps({"labels": ckpt.labels, **metrics.to_dict()}, ensure_ascii=False))
         return 0
     print(f"\n{repair_utf8(args.checkpoint)[0]}: {describe_architecture(dataclasses.asdict(ckpt.model_config))}\n")
     print(metrics_table({args.split: metrics.to_dict()}, style="text"))
-    print("\nconfusion matrix\n" + confusion_table(metrics.confusion, style="text"))
+    print("\nconfusion matrix\n" + confusion_table(metrics.confusion, style="text", labels=ckpt.labels))
+    if len(ckpt.labels) > 2:
+        print("\nper class\n" + class_table(metrics.to_dict(), ckpt.labels, style="text"))
     return 0
 
 
 def cmd_errors(args: argparse.Namespace) -> int:
     if args.max_length and args.min_length > args.max_length:
         print(f"error: --min-length {args.min_length} is above --max-length {args.max_length}", file=sys.stderr)
+        return 2
+    labels = read_metadata(args.checkpoint)["labels"]
+    if args.label is not None and args.label not in labels:
+        print(f"error: --label {repair_utf8(args.label)[0]!r} is not a label of {repair_utf8(args.checkpoint)[0]} "
+              f"({', '.join(labels)})", file=sys.stderr)
         return 2
     table = error_table(args.checkpoint, args.split, data=args.data, cache_dir=args.cache_dir,
                         max_samples=args.max_samples, batch_size=args.batch_size, progress=_Bars())
@@ -277,17 +329,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model and save its best checkpoint",
-                       description="Train a recurrent sentiment model on IMDB. "
+                       description="Train a recurrent text classifier on IMDB (polarity or star-rating bins) or "
+                       "on your own labelled .csv, .tsv, .jsonl or .parquet file (--data). Under torchrun, every "
+                       "process trains on its share of each batch (--batch-size is per process) and rank 0 saves. "
                        "Ctrl-C stops at the next batch and keeps the best checkpoint.")
     p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="starting configuration")
     p.add_argument("--name", default="", help="model name shown in the card and the app")
+    p.add_argument("--events", default="", metavar="FILE",
+                   help="also write every progress event (steps, epochs, checkpoints) to FILE, one JSON object a line")
     add_config_options(p, ModelConfig)
     add_config_options(p, TrainConfig)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="metrics of a checkpoint on the test or validation split")
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint file")
-    p.add_argument("--data", default="", help="IMDB archive or folder (default: $SENTIMENT_DATA or the download)")
+    p.add_argument("--data", default="", help="IMDB archive or folder, or a labelled file (default: the "
+                   "checkpoint's labelled file if it was trained on one, else $SENTIMENT_DATA or the download)")
     p.add_argument("--cache-dir", default="", help="download and token cache folder")
     p.add_argument("--split", default="test", choices=EVAL_SPLITS, help="which split to score")
     p.add_argument("--max-samples", type=option_type(config_field(TrainConfig, "max_eval_samples")), default=0,
@@ -301,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="List the validation or test reviews a checkpoint misclassifies, most "
                        "confident mistakes first. The table is cached per checkpoint content and split.")
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint file")
-    p.add_argument("--data", default="", help="IMDB archive or folder (default: $SENTIMENT_DATA or the download)")
+    p.add_argument("--data", default="", help="IMDB archive or folder, or a labelled file (default: the "
+                   "checkpoint's labelled file if it was trained on one, else $SENTIMENT_DATA or the download)")
     p.add_argument("--cache-dir", default="", help="download, token and errors cache folder")
     p.add_argument("--split", default="test", choices=EVAL_SPLITS,
                    help="test, or val: the validation reviews the checkpoint was trained with")
@@ -310,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=option_type(config_field(TrainConfig, "batch_size")), default=128,
                    help="reviews per batch")
     p.add_argument("--top", type=count_type(MAX_SAMPLES), default=20, help="show this many (0 = all)")
-    p.add_argument("--label", choices=LABELS, help="only reviews whose true label is this")
+    p.add_argument("--label", help="only reviews whose true label is this (one of the checkpoint's labels)")
     p.add_argument("--min-length", type=count_type(MAX_SAMPLES), default=0,
                    help="only reviews of at least this many tokens")
     p.add_argument("--max-length", type=count_type(MAX_SAMPLES), default=0,

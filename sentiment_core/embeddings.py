@@ -24,6 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .data.tokens import TokenLists
 from .tempfiles import remove_stale
 from .vocab import Vocab
 
@@ -49,10 +50,10 @@ def cooccurrence(docs: Iterable[Sequence[int]], vocab_size: int, window: int = 5
 
     # Reviews are joined into one stream per chunk; ``window`` separators (-1) between two reviews
     # keep every window from reaching across the boundary.
-    gap = [-1] * window
+    gap = np.full(window, -1, dtype=np.int32)
     buffer, size = [], 0
     for doc in docs:
-        buffer.append(np.asarray([*doc, *gap], dtype=np.int32))
+        buffer.append(np.concatenate([np.asarray(doc, dtype=np.int32), gap]))
         size += len(doc) + window
         if size >= chunk_tokens:
             flush(buffer)
@@ -94,7 +95,11 @@ def ppmi_svd_vectors(docs: Iterable[Sequence[str]], vocab: Vocab, dim: int, wind
                      context_smoothing: float = 0.75) -> torch.Tensor:
     """(len(vocab), dim) word vectors; rows of <pad> and <unk> are zero, entries scaled to unit variance."""
     n = len(vocab)
-    matrix = ppmi_matrix((vocab.encode(d) for d in docs), n, window, context_smoothing, vocab.unk_index + 1)
+    if isinstance(docs, TokenLists):  # encode every token at once, then cut the texts apart
+        encoded = np.split(vocab.encode_lists(docs).astype(np.int32), docs.offsets[1:-1])
+    else:
+        encoded = (vocab.encode(d) for d in docs)
+    matrix = ppmi_matrix(encoded, n, window, context_smoothing, vocab.unk_index + 1)
     log.info("PPMI matrix %d x %d with %d non-zeros", n, n, matrix.values().numel())
     torch.manual_seed(seed)
     u, s, _ = torch.svd_lowrank(matrix, q=dim, niter=4)

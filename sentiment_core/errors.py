@@ -30,15 +30,17 @@ from torch import nn
 
 from .checkpoint import MAX_FILE_BYTES, Checkpoint, load_checkpoint
 from .config import MAX_BATCH, TrainConfig, default_cache_dir
-from .data import BucketBatchSampler, EncodedDataset, Progress, Source, collate, resolve_source
+from .data import BucketBatchSampler, EncodedDataset, Progress, Source, collate, inspect_table, is_table, resolve_source
 from .data.cache import cache_key
-from .evaluation import EVAL_SPLITS, Metrics, load_split, split_config
+from .data.table import fingerprint, table_format, table_texts
+from .evaluation import EVAL_SPLITS, Metrics, load_split, loss_function, predictions, split_config, targets
+from .predict import Predictor
 from .tempfiles import remove_stale
 
 log = logging.getLogger(__name__)
 
 # Bump when the table's layout or the way it is computed changes: it is part of the cache key.
-ERRORS_FORMAT = "errors-v1"
+ERRORS_FORMAT = "errors-v2"
 # The archive folder each split's reviews come from: validation reviews are training reviews held out.
 ARCHIVE_SPLIT = {"test": "test", "val": "train"}
 
@@ -51,10 +53,11 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 class ErrorRow:
     """One misclassified review."""
 
-    id: str  # its name in the archive split: "pos/123_9" is test/pos/123_9.txt (train/ for validation)
+    id: str  # its name in the archive split: "pos/123_9" is test/pos/123_9.txt (train/ for validation);
+    # of a labelled file, its row number (1-based, header not counted)
     label: str  # the true label
     predicted: str  # the label the model gave it
-    p_positive: float  # the model's probability of the positive label
+    p_positive: float  # the model's probability of the last label: the positive one of a two-class model
     confidence: float  # the model's probability of the label it gave (0.5 to 1): how sure it was wrong
     tokens: int  # the review's length in tokens (the model read at most ``ErrorTable.max_tokens``)
     text: str  # the raw review, as in the archive
@@ -66,7 +69,7 @@ class ErrorTable:
 
     checkpoint: str
     split: str  # "test" or "val"
-    labels: list[str]  # [negative, positive] label names
+    labels: list[str]  # the checkpoint's label names, e.g. [negative, positive]
     metrics: Metrics  # of the whole split (slice), as ``evaluate`` computes them
     max_tokens: int  # tokens read per review, head and tail (0 = whole reviews)
     rows: list[ErrorRow]
@@ -106,7 +109,7 @@ def error_table(checkpoint: str | os.PathLike, split: str = "test", *, data: str
         raise ValueError(f"batch_size must be a whole number from 1 to {MAX_BATCH}, not {batch_size!r}")
     ckpt = load_checkpoint(checkpoint)
     cfg = split_config(ckpt.train_config, data, cache_dir, max_samples)  # checks max_samples
-    source = Source(resolve_source(cfg.data, cfg.cache_dir, progress), progress)
+    source = None if is_table(cfg.data) else Source(resolve_source(cfg.data, cfg.cache_dir, progress), progress)
     if not use_cache:
         return _compute(ckpt, cfg, source, split, batch_size, progress)
     path = Path(cfg.cache_dir or default_cache_dir()) / "errors" / f"{_key(checkpoint, source, split, cfg)}.json"
@@ -117,35 +120,47 @@ def error_table(checkpoint: str | os.PathLike, split: str = "test", *, data: str
     return table
 
 
-def _compute(ckpt: Checkpoint, cfg: TrainConfig, source: Source, split: str, batch_size: int,
+def _compute(ckpt: Checkpoint, cfg: TrainConfig, source: Source | None, split: str, batch_size: int,
              progress: Progress) -> ErrorTable:
     """The errors table, computed: score every review, then fetch the raw texts of the wrong ones."""
-    reviews = load_split(cfg, split, progress, source=source)
+    reviews = load_split(cfg, split, progress, source=source, classes=ckpt.labels)
     dataset = EncodedDataset(reviews, ckpt.vocab, cfg.max_tokens)
-    logits = _logits(ckpt.model, dataset, batch_size, progress)  # (N,)
-    truth, pred = dataset.labels > 0.5, logits > 0
-    loss = nn.functional.binary_cross_entropy_with_logits(logits, dataset.labels, reduction="sum").item()
-    metrics = Metrics.from_counts(loss / len(dataset), int((~pred & ~truth).sum()), int((pred & ~truth).sum()),
-                                  int((~pred & truth).sum()), int((pred & truth).sum()))
-    raw = source.read([ARCHIVE_SPLIT[split]])[ARCHIVE_SPLIT[split]]
-    position = {rid: i for i, rid in enumerate(raw.ids)}
-    probs = torch.sigmoid(logits).tolist()
+    logits = _logits(ckpt.model, dataset, batch_size, progress)  # (N,) or (N, K)
+    k = len(ckpt.labels)
+    truth, pred = dataset.labels, predictions(logits)
+    loss = loss_function(k, reduction="sum")(logits, targets(truth, k)).item()
+    confusion = torch.bincount(k * truth + pred, minlength=k * k).view(k, k).tolist()
+    metrics = Metrics.from_confusion(loss / len(dataset), confusion)
+    wrong = (pred != truth).nonzero().flatten().tolist()
+    texts = _raw_texts(cfg, source, split, {reviews.ids[i] for i in wrong})
+    probs = Predictor._probability_rows(logits).tolist()  # (N, K)
     labels = ckpt.labels
     rows = []
-    for i in (pred != truth).nonzero().flatten().tolist():
+    for i in wrong:
         given = int(pred[i])
-        rows.append(ErrorRow(reviews.ids[i], labels[reviews.labels[i]], labels[given], probs[i],
-                             probs[i] if given else 1.0 - probs[i], len(reviews.items[i]),
-                             raw.items[position[reviews.ids[i]]]))
+        rows.append(ErrorRow(reviews.ids[i], labels[reviews.labels[i]], labels[given], probs[i][-1], probs[i][given],
+                             len(reviews.items[i]), texts[reviews.ids[i]]))
     rows.sort(key=lambda row: (-row.confidence, row.id))
     return ErrorTable(ckpt.path, split, labels, metrics, cfg.max_tokens, rows)
 
 
+def _raw_texts(cfg: TrainConfig, source: Source | None, split: str, ids: set[str]) -> dict[str, str]:
+    """The raw texts of the reviews ``ids`` of a split: from the IMDB archive (read once more), or
+    by streaming the labelled file past and keeping those rows."""
+    if source is None:
+        wanted = {int(rid) for rid in ids}
+        return {str(row): text for row, text in enumerate(table_texts(inspect_table(
+            cfg.data, cfg.text_column, cfg.label_column, cfg.split_column)), 1) if row in wanted}
+    raw = source.read([ARCHIVE_SPLIT[split]])[ARCHIVE_SPLIT[split]]
+    return {rid: text for rid, text in zip(raw.ids, raw.items) if rid in ids}
+
+
 @torch.no_grad()
 def _logits(model: nn.Module, dataset: EncodedDataset, batch_size: int, progress: Progress) -> torch.Tensor:
-    """Logits of every review, (N,), in dataset order, from the length-sorted batches ``evaluate`` reads."""
+    """Logits of every review, (N,) or (N, K), in dataset order, from the length-sorted batches ``evaluate`` reads."""
     model.eval()
-    logits = torch.zeros(len(dataset))
+    outputs = model.cfg.num_outputs
+    logits = torch.zeros(len(dataset)) if outputs == 1 else torch.zeros(len(dataset), outputs)
     done = 0
     progress("classify", 0, len(dataset))
     for batch in BucketBatchSampler(dataset.lengths, batch_size, shuffle=False):
@@ -156,15 +171,22 @@ def _logits(model: nn.Module, dataset: EncodedDataset, batch_size: int, progress
     return logits
 
 
-def _key(checkpoint: str | os.PathLike, source: Source, split: str, cfg: TrainConfig) -> str:
+def _key(checkpoint: str | os.PathLike, source: Source | None, split: str, cfg: TrainConfig) -> str:
     """Cache key of a table: the checkpoint's bytes, the data and tokenizer (the token cache's
     key), the split and how the split is chosen."""
     digest = hashlib.sha256()
     with open(checkpoint, "rb") as f:  # load_checkpoint has checked it is a regular file of sane size
         digest.update(f.read(MAX_FILE_BYTES + 1))
     choice = {"split": split, "seed": cfg.seed, "val_fraction": cfg.val_fraction,
-              "max_eval_samples": cfg.max_eval_samples, "max_tokens": cfg.max_tokens}
-    text = f"{ERRORS_FORMAT}\n{digest.hexdigest()}\n{cache_key(source)}\n{json.dumps(choice, sort_keys=True)}"
+              "max_eval_samples": cfg.max_eval_samples, "max_tokens": cfg.max_tokens,
+              "imdb_labels": cfg.imdb_labels}
+    if source is None:  # a labelled file: its content, its columns and how it is split
+        data = fingerprint(Path(cfg.data), table_format(cfg.data))[0]
+        choice.update(text_column=cfg.text_column, label_column=cfg.label_column, split_column=cfg.split_column,
+                      test_fraction=cfg.test_fraction)
+    else:
+        data = cache_key(source)
+    text = f"{ERRORS_FORMAT}\n{digest.hexdigest()}\n{data}\n{json.dumps(choice, sort_keys=True)}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -185,8 +207,9 @@ def _from_json(data: dict, checkpoint: str) -> ErrorTable:
             raise ValueError(f"a row doesn't have the fields of ErrorRow: {values!r:.200}")
         rows.append(ErrorRow(*values))
     metrics = Metrics(**data["metrics"])
-    if len(rows) != metrics.confusion[0][1] + metrics.confusion[1][0] or not all(map(math.isfinite, (
-            row.p_positive for row in rows))):
+    confusion = metrics.confusion
+    if len(rows) != metrics.count - sum(confusion[c][c] for c in range(len(confusion))) or not all(map(
+            math.isfinite, (row.p_positive for row in rows))):
         raise ValueError("its rows don't match its confusion matrix")
     return ErrorTable(checkpoint, data["split"], list(data["labels"]), metrics, int(data["max_tokens"]), rows)
 

@@ -54,6 +54,8 @@ class Started(Event):
     test_size: int
     steps_per_epoch: int
     total_steps: int
+    processes: int = 1  # training processes (torchrun); steps are global, each reads its share of a batch
+    classes: list[str] = field(default_factory=list)  # class names, in label order
 
 
 @dataclass
@@ -91,7 +93,7 @@ class CheckpointSaved(Event):
 @dataclass
 class Finished(Event):
     status: str  # finished | stopped | failed
-    path: str = ""  # empty when nothing was saved (a failure, or a stop before the first step)
+    path: str = ""  # empty when nothing was saved (a failure, a stop before the first step, a rank other than 0)
     val: dict[str, Any] = field(default_factory=dict)
     test: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0

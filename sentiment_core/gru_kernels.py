@@ -79,12 +79,12 @@ def gru_infer(model: SentimentRNN, tokens: torch.Tensor, lengths: torch.Tensor, 
                 total_t += h_t
     pooled = {"max": top, "mean": total / lengths[None, :, None].to(total.dtype), "last": h}  # (D, B, H)
     feats = torch.cat([pooled[part].transpose(0, 1).reshape(rows, dirs * hidden) for part in model.pooling], dim=-1)
-    return model.fc(feats).squeeze(-1)[order.argsort()]
+    return model.head(feats)[order.argsort()]
 
 
 @torch.no_grad()
-def gru_path(model: SentimentRNN, embedded: torch.Tensor, alphas: torch.Tensor,
-              gradients: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+def gru_path(model: SentimentRNN, embedded: torch.Tensor, alphas: torch.Tensor, gradients: bool = True,
+             head: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``SentimentRNN.path_gradients`` of a one-layer GRU: both directions step together, then backpropagate by hand.
 
     Every row reads the same tokens scaled by its alpha, so the input projection W_ih x is
@@ -95,7 +95,8 @@ def gru_path(model: SentimentRNN, embedded: torch.Tensor, alphas: torch.Tensor,
     reads token T-1-t); pooling over a whole text does not depend on that order, and its
     "last" states are both directions' final states. The backward pass walks the steps in
     reverse, and x_t . dlogit/dx_t = (dlogit/dgi_t) . W_ih x_t. Without ``gradients``, only
-    the logits.
+    the logits. ``head``: the (weight (D,), bias) of the score to follow (``SentimentRNN.score_head``),
+    by default the positive logit of a two-class model.
     """
     hidden, dirs = model.cfg.hidden_dim, model.num_directions
     cells = model.layers[0]
@@ -129,9 +130,10 @@ def gru_path(model: SentimentRNN, embedded: torch.Tensor, alphas: torch.Tensor,
     outputs = states[1:]  # (T, D, S, H)
 
     # Pooling and the linear layer; g_all starts as the logit's gradient w.r.t. the states.
-    weights = model.fc.weight[0].view(len(model.pooling), dirs, 1, hidden)  # per part (D, 1, H)
+    weight, bias = head if head is not None else model.score_head()
+    weights = weight.view(len(model.pooling), dirs, 1, hidden)  # per part (D, 1, H)
     g_all = embedded.new_zeros(steps, dirs, rows, hidden)
-    logits = model.fc.bias.expand(rows).clone()
+    logits = bias.expand(rows).clone()
     for part, w in zip(model.pooling, weights):
         if part == "max":
             pooled, where = outputs.max(dim=0)  # (D, S, H)

@@ -52,7 +52,8 @@ def _time_reversal(lengths: torch.Tensor, max_len: int) -> Callable[[torch.Tenso
 
 
 class SentimentRNN(nn.Module):
-    """Binary sentiment classifier over token indices; returns one logit per review."""
+    """Text classifier over token indices. Two classes: one logit per review, the positive (second)
+    class's, read through a sigmoid. More classes: a logit per class, read through a softmax."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -72,7 +73,7 @@ class SentimentRNN(nn.Module):
                 nn.ModuleList(cell(in_dim, cfg.hidden_dim, batch_first=True) for _ in range(self.num_directions))
             )
         self.pooling = cfg.pooling_parts
-        self.fc = nn.Linear(len(self.pooling) * cfg.hidden_dim * self.num_directions, 1)
+        self.fc = nn.Linear(len(self.pooling) * cfg.hidden_dim * self.num_directions, cfg.num_outputs)
 
     def encode(self, embedded: torch.Tensor, lengths: torch.Tensor, packed: bool = False) -> torch.Tensor:
         """Embedded tokens (B, T, E) -> last layer's per-token states (B, T, H * directions)."""
@@ -110,17 +111,44 @@ class SentimentRNN(nn.Module):
                 feats.append(torch.cat([last[:, :hidden], states[:, 0, hidden:]], dim=-1))
         return torch.cat(feats, dim=-1)
 
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """The linear classifier: features (..., D) -> logits (...) for two classes, (..., K) for K > 2."""
+        logits = self.fc(features)
+        return logits.squeeze(-1) if self.cfg.num_outputs == 1 else logits
+
+    def score_head(self, target: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight (D,), bias ()) of the one score that explanations follow, linear in the features.
+
+        Two classes: the positive logit (``target`` must be None or 1). More: the ``target`` class's
+        logit minus the mean logit, which a softmax reads as that class against the average one
+        (adding a constant to every logit changes no probability, and does not change this either).
+        """
+        if self.cfg.num_outputs == 1:
+            if target not in (None, 1):
+                raise ValueError(f"a two-class model explains its positive class (1), not class {target}")
+            return self.fc.weight[0], self.fc.bias[0]
+        if target is None or not 0 <= target < self.cfg.num_classes:
+            raise ValueError(f"target must be a class index in [0, {self.cfg.num_classes}), not {target}")
+        weight, bias = self.fc.weight, self.fc.bias
+        return weight[target] - weight.mean(dim=0), bias[target] - bias.mean()
+
+    def score(self, logits: torch.Tensor, target: int | None = None) -> torch.Tensor:
+        """The score ``score_head`` describes, from logits (..., ) or (..., K)."""
+        if self.cfg.num_outputs == 1:
+            return logits
+        return logits[..., target] - logits.mean(dim=-1)
+
     def classify(self, embedded: torch.Tensor, lengths: torch.Tensor, packed: bool = False) -> torch.Tensor:
-        """Embedded tokens (B, T, E) -> logits (B,); lets attribution methods work on embeddings."""
+        """Embedded tokens (B, T, E) -> logits (B,) or (B, K); lets attribution methods work on embeddings."""
         pooled = self.pool(self.encode(embedded, lengths, packed), lengths)  # (B, P * H * directions)
-        return self.fc(self.dropout(pooled)).squeeze(-1)
+        return self.head(self.dropout(pooled))
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, packed: bool = False) -> torch.Tensor:
-        """tokens (B, T) right-padded, lengths (B,) -> logits (B,)."""
+        """tokens (B, T) right-padded, lengths (B,) -> logits (B,) for two classes, (B, K) for K."""
         return self.classify(self.embedding(tokens), lengths, packed)
 
     def running_logits(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Logit after each token, (B, T), in one pass: what the model says if the review ended there.
+        """Logits after each token, (B, T) or (B, T, K), in one pass: what the model says if the review ended there.
 
         Only for a one-directional model, whose state at t has read exactly tokens 0..t; a
         bidirectional model's backward direction needs the whole text: use ``prefix_logits``.
@@ -137,10 +165,10 @@ class SentimentRNN(nn.Module):
                 feats.append(states.cumsum(dim=1) / steps[None, :, None])
             else:
                 feats.append(states)
-        return self.fc(torch.cat(feats, dim=-1)).squeeze(-1)
+        return self.head(torch.cat(feats, dim=-1))
 
     def prefix_logits(self, tokens: torch.Tensor, prefix_lengths: torch.Tensor, reread: bool = False) -> torch.Tensor:
-        """Logits of the prefixes of one review (in eval mode), tokens (T,), prefix_lengths (P,) -> (P,).
+        """Logits of the prefixes of one review (in eval mode), tokens (T,), prefix_lengths (P,) -> (P,) or (P, K).
 
         Each prefix is classified as if it were the whole review. A forward direction reads a
         prefix exactly as it reads the start of the text, so one pass over the text serves every
@@ -178,7 +206,7 @@ class SentimentRNN(nn.Module):
                 feats += [forward.cumsum(dim=0)[ends] / prefix_lengths[:, None].to(forward.dtype), backward["mean"]]
             else:  # last: the forward state at the prefix's end, the backward state at its first token
                 feats += [forward[ends], backward["last"]]
-        return self.fc(torch.cat(feats, dim=-1)).squeeze(-1)
+        return self.head(torch.cat(feats, dim=-1))
 
     def _backward_prefix_pools(self, embedded: torch.Tensor, prefix_lengths: torch.Tensor) -> dict[str, torch.Tensor]:
         """The backward direction's states over each prefix, reversed, pooled: {part: (P, H)}.
@@ -201,7 +229,7 @@ class SentimentRNN(nn.Module):
 
     @torch.no_grad()
     def infer(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """``forward`` in eval mode, without gradients: tokens (B, T) right-padded, lengths (B,) -> logits (B,).
+        """``forward`` in eval mode, without gradients: tokens (B, T) right-padded, lengths (B,) -> logits.
 
         A one-layer GRU steps both directions at once and only over each review's own length
         (``gru_kernels.gru_infer``): about a third faster than two library calls on a sorted batch.
@@ -210,23 +238,27 @@ class SentimentRNN(nn.Module):
             return gru_kernels.gru_infer(self, tokens, lengths)
         return self(tokens, lengths)
 
-    def path_gradients(self, embedded: torch.Tensor, alphas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and gradients along the straight path from all-zero embeddings to ``embedded`` (T, E).
+    def path_gradients(self, embedded: torch.Tensor, alphas: torch.Tensor,
+                       target: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores and gradients along the straight path from all-zero embeddings to ``embedded`` (T, E).
 
-        At each point ``alphas[s] * embedded``: the logit (S,), and each token's gradient times
-        its embedding, x_t . dlogit/dx_t (S, T); integrated gradients are a weighted sum of the
-        latter. Eval mode only. A one-layer GRU takes a hand-written backward pass
-        (``gru_kernels.gru_path``): autograd through a recurrence spends most of its time on bookkeeping.
+        At each point ``alphas[s] * embedded``: the score of ``target`` (``score_head``; the logit
+        of a two-class model) (S,), and each token's gradient times its embedding,
+        x_t . dscore/dx_t (S, T); integrated gradients are a weighted sum of the latter. Eval mode
+        only. A one-layer GRU takes a hand-written backward pass (``gru_kernels.gru_path``):
+        autograd through a recurrence spends most of its time on bookkeeping.
         """
         if self.training:
             raise ValueError("path_gradients needs a model in eval mode")
         if self.cfg.cell == "gru" and len(self.layers) == 1:
-            return gru_kernels.gru_path(self, embedded, alphas)
+            return gru_kernels.gru_path(self, embedded, alphas, head=self.score_head(target))
+        self.score_head(target)  # checks the target
         path = (alphas[:, None, None] * embedded.detach()).requires_grad_(True)  # (S, T, E)
         with torch.enable_grad():
             logits = self.classify(path, torch.full((len(alphas),), embedded.size(0), device=embedded.device))
-            (grads,) = torch.autograd.grad(logits.sum(), path)
-        return logits.detach(), (grads * embedded).sum(dim=-1)
+            scores = self.score(logits, target)
+            (grads,) = torch.autograd.grad(scores.sum(), path)
+        return scores.detach(), (grads * embedded).sum(dim=-1)
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

@@ -16,6 +16,11 @@ Every text goes through one reading rule (``Predictor.read``), whether it comes 
 integrated-gradients word attributions from ``IG_STEPS`` gradient evaluations, with how far
 those attributions miss their defining sum (``Analysis.completeness_error``).
 
+A two-class model explains its positive class (its one logit). A model of more classes explains
+one class at a time, by default the one it predicts: the *score* it follows is that class's logit
+minus the mean logit (``SentimentRNN.score_head``), which moves exactly as the evidence for the
+class against the average class does.
+
 ``gradient_by_position`` shows how far back a prediction reaches: the norm of the logit's
 gradient with respect to each token's embedding, against the token's distance from the end.
 """
@@ -23,12 +28,13 @@ gradient with respect to each token's embedding, against the token's distance fr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -74,14 +80,17 @@ class Analysis:
 
     tokens: list[str]
     probabilities: dict[str, float]
-    running: list[float]  # P(positive) if the review ended after token i (see ``running_positions``)
+    running: list[float]  # P(target) if the review ended after token i (see ``running_positions``)
     running_positions: list[int]  # 1-based token counts the running values belong to
-    attributions: list[float]  # per token, in logit units; they sum to about logit(text) - logit(baseline)
+    attributions: list[float]  # per token, in score units; they sum to about score(text) - score(baseline)
     truncated: bool
     cut_at: int | None = None  # see ``Reading``
     replaced: bool = False  # see ``Reading``
     completeness_error: float = 0.0  # see ``Attribution``
     steps: int = 0  # gradient evaluations behind ``attributions``
+    # The class ``running`` and ``attributions`` are about: the positive one of two, else the predicted one.
+    target: str = ""
+    running_probabilities: dict[str, list[float]] = field(default_factory=dict)  # every class, per point
 
 
 @dataclass
@@ -89,9 +98,10 @@ class Attribution:
     """Integrated-gradients attributions of one text, and how well they add up."""
 
     scores: list[float]  # per token, in logit units
-    logit: float  # logit(text)
+    logit: float  # logit(text): the score explained (``SentimentRNN.score_head``)
     baseline_logit: float  # logit of the baseline: every token's embedding zero (<pad>)
     steps: int  # gradient evaluations used
+    target: str = ""  # the class explained
 
     @property
     def completeness_error(self) -> float:
@@ -111,7 +121,7 @@ class GradientFlow:
     tokens: list[str]
     norms: list[float]  # per token, the L2 norm of d logit / d embedding (logit units per embedding unit)
     distances: list[int]  # per token, how many tokens the model reads after it: 0 for the last
-    logit: float  # the positive logit of the text
+    logit: float  # the score of the text: the positive logit of two classes, the target's score of more
     probabilities: dict[str, float]
     truncated: bool  # see ``Reading``
     cut_at: int | None = None
@@ -222,15 +232,41 @@ class Predictor:
         return reading.tokens, reading.truncated
 
     def _probabilities(self, logits: torch.Tensor) -> list[dict[str, float]]:
-        pos = torch.sigmoid(logits.float()).tolist()
-        return [{self.labels[0]: 1.0 - p, self.labels[1]: p} for p in pos]
+        """{label: probability} per row of logits (B,) of two classes or (B, K) of more."""
+        return [dict(zip(self.labels, row)) for row in self._probability_rows(logits).tolist()]
+
+    @staticmethod
+    def _probability_rows(logits: torch.Tensor) -> torch.Tensor:
+        """(B, K) probabilities from logits (B,) of two classes (sigmoid) or (B, K) of more (softmax)."""
+        logits = logits.float()
+        if logits.dim() == 1:
+            positive = torch.sigmoid(logits)
+            return torch.stack([1.0 - positive, positive], dim=-1)
+        return torch.softmax(logits, dim=-1)
+
+    def _target(self, target: str | None, tokens: list[str] | None = None) -> int | None:
+        """The class index to explain: None (the positive logit) for two classes; for more, the
+        label named, or by default the class predicted for ``tokens``."""
+        if target is not None and target not in self.labels:
+            raise ValueError(f"unknown label {target!r}; the model's labels are {self.labels}")
+        if len(self.labels) == 2:
+            if target not in (None, self.labels[1]):
+                raise ValueError(f"a two-class model explains its positive label {self.labels[1]!r}, "
+                                 f"not {target!r}")
+            return None
+        if target is not None:
+            return self.labels.index(target)
+        with torch.inference_mode():
+            ids = self._encode(tokens or [])
+            logits = self.model.infer(ids[None], torch.tensor([len(ids)], device=self.device))
+        return int(logits[0].argmax())
 
     def _encode(self, tokens: list[str]) -> torch.Tensor:
         return torch.tensor(self.vocab.encode(tokens), dtype=torch.long, device=self.device)
 
     @torch.inference_mode()
     def predict(self, text: str) -> dict[str, float]:
-        """{'negative': p, 'positive': 1 - p} for one review."""
+        """{label: probability} for one review, e.g. {'negative': 0.1, 'positive': 0.9}."""
         ids = self._encode(self.read(text).tokens)
         return self._probabilities(self.model.infer(ids[None], torch.tensor([len(ids)], device=self.device)))[0]
 
@@ -250,22 +286,38 @@ class Predictor:
                 out[i] = probs
         return out
 
-    @torch.inference_mode()
-    def running(self, tokens: list[str], max_points: int = RUNNING_POINTS) -> tuple[list[int], list[float]]:
-        """P(positive) had the review ended after each token: (1-based token counts, probabilities).
+    def running(self, tokens: list[str], max_points: int = RUNNING_POINTS,
+                target: str | None = None) -> tuple[list[int], list[float]]:
+        """P(target) had the review ended after each token: (1-based token counts, probabilities).
 
-        At most ``max_points`` (at least 2) counts, evenly spread, always with the first token and
-        the whole text; the last probability is the prediction.
+        ``target``: a label; by default the positive one of two, else the class predicted for the
+        whole text. At most ``max_points`` (at least 2) counts, evenly spread, always with the
+        first token and the whole text; the last probability is the prediction's.
         """
+        if target is not None and target not in self.labels:
+            raise ValueError(f"unknown label {target!r}; the model's labels are {self.labels}")
+        positions, rows = self.running_probabilities(tokens, max_points)
+        if target is None and len(self.labels) > 2:
+            column = max(range(len(self.labels)), key=rows[-1].__getitem__)
+        else:
+            column = self.labels.index(target) if target is not None else 1
+        return positions, [row[column] for row in rows]
+
+    @torch.inference_mode()
+    def running_probabilities(self, tokens: list[str],
+                              max_points: int = RUNNING_POINTS) -> tuple[list[int], list[list[float]]]:
+        """Every class's probability had the review ended after each token: (1-based token
+        counts, one row of probabilities per count, in label order); see ``running``."""
         if max_points < 2:
             raise ValueError(f"max_points must be at least 2, not {max_points}")
         ids = self._encode(tokens)
         positions = torch.linspace(1, len(ids), min(len(ids), max_points)).round().long().unique()
-        probs = torch.sigmoid(self.model.prefix_logits(ids, positions.to(self.device)).float())
-        return positions.tolist(), probs.tolist()
+        logits = self.model.prefix_logits(ids, positions.to(self.device))
+        return positions.tolist(), self._probability_rows(logits).tolist()
 
-    def integrated_gradients(self, tokens: list[str], steps: int = IG_STEPS) -> Attribution:
-        """Integrated gradients of the positive logit w.r.t. each token's embedding, summed per token.
+    def integrated_gradients(self, tokens: list[str], steps: int = IG_STEPS, target: str | None = None) -> Attribution:
+        """Integrated gradients of the positive logit (of a two-class model; of more classes, the
+        score of ``target``, by default the predicted class) w.r.t. each token's embedding, summed per token.
 
         The baseline is the all-<pad> (zero) embedding and the path the straight line to the
         text's embeddings (Sundararajan et al., 2017): the scores add up to logit(text) -
@@ -287,21 +339,22 @@ class Predictor:
         panels = (steps - 1 - _REFINE_COST * refined) // 2
         if panels < 2 * refined:  # too few steps to refine: one round
             refined, panels = 0, (steps - 1) // 2
+        index = self._target(target, tokens)
         ids = self._encode(tokens)
         with torch.no_grad():
             embedded = self.model.embedding(ids)  # (T, E)
-        quadrature = _Simpson(self.model, embedded)
+        quadrature = _Simpson(self.model, embedded, index)
         with _plain_rnn_kernels(self.device):
             quadrature.add([(i / panels, (i + 1) / panels) for i in range(panels)])
             if refined:
                 quadrature.refine(refined)
-        return quadrature.result()
+        return dataclasses.replace(quadrature.result(), target=self.labels[1 if index is None else index])
 
-    def attributions(self, tokens: list[str], steps: int = IG_STEPS) -> list[float]:
+    def attributions(self, tokens: list[str], steps: int = IG_STEPS, target: str | None = None) -> list[float]:
         """Per-token integrated gradients (``integrated_gradients``' scores), in logit units."""
-        return self.integrated_gradients(tokens, steps).scores
+        return self.integrated_gradients(tokens, steps, target).scores
 
-    def gradient_by_position(self, text: str) -> GradientFlow:
+    def gradient_by_position(self, text: str, target: str | None = None) -> GradientFlow:
         """Per token of ``text`` (read as ``predict`` reads it), the L2 norm of the gradient of the
         positive logit with respect to the token's embedding, with its distance from the end.
 
@@ -312,17 +365,19 @@ class Predictor:
         float32 underflows; plot it on a log scale with a floor.
         """
         reading = self.read(text)
+        index = self._target(target, reading.tokens)
         ids = self._encode(reading.tokens)
         with torch.no_grad():
             embedded = self.model.embedding(ids)[None]  # (1, T, E)
         embedded.requires_grad_(True)
         with _plain_rnn_kernels(self.device), torch.enable_grad():
-            logit = self.model.classify(embedded, torch.tensor([len(ids)], device=self.device))  # (1,)
-            (grad,) = torch.autograd.grad(logit.sum(), embedded)  # (1, T, E)
+            logits = self.model.classify(embedded, torch.tensor([len(ids)], device=self.device))  # (1,) or (1, K)
+            score = self.model.score(logits, index)  # (1,)
+            (grad,) = torch.autograd.grad(score.sum(), embedded)  # (1, T, E)
         norms = grad[0].float().norm(dim=-1)  # (T,)
         count = len(reading.tokens)
-        return GradientFlow(reading.tokens, norms.tolist(), list(range(count - 1, -1, -1)), logit.item(),
-                            self._probabilities(logit.detach())[0], reading.truncated, reading.cut_at,
+        return GradientFlow(reading.tokens, norms.tolist(), list(range(count - 1, -1, -1)), score.item(),
+                            self._probabilities(logits.detach())[0], reading.truncated, reading.cut_at,
                             reading.replaced)
 
     def analyze(self, text: str, max_points: int = RUNNING_POINTS, steps: int = IG_STEPS) -> Analysis:
@@ -331,11 +386,15 @@ class Predictor:
         The probabilities are the running prediction's last point: the whole text.
         """
         reading = self.read(text)
-        positions, running = self.running(reading.tokens, max_points)
-        attribution = self.integrated_gradients(reading.tokens, steps)
-        probs = {self.labels[0]: 1.0 - running[-1], self.labels[1]: running[-1]}
-        return Analysis(reading.tokens, probs, running, positions, attribution.scores, reading.truncated,
-                        reading.cut_at, reading.replaced, attribution.completeness_error, attribution.steps)
+        positions, rows = self.running_probabilities(reading.tokens, max_points)
+        probs = dict(zip(self.labels, rows[-1]))
+        target = self.labels[1] if len(self.labels) == 2 else max(probs, key=probs.get)
+        attribution = self.integrated_gradients(reading.tokens, steps, target)
+        column = self.labels.index(target)
+        return Analysis(reading.tokens, probs, [row[column] for row in rows], positions, attribution.scores,
+                        reading.truncated, reading.cut_at, reading.replaced, attribution.completeness_error,
+                        attribution.steps, target,
+                        {label: [row[c] for row in rows] for c, label in enumerate(self.labels)})
 
 
 class _Simpson:
@@ -345,8 +404,8 @@ class _Simpson:
     exactly and ``refine`` can split the panels whose integral misses it the most.
     """
 
-    def __init__(self, model: torch.nn.Module, embedded: torch.Tensor):
-        self.model, self.embedded = model, embedded
+    def __init__(self, model: torch.nn.Module, embedded: torch.Tensor, target: int | None = None):
+        self.model, self.embedded, self.target = model, embedded, target
         self.logits: dict[float, float] = {}  # alpha -> logit
         self.grads: dict[float, torch.Tensor] = {}  # alpha -> (T,) gradient . embedding per token
         self.panels: list[tuple[float, float]] = []
@@ -355,7 +414,7 @@ class _Simpson:
         """Evaluate the nodes of new panels that are not known yet, in one batch."""
         alphas = sorted({x for a, b in panels for x in (a, (a + b) / 2, b)} - self.grads.keys())
         points = torch.tensor(alphas, dtype=self.embedded.dtype, device=self.embedded.device)
-        logits, grads = self.model.path_gradients(self.embedded, points)  # (S,), (S, T)
+        logits, grads = self.model.path_gradients(self.embedded, points, self.target)  # (S,), (S, T)
         self.logits.update(zip(alphas, logits.tolist()))
         self.grads.update(zip(alphas, grads))
         self.panels += panels

@@ -4,7 +4,8 @@ The CLI prints them as plain text; the model card and the app show them as Markd
 
     metrics_table({"validation": val, "test": test})                  # splits as rows (CLI, card)
     metrics_table({"validation": val, "test": test}, transpose=True)  # splits as columns (the app)
-    confusion_table(test["confusion"], style="text")
+    confusion_table(test["confusion"], style="text", labels=labels)  # k x k, any number of classes
+    class_table(test, labels)                                         # precision, recall, F1 per class
     timings_table([{"phase": "tokenizing", "seconds": 41.0, "note": ""}, ...])
     errors_table(table.select(top=50), style="text")                  # misclassified reviews
 """
@@ -16,14 +17,29 @@ from typing import Any
 
 from .tokenizer import clean_text
 
-# (column title, metrics key, format) of a metrics table, in order.
+# (column title, metrics key, format) of a metrics table, in order: two classes (precision,
+# recall and F1 of the positive class), then more (their macro averages).
 METRICS = (
     ("reviews", "count", "{:,}"),
     ("accuracy", "accuracy", "{:.2%}"),
     ("precision", "precision", "{:.2%}"),
     ("recall", "recall", "{:.2%}"),
     ("F1", "f1", "{:.4f}"),
+    ("macro-F1", "macro_f1", "{:.4f}"),
     ("loss", "loss", "{:.4f}"),
+)
+MULTICLASS_METRICS = (
+    ("reviews", "count", "{:,}"),
+    ("accuracy", "accuracy", "{:.2%}"),
+    ("macro precision", "precision", "{:.2%}"),
+    ("macro recall", "recall", "{:.2%}"),
+    ("macro-F1", "macro_f1", "{:.4f}"),
+    ("loss", "loss", "{:.4f}"),
+)
+CLASS_METRICS = (
+    ("precision", "class_precision", "{:.2%}"),
+    ("recall", "class_recall", "{:.2%}"),
+    ("F1", "class_f1", "{:.4f}"),
 )
 HISTORY = (
     ("epoch", "epoch", "{}"),
@@ -52,12 +68,25 @@ def render(rows: Sequence[Sequence[str]], style: str = "markdown", align: str = 
     return "\n".join(lines)
 
 
+def complete(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A metrics dict with macro-F1 and the per-class figures, computed from its confusion matrix
+    when it lacks them (checkpoints written before they were recorded)."""
+    if not metrics or "macro_f1" in metrics:
+        return metrics
+    from .evaluation import Metrics  # evaluation needs torch; the tables alone don't
+
+    return {**Metrics.from_confusion(metrics["loss"], metrics["confusion"]).to_dict(), **metrics}
+
+
 def metrics_table(metrics: dict[str, dict[str, Any]], style: str = "markdown", transpose: bool = False) -> str:
     """Named metric dicts (``{"validation": {...}, "test": {...}}``; empty ones are left out) as a
-    table with a row per split, or with ``transpose`` a column per split."""
-    splits = {name: m for name, m in metrics.items() if m}
-    rows = [["split", *(title for title, _, _ in METRICS)]]
-    rows += [[name, *(fmt.format(m[key]) for _, key, fmt in METRICS)] for name, m in splits.items()]
+    table with a row per split, or with ``transpose`` a column per split. Two classes: precision,
+    recall and F1 of the positive class, and macro-F1; more: macro averages."""
+    splits = {name: complete(m) for name, m in metrics.items() if m}
+    multiclass = any(len(m["confusion"]) > 2 for m in splits.values())
+    columns = MULTICLASS_METRICS if multiclass else METRICS
+    rows = [["split", *(title for title, _, _ in columns)]]
+    rows += [[name, *(fmt.format(m[key]) for _, key, fmt in columns)] for name, m in splits.items()]
     if transpose:
         rows = [list(r) for r in zip(*rows)]
         rows[0][0] = ""
@@ -65,14 +94,34 @@ def metrics_table(metrics: dict[str, dict[str, Any]], style: str = "markdown", t
 
 
 def confusion_table(confusion: Sequence[Sequence[int]], style: str = "markdown",
-                    labels: Sequence[str] = ("negative", "positive")) -> str:
-    """``[[tn, fp], [fn, tp]]`` with the truth as rows and the prediction as columns."""
-    (tn, fp), (fn, tp) = confusion
-    if style == "markdown":
-        header = ["", *(f"predicted {label}" for label in labels)]
-    else:
-        header = ["truth \\ predicted", *labels]
-    return render([header, [labels[0], f"{tn:,}", f"{fp:,}"], [labels[1], f"{fn:,}", f"{tp:,}"]], style)
+                    labels: Sequence[str] | None = None) -> str:
+    """A k x k confusion matrix (two classes: ``[[tn, fp], [fn, tp]]``) with the truth as rows and
+    the prediction as columns; ``labels`` default to negative, positive for two classes."""
+    if not labels:
+        labels = ["negative", "positive"] if len(confusion) == 2 else [str(c) for c in range(len(confusion))]
+    if len(labels) != len(confusion):
+        raise ValueError(f"{len(labels)} labels for a {len(confusion)} x {len(confusion)} confusion matrix")
+    names = [_cell(label, style) for label in labels]
+    corner = "" if style == "markdown" else "truth \\ predicted"
+    header = [corner, *(f"predicted {name}" if style == "markdown" else name for name in names)]
+    return render([header, *([name, *(f"{n:,}" for n in row)] for name, row in zip(names, confusion))], style)
+
+
+def class_table(metrics: dict[str, Any], labels: Sequence[str], style: str = "markdown") -> str:
+    """Precision, recall, F1 and the number of reviews (support) of each class, from a metrics dict."""
+    metrics = complete(metrics)
+    support = [sum(row) for row in metrics["confusion"]]
+    rows = [["class", *(title for title, _, _ in CLASS_METRICS), "reviews"]]
+    for c, label in enumerate(labels):
+        rows.append([_cell(label, style), *(fmt.format(metrics[key][c]) for _, key, fmt in CLASS_METRICS),
+                     f"{support[c]:,}"])
+    return render(rows, style)
+
+
+def _cell(text: str, style: str) -> str:
+    """A label as a table cell: one line; in Markdown, its pipes and backslashes escaped."""
+    text = " ".join(str(text).split())
+    return text.replace("\\", "\\\\").replace("|", "\\|") if style == "markdown" else text
 
 
 def history_table(history: Sequence[dict[str, Any]], style: str = "markdown") -> str:

@@ -9,6 +9,12 @@ first training step (while the data, vocabulary or word vectors are prepared) sa
 and ends with ``Finished(status="stopped", path="")``: an untrained model never becomes
 selectable. Errors, out-of-memory included, end the run with a ``Finished(status="failed")``
 event rather than an exception, so a front-end stays usable.
+
+Any number of classes: two share one logit and the binary cross-entropy, more get a logit each
+and the cross-entropy (``evaluation.loss_function``); the corpus names the classes and the
+checkpoint keeps the names. Several processes (``dist``, under torchrun): each trains on its
+share of every batch in DistributedDataParallel, losses and validation sums are added up over
+them, and only rank 0 saves (see ``distributed.py``).
 """
 
 from __future__ import annotations
@@ -28,14 +34,17 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from .card import check_card_target
 from .checkpoint import check_output, estimate_checkpoint_bytes, save_checkpoint
 from .config import ModelConfig, TrainConfig, default_cache_dir
 from .data import Corpus, EncodedDataset, load_corpus, make_loader
+from .data.tokens import concat
+from .distributed import Distributed
 from .embeddings import VectorCache, ppmi_svd_vectors
-from .evaluation import Metrics, evaluate
+from .evaluation import Metrics, evaluate, loss_function, targets
 from .events import CheckpointSaved, EpochEnd, Event, Finished, Started, Status, Step, Timing
 from .model import SentimentRNN, count_parameters
 from .utils import mixed_precision, resolve_device, set_seed, uses_bfloat16
@@ -83,17 +92,23 @@ def train(
     corpus: Corpus | None = None,
     stop: threading.Event | None = None,
     info: dict[str, Any] | None = None,
+    dist: Distributed | None = None,
 ) -> Iterator[Event]:
-    """Train a model as configured, yielding progress events; see the module docstring."""
+    """Train a model as configured, yielding progress events; see the module docstring.
+
+    ``dist``: this process's place in a multi-process run (``distributed.from_env``); every
+    process calls ``train`` with the same settings and corpus, and only rank 0 saves.
+    """
     start = time.perf_counter()
     stop = stop or threading.Event()
     saved = ""  # the best checkpoint written so far: a failure later in the run keeps it
     try:
-        preflight(model_cfg, cfg)
-        if stop.is_set():
+        if dist is None or dist.is_main:
+            preflight(model_cfg, cfg)
+        if stop.is_set() and dist is None:  # several processes agree on a stop in _setup
             yield Finished("stopped", elapsed_s=time.perf_counter() - start)
             return
-        for event in _train(model_cfg, cfg, corpus or load_corpus(cfg), stop, info or {}, start):
+        for event in _train(model_cfg, cfg, corpus or load_corpus(cfg), stop, info or {}, start, dist):
             if isinstance(event, CheckpointSaved):
                 saved = event.path
             yield event
@@ -123,7 +138,9 @@ class _Run:
     cfg: TrainConfig
     corpus: Corpus
     vocab: Vocab
-    model: SentimentRNN
+    model: SentimentRNN  # the model itself, also when ``trainer`` wraps it for several processes
+    trainer: nn.Module  # what the training steps call: ``model``, or its DistributedDataParallel
+    dist: Distributed | None
     device: torch.device
     train_loader: DataLoader
     val_loader: DataLoader
@@ -140,17 +157,27 @@ class _Run:
     def packed(self) -> bool:
         return self.cfg.rnn_path == "packed"
 
+    @property
+    def is_main(self) -> bool:
+        return self.dist is None or self.dist.is_main
+
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
     def evaluate(self, loader: DataLoader) -> Metrics:
-        return evaluate(self.model, loader, self.device, self.packed, self.cfg.precision)
+        """Metrics over the loader's reviews, summed over every process's share."""
+        return evaluate(self.model, loader, self.device, self.packed, self.cfg.precision,
+                        reduce=self.dist.sum if self.dist else None)
 
     def loader(self, dataset: EncodedDataset, batch_size: int, shuffle: bool) -> DataLoader:
-        return _loader(dataset, batch_size, shuffle, self.cfg.seed, self.device)
+        return _loader(dataset, batch_size, shuffle, self.cfg.seed, self.device, self.dist)
+
+    def stopping(self, stop: threading.Event) -> bool:
+        """Whether to stop now: the flag, or the flag of any process of the run."""
+        return self.dist.any(stop.is_set()) if self.dist else stop.is_set()
 
     def save(self, val: Metrics, epoch: int, test: Metrics | None = None) -> str:
-        """Write the model's current weights with the run's metrics and card facts."""
+        """Write the model's current weights with the run's metrics and card facts (rank 0 only)."""
         metrics = {"val": val.to_dict(), "best_epoch": epoch, "epochs_trained": len(self.history),
                    "history": self.history}
         if test is not None:
@@ -158,12 +185,13 @@ class _Run:
         card = {**self.card, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "training_seconds": round(self.elapsed(), 1)}
         cfg = self.cfg
-        return str(save_checkpoint(cfg.output, self.model, self.vocab, cfg, metrics, card, cfg.save_dtype))
+        return str(save_checkpoint(cfg.output, self.model, self.vocab, cfg, metrics, card, cfg.save_dtype,
+                                   labels=self.corpus.classes))
 
 
 def _train(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threading.Event,
-           info: dict[str, Any], start: float) -> Iterator[Event]:
-    run = yield from _setup(model_cfg, cfg, corpus, stop, info, start)
+           info: dict[str, Any], start: float, dist: Distributed | None) -> Iterator[Event]:
+    run = yield from _setup(model_cfg, cfg, corpus, stop, info, start, dist)
     if run is None:
         yield Finished("stopped", elapsed_s=time.perf_counter() - start)
         return
@@ -191,7 +219,8 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
         if improved:
             best = Best(epoch, val, copy.deepcopy(run.model.state_dict()))
             epochs_without_gain = 0
-            yield CheckpointSaved(run.save(val, epoch), epoch, val.accuracy)
+            if run.is_main:
+                yield CheckpointSaved(run.save(val, epoch), epoch, val.accuracy)
         else:
             epochs_without_gain += 1
         if stopped:
@@ -203,56 +232,77 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
 
 
 def _setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threading.Event,
-           info: dict[str, Any], start: float) -> Generator[Event, None, _Run | None]:
+           info: dict[str, Any], start: float, dist: Distributed | None) -> Generator[Event, None, _Run | None]:
     """Vocabulary, model (word vectors included), loaders and optimizer; None if stopped meanwhile."""
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    device = resolve_device(cfg.device)
+    device = dist.device if dist else resolve_device(cfg.device)
     if not len(corpus.train) or not len(corpus.val):
         raise ValueError("the training and validation splits must not be empty")
+    for warning in corpus.warnings:
+        yield Status(f"warning: {warning}")
     for phase, seconds in corpus.timings:
         yield Timing(phase, seconds)
-    if stop.is_set():
+    if stop.is_set() and dist is None:
         return None
     clock = time.perf_counter()
     vocab = Vocab.build(corpus.train.items, cfg.vocab_size, cfg.min_freq, cfg.lowercase)
-    model_cfg = dataclasses.replace(model_cfg, vocab_size=len(vocab), pad_index=vocab.pad_index)
+    model_cfg = dataclasses.replace(model_cfg, vocab_size=len(vocab), pad_index=vocab.pad_index,
+                                    num_classes=len(corpus.classes))
     set_seed(cfg.seed)
     model = SentimentRNN(model_cfg)
+    if dist:
+        torch.manual_seed(cfg.seed + dist.rank)  # the same weights everywhere, different dropout masks
     yield Timing("vocabulary and model", time.perf_counter() - clock, f"{len(vocab):,} words")
-    if cfg.pretrain_embeddings:
+    stopped = False
+    # Several processes: rank 0's weights are copied to the others when DDP wraps the model,
+    # so only rank 0 computes word vectors.
+    if cfg.pretrain_embeddings and (dist is None or dist.is_main):
         clock = time.perf_counter()
         vectors, note = yield from _word_vectors(corpus, vocab, model_cfg.embed_dim, cfg, stop)
-        if vectors is None:
-            return None
-        with torch.no_grad():
-            model.embedding.weight.copy_(vectors)
-        yield Timing("word vectors", time.perf_counter() - clock, note)
-        if stop.is_set():
-            return None
+        if vectors is not None:
+            with torch.no_grad():
+                model.embedding.weight.copy_(vectors)
+            yield Timing("word vectors", time.perf_counter() - clock, note)
+        stopped = vectors is None
+    if dist.any(stopped or stop.is_set()) if dist else stopped or stop.is_set():
+        return None
     model = model.to(device)
+    trainer: nn.Module = model
+    if dist:
+        trainer = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # batches come in a few length buckets: tune each shape once
-    train_loader = _loader(EncodedDataset(corpus.train, vocab, cfg.max_tokens), cfg.batch_size, True, cfg.seed, device)
-    val_loader = _loader(EncodedDataset(corpus.val, vocab, cfg.max_tokens), cfg.batch_size * 2, False, cfg.seed, device)
+    train_loader = _loader(EncodedDataset(corpus.train, vocab, cfg.max_tokens), cfg.batch_size, True, cfg.seed,
+                           device, dist)
+    val_loader = _loader(EncodedDataset(corpus.val, vocab, cfg.max_tokens), cfg.batch_size * 2, False, cfg.seed,
+                         device, dist)
     steps_per_epoch = len(train_loader)
     total_steps = steps_per_epoch * cfg.epochs
     yield Started(str(device), count_parameters(model), len(vocab), len(corpus.train), len(corpus.val),
-                  len(corpus.test), steps_per_epoch, total_steps)
+                  len(corpus.test), steps_per_epoch, total_steps, dist.world_size if dist else 1,
+                  list(corpus.classes))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: _lr_factor(s, cfg.warmup_steps, total_steps, cfg.schedule)
     )
-    card = {**info, "hardware": hardware_description(device), "torch": torch.__version__,
+    hardware = hardware_description(device)
+    if dist:
+        hardware = f"{dist.world_size} processes, each on {hardware}"
+    card = {**info, "hardware": hardware, "torch": torch.__version__,
             "precision": "bfloat16 autocast" if uses_bfloat16(device, cfg.precision) else "float32",
-            "num_parameters": count_parameters(model), "train_size": len(corpus.train), "val_size": len(corpus.val)}
-    return _Run(cfg, corpus, vocab, model, device, train_loader, val_loader, optimizer, scheduler, total_steps,
-                card, start)
+            "num_parameters": count_parameters(model), "train_size": len(corpus.train), "val_size": len(corpus.val),
+            "processes": dist.world_size if dist else 1, "dataset": corpus.description}
+    return _Run(cfg, corpus, vocab, model, trainer, dist, device, train_loader, val_loader, optimizer, scheduler,
+                total_steps, card, start)
 
 
-def _loader(dataset: EncodedDataset, batch_size: int, shuffle: bool, seed: int, device: torch.device) -> DataLoader:
-    # Pinned host memory lets batches go to a GPU asynchronously (non_blocking copies).
-    return make_loader(dataset, batch_size, shuffle=shuffle, seed=seed, pin_memory=device.type == "cuda")
+def _loader(dataset: EncodedDataset, batch_size: int, shuffle: bool, seed: int, device: torch.device,
+            dist: Distributed | None = None) -> DataLoader:
+    # Pinned host memory lets batches go to a GPU asynchronously (non_blocking copies). Several
+    # processes: each reads its share of every batch (training) or of the batches (evaluation).
+    return make_loader(dataset, batch_size, shuffle=shuffle, seed=seed, pin_memory=device.type == "cuda",
+                       num_replicas=dist.world_size if dist else 1, rank=dist.rank if dist else 0)
 
 
 def _word_vectors(corpus: Corpus, vocab: Vocab, dim: int, cfg: TrainConfig,
@@ -264,7 +314,7 @@ def _word_vectors(corpus: Corpus, vocab: Vocab, dim: int, cfg: TrainConfig,
     key = cache.key(text_key, vocab, dim, cfg.seed) if text_key else ""
     if key and (vectors := cache.get(key, (len(vocab), dim))) is not None:
         return vectors, "from the cache"
-    texts = corpus.train.items + (corpus.unlabeled.items if corpus.unlabeled else [])
+    texts = concat([corpus.train.items, *([corpus.unlabeled.items] if corpus.unlabeled else [])])
     yield Status(f"computing word vectors from {len(texts):,} training and unlabeled reviews")
     if stop.is_set():  # they take a while: don't start them for a stopped run
         return None, ""
@@ -276,28 +326,33 @@ def _word_vectors(corpus: Corpus, vocab: Vocab, dim: int, cfg: TrainConfig,
 
 def _train_epoch(run: _Run, epoch: int, stop: threading.Event) -> Generator[Event, None, tuple[float, bool]]:
     """One pass over the training batches, a Step event each; (mean loss, whether stopped)."""
-    cfg, model, device = run.cfg, run.model, run.device
-    loss_fn = nn.BCEWithLogitsLoss()
+    cfg, model, device = run.cfg, run.trainer, run.device
+    num_classes = run.model.cfg.num_classes
+    loss_fn = loss_function(num_classes)
     model.train()
     run.train_loader.batch_sampler.set_epoch(epoch)
     epoch_loss, epoch_batches = 0.0, 0
     for tokens, lengths, labels in run.train_loader:
-        if stop.is_set():
+        if run.stopping(stop):
             return epoch_loss / max(1, epoch_batches), True
         t0 = time.perf_counter()
         real_tokens = int(lengths.sum())  # counted on the host: no device sync
         tokens, lengths, labels = (t.to(device, non_blocking=True) for t in (tokens, lengths, labels))
         with mixed_precision(device, cfg.precision):
             logits = model(tokens, lengths, packed=run.packed)
-        loss = loss_fn(logits.float(), labels)
+        loss = loss_fn(logits.float(), targets(labels, num_classes))
         run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # several processes: DDP averages the gradients over them here
         if cfg.clip_grad_norm:
             # RNN gradients can explode over long reviews; clipping keeps one bad batch from derailing Adam.
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
         run.optimizer.step()
         run.scheduler.step()
-        loss_value = loss.item()  # also waits for the device, so the timing below is real
+        if run.dist:  # the mean loss and all tokens over the processes (equal batches: the global batch's loss)
+            summed = run.dist.sum(torch.stack([loss.detach().double(), loss.new_tensor(real_tokens).double()]))
+            loss_value, real_tokens = summed[0].item() / run.dist.world_size, int(summed[1].item())
+        else:
+            loss_value = loss.item()  # also waits for the device, so the timing below is real
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"training loss became {loss_value} at step {run.step + 1}; lower the lr")
         dt_step = time.perf_counter() - t0
@@ -325,6 +380,8 @@ def _finish(run: _Run, best: Best, status: str) -> Iterator[Event]:
         test = run.evaluate(run.loader(EncodedDataset(run.corpus.test, run.vocab, cfg.max_tokens), cfg.batch_size * 2,
                                        shuffle=False))
         yield Timing("testing", time.perf_counter() - clock, f"{len(run.corpus.test):,} reviews")
-    path = run.save(val, best.epoch, test)
-    yield CheckpointSaved(path, best.epoch, val.accuracy)
+    path = ""
+    if run.is_main:
+        path = run.save(val, best.epoch, test)
+        yield CheckpointSaved(path, best.epoch, val.accuracy)
     yield Finished(status, path, val.to_dict(), test.to_dict() if test else {}, run.elapsed())

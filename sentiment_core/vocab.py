@@ -6,6 +6,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
+from .data.tokens import TokenLists
+
 PAD, UNK = "<pad>", "<unk>"
 
 
@@ -34,8 +38,14 @@ class Vocab:
     ) -> Vocab:
         """Keep the ``max_size`` most frequent tokens seen at least ``min_freq`` times."""
         counts: Counter[str] = Counter()
-        for tokens in tokenized:
-            counts.update(t.lower() for t in tokens) if lowercase else counts.update(tokens)
+        if isinstance(tokenized, TokenLists):  # count lexicon entries, not token strings
+            per_entry = np.bincount(tokenized.codes, minlength=len(tokenized.lexicon)).tolist()
+            for tok, n in zip(tokenized.lexicon, per_entry):
+                if n:
+                    counts[tok.lower() if lowercase else tok] += n
+        else:
+            for tokens in tokenized:
+                counts.update(t.lower() for t in tokens) if lowercase else counts.update(tokens)
         # Sort by (-count, token) so equal counts break ties the same way on every run.
         ranked = sorted((item for item in counts.items() if item[1] >= min_freq), key=lambda kv: (-kv[1], kv[0]))
         words = [tok for tok, _ in ranked if tok not in (PAD, UNK)][:max_size]
@@ -50,6 +60,16 @@ class Vocab:
         if self.lowercase:
             return [get(t.lower(), unk) for t in tokens]
         return [get(t, unk) for t in tokens]
+
+    def lookup(self, texts: TokenLists) -> np.ndarray:
+        """The vocabulary index of each entry of ``texts``' lexicon, (len(lexicon),) int32."""
+        get, unk = self.stoi.get, self.unk_index
+        return np.fromiter((get(t.lower() if self.lowercase else t, unk) for t in texts.lexicon), dtype=np.int32,
+                           count=len(texts.lexicon))
+
+    def encode_lists(self, texts: TokenLists) -> np.ndarray:
+        """Token indices of all of ``texts``' codes at once, (len(texts.codes),) int32."""
+        return self.lookup(texts)[texts.codes]
 
     def to_dict(self) -> dict[str, Any]:
         return {"itos": self.itos, "lowercase": self.lowercase}

@@ -59,7 +59,6 @@ def test_least_confident_first(tiny_checkpoint, cache_dir, table, capsys):
     (["--top", "-1"], "must be from 0 to"),
     (["--top", "many"], "expected a whole number"),
     (["--min-length", "1.5"], "expected a whole number"),
-    (["--label", "neutral"], "invalid choice: 'neutral'"),
     (["--max-samples", "-5"], "at least 0"),
     (["--batch-size", "0"], "at least 1"),
 ])
@@ -76,5 +75,7 @@ def test_lengths_the_wrong_way_round_and_a_missing_checkpoint_are_one_line_error
         patched.setattr(cli, "error_table", lambda *a, **k: pytest.fail("the table was computed"))
         assert main(["errors", "--min-length", "50", "--max-length", "10"]) == 2
         assert "error: --min-length 50 is above --max-length 10" in capsys.readouterr().err
+        assert main(["errors", "--label", "neutral"]) == 2  # checked against the checkpoint's labels
+        assert "error: --label 'neutral' is not a label of" in capsys.readouterr().err
     assert main(["errors", "--checkpoint", str(tmp_path / "missing.safetensors")]) == 1
     assert "no such file" in capsys.readouterr().err

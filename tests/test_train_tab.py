@@ -204,9 +204,13 @@ def test_a_password_adds_a_field_and_an_api_parameter():
     boxes = [b for b in demo.blocks.values() if getattr(b, "label", None) == "Training password"]
     assert len(boxes) == 1 and boxes[0].type == "password"
     start = next(fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "start")  # the page's Start
-    assert start.inputs[-1] is boxes[0]
+    # preset, run name, the settings, the password, then the data source (demo.own_data)
+    assert start.inputs[2 + len(form.FIELDS)] is boxes[0]
+    assert [getattr(b, "label", None) for b in start.inputs[3 + len(form.FIELDS):]] == [
+        "Train on", "Labelled file", "Text column", "Label column"]
     api = demo.get_api_info()["named_endpoints"]
-    assert api["/start_training"]["parameters"][-1]["parameter_name"] == "password"
+    names = [p["parameter_name"] for p in api["/start_training"]["parameters"]]
+    assert names[-4:] == ["password", "data_source", "text_column", "label_column"]
     assert [p["parameter_name"] for p in api["/stop_training"]["parameters"]] == ["password"]
 
 
@@ -219,7 +223,8 @@ def test_every_api_endpoint_has_named_parameters_and_plain_results():
     names = {name: [p["parameter_name"] for p in e["parameters"]] for name, e in endpoints.items()}
     assert names["/classify"] == names["/explain"] == ["text", "model"]
     assert names["/classify_file"] == ["file", "model"] and names["/model_card"] == ["model"]
-    assert names["/start_training"] == ["preset", "run_name", *form.FIELDS, "password"]
+    assert names["/start_training"] == ["preset", "run_name", *form.FIELDS, "password", "data_source", "text_column",
+                                         "label_column"]
     start = {p["parameter_name"]: p for p in endpoints["/start_training"]["parameters"]}
     assert start["preset"]["parameter_default"] == form.PRESET_ORDER[0]
     assert all(start[f]["parameter_has_default"] and start[f]["parameter_default"] is None for f in form.FIELDS)

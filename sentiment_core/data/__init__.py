@@ -1,7 +1,8 @@
-"""The IMDB data pipeline: where the reviews come from, the token cache, splits and batching.
+"""The data pipeline: where the texts come from, the token cache, splits and batching.
 
 Where the data comes from is one setting (``TrainConfig.data`` or ``$SENTIMENT_DATA``):
-an ``aclImdb_v1.tar.gz`` archive, an unpacked ``aclImdb/`` folder, or ``download``.
+an ``aclImdb_v1.tar.gz`` archive, an unpacked ``aclImdb/`` folder, ``download``, or your own
+labelled ``.csv``, ``.tsv``, ``.jsonl`` or ``.parquet`` file.
 
 - ``source.py``: download (checksum, progress), resolving the setting, reading raw texts; a
   ``Source`` fingerprints the data once and reads it once per run.
@@ -9,7 +10,10 @@ an ``aclImdb_v1.tar.gz`` archive, an unpacked ``aclImdb/`` folder, or ``download
   with their parent.
 - ``cache.py``: the validated on-disk token cache and ``load_tokenized``/``load_unlabeled``.
 - ``corpus.py``: the stratified splits and slices, ``Corpus`` and ``load_corpus``.
-- ``batching.py``: ``EncodedDataset``, the length-bucketing sampler, ``collate``, ``make_loader``.
+- ``table.py``: reading and checking a labelled file, row by row.
+- ``tokens.py``: ``TokenLists``, tokenized texts in flat arrays (about 4 bytes a token).
+- ``batching.py``: ``EncodedDataset``, the length-bucketing samplers (one process or several),
+  ``collate``, ``make_loader``.
 """
 
 from .batching import BucketBatchSampler, EncodedDataset, collate, make_loader
@@ -22,7 +26,17 @@ from .cache import (
     token_cache_dir,
     write_cache,
 )
-from .corpus import Corpus, load_corpus, split_indices, stratified_sample
+from .corpus import (
+    RATING_BINS,
+    Corpus,
+    check_data_options,
+    imdb_classes,
+    load_corpus,
+    load_table_corpus,
+    rating_class,
+    split_indices,
+    stratified_sample,
+)
 from .source import (
     IMDB_SHA256,
     IMDB_SIZE,
@@ -37,11 +51,47 @@ from .source import (
     read_raw,
     resolve_source,
 )
-from .workers import tokenize_texts
+from .table import LabelledTable, inspect_table, is_table
+from .tokens import TokenLists
+from .workers import tokenize_stream, tokenize_texts
 
 __all__ = [
-    "IMDB_SHA256", "IMDB_SIZE", "IMDB_URL", "LABELS", "SPLITS", "BucketBatchSampler", "Corpus", "CorruptCacheError",
-    "DataError", "EncodedDataset", "Progress", "Reviews", "Source", "TokenCache", "collate", "download_imdb",
-    "load_corpus", "load_tokenized", "load_unlabeled", "make_loader", "read_cache", "read_raw", "resolve_source",
-    "split_indices", "stratified_sample", "token_cache_dir", "tokenize_texts", "write_cache",
+    "IMDB_SHA256",
+    "IMDB_SIZE",
+    "IMDB_URL",
+    "LABELS",
+    "RATING_BINS",
+    "SPLITS",
+    "BucketBatchSampler",
+    "Corpus",
+    "CorruptCacheError",
+    "DataError",
+    "EncodedDataset",
+    "LabelledTable",
+    "Progress",
+    "Reviews",
+    "Source",
+    "TokenCache",
+    "TokenLists",
+    "check_data_options",
+    "collate",
+    "download_imdb",
+    "imdb_classes",
+    "inspect_table",
+    "is_table",
+    "load_corpus",
+    "load_table_corpus",
+    "load_tokenized",
+    "load_unlabeled",
+    "make_loader",
+    "rating_class",
+    "read_cache",
+    "read_raw",
+    "resolve_source",
+    "split_indices",
+    "stratified_sample",
+    "token_cache_dir",
+    "tokenize_stream",
+    "tokenize_texts",
+    "write_cache",
 ]

@@ -29,6 +29,7 @@ from ..config import default_cache_dir
 from ..tempfiles import remove_stale
 from ..tokenizer import TOKENIZER_VERSION
 from .source import SPLITS, DataError, Progress, Reviews, Source, _no_progress, as_source
+from .tokens import TokenLists, TokenListsBuilder
 from .workers import tokenize_texts
 
 log = logging.getLogger(__name__)
@@ -80,13 +81,32 @@ def write_cache(path: Path, reviews: Reviews) -> None:
 
 
 def read_cache(path: Path) -> Reviews:
-    """The reviews in a cache file, after checking its footer; ``CorruptCacheError`` if it fails."""
-    blob = path.read_bytes()
-    if not blob.endswith(b"\n"):
-        raise CorruptCacheError("it is truncated (no final line break)")
-    end = blob.rfind(b"\n", 0, len(blob) - 1) + 1  # start of the footer line
-    body, footer = blob[:end], blob[end:-1]
-    if not footer.startswith(_FOOTER):
+    """The reviews in a cache file, after checking its footer; ``CorruptCacheError`` if it fails.
+
+    Read a line at a time into a ``TokenLists``: a split's tokens never exist as Python lists.
+    """
+    digest = hashlib.sha256()
+    ids, labels, items = [], [], TokenListsBuilder()
+    footer = b""
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                raise CorruptCacheError("it is truncated (no final line break)")
+            if line.startswith(_FOOTER):
+                footer = line[:-1]
+                if f.read(1):
+                    raise CorruptCacheError("it has lines after its footer")
+                break
+            digest.update(line)
+            try:
+                head, _, text = line[:-1].decode("utf-8").partition("\t")
+                rid, label = json.loads(head)
+            except (ValueError, TypeError) as exc:
+                raise CorruptCacheError(f"a line doesn't parse ({exc})") from None
+            ids.append(rid)
+            labels.append(label)
+            items.add(text.split(" ") if text else ())
+    if not footer:
         raise CorruptCacheError("it has no footer: truncated, or written by an older version")
     try:
         meta = json.loads(footer[len(_FOOTER) :])
@@ -95,21 +115,11 @@ def read_cache(path: Path) -> Reviews:
         raise CorruptCacheError(f"its footer is damaged ({exc})") from None
     if expected[0] != CACHE_FORMAT:
         raise CorruptCacheError(f"it is in format {expected[0]!r}, not {CACHE_FORMAT!r}")
-    if hashlib.sha256(body).hexdigest() != expected[2]:
+    if digest.hexdigest() != expected[2]:
         raise CorruptCacheError("its checksum doesn't match: the file was damaged or truncated")
-    ids, labels, items = [], [], []
-    try:
-        for line in body.decode("utf-8").splitlines():
-            head, _, text = line.partition("\t")
-            rid, label = json.loads(head)
-            ids.append(rid)
-            labels.append(label)
-            items.append(text.split(" ") if text else [])
-    except (ValueError, TypeError) as exc:
-        raise CorruptCacheError(f"a line doesn't parse ({exc})") from None
     if len(ids) != expected[1]:
         raise CorruptCacheError(f"it holds {len(ids):,} reviews, its footer says {expected[1]:,}")
-    return Reviews(ids, labels, items)
+    return Reviews(ids, labels, items.build())
 
 
 class TokenCache:
@@ -144,6 +154,11 @@ class TokenCache:
                 path.unlink()
             return None
 
+    def ids(self, split: str) -> list[str]:
+        """Review ids of a split ("pos/123_9"), from the cache when valid (that skips reading the archive)."""
+        cached = self.cached(split)
+        return cached.ids if cached is not None else self.source.read([split])[split].ids
+
     def labels(self, split: str) -> list[int]:
         """Labels of a split, from the cache when valid (that skips reading the archive)."""
         cached = self.cached(split)
@@ -156,7 +171,7 @@ class TokenCache:
         of them, else only the reviews asked for (nothing is cached), so a quick run is quick.
         """
         missing = [s for s in needed if self.cached(s) is None]
-        partial: dict[str, dict[int, list[str]]] = {}
+        partial: dict[str, tuple[dict[int, int], TokenLists]] = {}  # split -> (index -> row of tokens, tokens)
         if missing:
             raw = self.source.read(missing)
             size = sum(len(raw[s]) for s in missing)
@@ -165,20 +180,24 @@ class TokenCache:
             whole = 2 * len(texts) >= size
             if whole:
                 log.info("tokenizing %s once; cached in %s", " and ".join(missing), self.dir)
-            tokens = iter(tokenize_texts(texts, progress))
+            tokens, start = tokenize_texts(texts, progress), 0
             for split in missing:
-                partial[split] = {i: next(tokens) for i in wanted[split]}
+                count = len(wanted[split])
+                part = tokens.take(range(start, start + count)) if len(missing) > 1 else tokens
+                start += count
                 if whole:
-                    reviews = Reviews(raw[split].ids, raw[split].labels, list(partial.pop(split).values()))
+                    reviews = Reviews(raw[split].ids, raw[split].labels, part)
                     write_cache(self.path(split), reviews)
                     self._tokens[split] = reviews
+                else:
+                    partial[split] = ({i: row for row, i in enumerate(wanted[split])}, part)
         out = {}
         for split, indices in needed.items():
             if split in partial:
-                raw_split, tokens_at = self.source.read([split])[split], partial[split]
+                raw_split, (row_of, part) = self.source.read([split])[split], partial[split]
                 order = range(len(raw_split)) if indices is None else indices
                 out[split] = Reviews([raw_split.ids[i] for i in order], [raw_split.labels[i] for i in order],
-                                     [tokens_at[i] for i in order])
+                                     part.take([row_of[i] for i in order]))
             else:
                 reviews = self.cached(split)
                 out[split] = reviews if indices is None else reviews.subset(indices)

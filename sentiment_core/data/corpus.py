@@ -1,21 +1,34 @@
 """One run's corpus: the stratified train/validation split, slices for small runs, and ``load_corpus``.
 
-The 25,000 training reviews are split into train and validation with a fixed seed; the 25,000
-test reviews are used only for final figures. Indices are chosen before anything is tokenized,
-so a small run tokenizes only the reviews it uses.
+IMDB: the 25,000 training reviews are split into train and validation with a fixed seed; the
+25,000 test reviews are used only for final figures. Indices are chosen before anything is
+tokenized, so a small run tokenizes only the reviews it uses. Its labels are the polarity
+(negative/positive) or, with ``imdb_labels="rating-bins"``, the star rating in four classes.
+
+A labelled file (``table.py``) is checked, tokenized whole (and cached), then split by its
+split column or a stratified, seeded split.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from ..config import TrainConfig
-from .cache import TokenCache, cache_key
-from .source import SPLITS, Progress, Reviews, Source, _no_progress, resolve_source
+from ..config import IMDB_LABELS, TrainConfig, default_cache_dir
+from ..tokenizer import TOKENIZER_VERSION
+from .cache import CACHE_FORMAT, TokenCache, cache_key, write_cache
+from .source import LABELS, SPLITS, DataError, Progress, Reviews, Source, _no_progress, resolve_source
+from .table import MIN_CLASS_EXAMPLES, LabelledTable, inspect_table, is_table, table_texts
+from .tokens import TokenLists
+from .workers import tokenize_stream
+
+log = logging.getLogger(__name__)
 
 
 def stratified_sample(labels: Sequence[int], n: int, seed: int) -> list[int]:
@@ -61,6 +74,11 @@ class Corpus:
     source_key: str = ""
     # (phase, seconds) of loading: reading the archive, tokenizing or reading cached tokens.
     timings: list[tuple[str, float]] = field(default_factory=list)
+    # Class names: a review's label is an index into them.
+    classes: list[str] = field(default_factory=lambda: list(LABELS))
+    # What a run should be told about its data (a class with very few examples).
+    warnings: list[str] = field(default_factory=list)
+    description: str = ""  # where the texts and labels came from, for the model card
 
     def text_key(self) -> str:
         """Content key of the text word vectors are computed from (the training and unlabeled
@@ -73,8 +91,59 @@ class Corpus:
         return digest.hexdigest()
 
 
+# IMDB star ratings in four classes; the rating is in each review's file name ("pos/123_9": 9 of 10).
+RATING_BINS = {"1-2": (1, 2), "3-4": (3, 4), "7-8": (7, 8), "9-10": (9, 10)}
+_RATING_CLASS = {rating: c for c, ratings in enumerate(RATING_BINS.values()) for rating in ratings}
+
+
+def imdb_classes(kind: str) -> list[str]:
+    """Class names of IMDB ``polarity`` or ``rating-bins``."""
+    if kind not in IMDB_LABELS:
+        raise ValueError(f"imdb_labels must be one of {IMDB_LABELS}, not {kind!r}")
+    return list(LABELS) if kind == "polarity" else list(RATING_BINS)
+
+
+def rating_class(review_id: str) -> int:
+    """The rating-bin class of an IMDB review id such as ``pos/123_9``."""
+    try:
+        return _RATING_CLASS[int(review_id.rsplit("_", 1)[1])]
+    except (IndexError, ValueError, KeyError):
+        raise DataError(f"IMDB review {review_id!r} has no star rating from 1-4 or 7-10 in its name") from None
+
+
+def imdb_labels(cache: TokenCache, split: str, kind: str) -> list[int]:
+    """Labels of an IMDB split as ``kind`` asks (from the cache when valid: no archive read)."""
+    if kind == "polarity":
+        return cache.labels(split)
+    return [rating_class(rid) for rid in cache.ids(split)]
+
+
+def relabel(reviews: Reviews, kind: str) -> Reviews:
+    """IMDB reviews (polarity labels) with the labels of ``kind``."""
+    if kind == "polarity":
+        return reviews
+    return Reviews(reviews.ids, [rating_class(rid) for rid in reviews.ids], reviews.items)
+
+
+def check_data_options(cfg: TrainConfig) -> None:
+    """Options that apply to one kind of data only are refused with the other kind."""
+    if is_table(cfg.data):
+        if cfg.imdb_labels != "polarity":
+            raise ValueError(f"imdb_labels={cfg.imdb_labels!r} is for IMDB data; the classes of {cfg.data} "
+                             "come from its label column")
+        return
+    given = [f"{key}={getattr(cfg, key)!r}" for key in ("text_column", "label_column", "split_column")
+             if getattr(cfg, key)]
+    if given:
+        raise ValueError(f"{', '.join(given)}: column options are for a labelled .csv, .tsv, .jsonl or .parquet "
+                         "file given as data, not for IMDB data")
+
+
 def load_corpus(cfg: TrainConfig, progress: Progress = _no_progress) -> Corpus:
-    """Resolve, read, tokenize and split the IMDB data as ``cfg`` asks."""
+    """Resolve, read, tokenize and split the data as ``cfg`` asks: IMDB, or a labelled file."""
+    check_data_options(cfg)
+    if is_table(cfg.data):
+        return load_table_corpus(cfg, progress)
     clock = _Clock()
     path = resolve_source(cfg.data, cfg.cache_dir, progress)
     clock.lap("downloading the IMDB archive")  # kept only if it took a while: a download
@@ -85,23 +154,140 @@ def load_corpus(cfg: TrainConfig, progress: Progress = _no_progress) -> Corpus:
     missing = [s for s in splits if cache.cached(s) is None]
     source.read(missing)
     clock.lap("reading the archive" if missing else "reading cached tokens")
-    labels = {s: cache.labels(s) for s in SPLITS}
-    train_idx, val_idx = split_indices(labels["train"], cfg.val_fraction, cfg.seed)
-    if cfg.max_train_samples:
-        sub = stratified_sample([labels["train"][i] for i in train_idx], cfg.max_train_samples, cfg.seed)
-        train_idx = [train_idx[i] for i in sub]
-    test_idx = list(range(len(labels["test"])))
-    if cfg.max_eval_samples:
-        sub = stratified_sample([labels["train"][i] for i in val_idx], cfg.max_eval_samples, cfg.seed)
-        val_idx = [val_idx[i] for i in sub]
-        test_idx = stratified_sample(labels["test"], cfg.max_eval_samples, cfg.seed)
+    labels = {s: imdb_labels(cache, s, cfg.imdb_labels) for s in SPLITS}
+    train_idx, val_idx, test_idx = _slices(labels["train"], labels["test"], cfg)
     tokens = cache.load({"train": train_idx + val_idx, "test": test_idx}, progress)
     # The unlabeled reviews are needed whole; loading them apart keeps a small run's labeled part small.
     unlabeled = cache.load({"unsup": None}, progress)["unsup"] if cfg.pretrain_embeddings else None
     clock.lap("tokenizing" if missing else "reading cached tokens")
     n_train = len(train_idx)
-    return Corpus(tokens["train"].subset(range(n_train)), tokens["train"].subset(range(n_train, len(tokens["train"]))),
-                  tokens["test"], unlabeled, cache_key(source), clock.laps)
+    train = relabel(tokens["train"], cfg.imdb_labels)
+    return Corpus(train.subset(range(n_train)), train.subset(range(n_train, len(train))),
+                  relabel(tokens["test"], cfg.imdb_labels), unlabeled, cache_key(source), clock.laps,
+                  imdb_classes(cfg.imdb_labels), _few_examples(train.subset(range(n_train)),
+                                                               imdb_classes(cfg.imdb_labels)),
+                  "IMDB, polarity" if cfg.imdb_labels == "polarity" else "IMDB, star ratings in 4 bins")
+
+
+def _slices(train_labels: Sequence[int], test_labels: Sequence[int] | None,
+            cfg: TrainConfig) -> tuple[list[int], list[int], list[int]]:
+    """Train, validation and test indices: validation split off the training rows (stratified,
+    seeded), then the ``max_train_samples`` and ``max_eval_samples`` slices."""
+    train_idx, val_idx = split_indices(train_labels, cfg.val_fraction, cfg.seed)
+    if cfg.max_train_samples:
+        sub = stratified_sample([train_labels[i] for i in train_idx], cfg.max_train_samples, cfg.seed)
+        train_idx = [train_idx[i] for i in sub]
+    test_idx = list(range(len(test_labels))) if test_labels is not None else []
+    if cfg.max_eval_samples:
+        sub = stratified_sample([train_labels[i] for i in val_idx], cfg.max_eval_samples, cfg.seed)
+        val_idx = [val_idx[i] for i in sub]
+        if test_labels is not None:
+            test_idx = stratified_sample(test_labels, cfg.max_eval_samples, cfg.seed)
+    return train_idx, val_idx, test_idx
+
+
+def _few_examples(train: Reviews, classes: list[str]) -> list[str]:
+    """A warning per class with fewer than ``MIN_CLASS_EXAMPLES`` training examples (none for IMDB)."""
+    counts = Counter(train.labels)
+    out = []
+    for c, name in enumerate(classes):
+        if counts[c] < MIN_CLASS_EXAMPLES:
+            out.append(f"class {name!r} has {counts[c]} training example{'s' if counts[c] != 1 else ''} "
+                       f"(fewer than {MIN_CLASS_EXAMPLES}): the model can hardly learn it")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Your own labelled file
+
+
+def table_cache_path(table: LabelledTable, cache_dir: str = "") -> Path:
+    """Where the tokens of a labelled file's text column are cached: keyed on the file's content,
+    the column, the tokenizer version and the cache format."""
+    key = hashlib.sha256(f"{CACHE_FORMAT}\n{TOKENIZER_VERSION}\ntable\n{table.fingerprint}\n{table.format}\n"
+                         f"{table.text_column}".encode()).hexdigest()[:16]
+    return Path(cache_dir or default_cache_dir()) / "tokens" / f"table-{key}" / "texts.tokens"
+
+
+def load_table_tokens(table: LabelledTable, cache_dir: str = "",
+                      progress: Progress = _no_progress) -> tuple[TokenLists, bool]:
+    """The tokenized texts of a checked table, in row order, and whether they came from the cache;
+    if not, they are tokenized as the file streams past, then cached."""
+    path = table_cache_path(table, cache_dir)
+    cached = TokenCache._read(path)
+    if cached is not None and len(cached) == len(table):
+        return cached.items, True
+    log.info("tokenizing %s once; cached in %s", table.path, path.parent)
+    tokens = tokenize_stream(table_texts(table), len(table), progress)
+    write_cache(path, Reviews(table.ids(), [-1] * len(table), tokens))  # labels live in the file, not here
+    return tokens, False
+
+
+def table_splits(table: LabelledTable, cfg: TrainConfig) -> tuple[list[int], list[int], list[int]]:
+    """Train, validation and test rows of a table: its split column's, with validation taken off
+    the training rows when it names none; or, without a split column, a stratified, seeded split
+    (``test_fraction`` of the rows for testing, ``val_fraction`` of the rest for validation).
+    Then the slices, as for IMDB. Every class must keep a training row."""
+    labels = table.labels
+    if table.splits is None:
+        test = set(stratified_sample(labels, round(len(labels) * cfg.test_fraction), cfg.seed))
+        rest = [i for i in range(len(labels)) if i not in test]
+        given_val = []
+    else:
+        test = {i for i, s in enumerate(table.splits) if s == "test"}
+        given_val = [i for i, s in enumerate(table.splits) if s == "val"]
+        rest = [i for i, s in enumerate(table.splits) if s == "train"]
+        if not rest:
+            raise DataError(f"{table.path}: column {table.split_column!r} names no row 'train'")
+    test_rows = sorted(test)
+    rest_labels = [labels[i] for i in rest]
+    if given_val:
+        train_idx = list(range(len(rest)))
+        val_rows = given_val
+        if cfg.max_train_samples:
+            train_idx = stratified_sample(rest_labels, cfg.max_train_samples, cfg.seed)
+        if cfg.max_eval_samples:
+            val_rows = [given_val[i] for i in stratified_sample([labels[i] for i in given_val], cfg.max_eval_samples,
+                                                                 cfg.seed)]
+        train_rows = [rest[i] for i in train_idx]
+        if cfg.max_eval_samples and test_rows:
+            test_rows = [test_rows[i] for i in stratified_sample([labels[i] for i in test_rows],
+                                                                  cfg.max_eval_samples, cfg.seed)]
+    else:
+        train_idx, val_idx, _ = _slices(rest_labels, None, cfg)
+        train_rows, val_rows = [rest[i] for i in train_idx], [rest[i] for i in val_idx]
+        if cfg.max_eval_samples and test_rows:
+            test_rows = [test_rows[i] for i in stratified_sample([labels[i] for i in test_rows],
+                                                                  cfg.max_eval_samples, cfg.seed)]
+    if not val_rows:
+        raise DataError(f"{table.path}: too few rows for a validation split ({len(rest):,} training rows)")
+    seen = Counter(labels[i] for i in rest)
+    unseen = [table.classes[c] for c in range(len(table.classes)) if not seen[c]]
+    if unseen:
+        raise DataError(f"{table.path}: no training row has class {', '.join(map(repr, unseen))}"
+                        f"{' (all its rows are for validation or testing)' if table.splits else ''}; "
+                        "add training examples of it or remove it")
+    return train_rows, val_rows, test_rows
+
+
+def load_table_corpus(cfg: TrainConfig, progress: Progress = _no_progress) -> Corpus:
+    """``load_corpus`` of a labelled file: checked, tokenized (or read from the cache) and split."""
+    clock = _Clock()
+    table = inspect_table(cfg.data, cfg.text_column, cfg.label_column, cfg.split_column, progress)
+    clock.lap("checking the file")
+    tokens, cached = load_table_tokens(table, cfg.cache_dir, progress)
+    clock.lap("reading cached tokens" if cached else "tokenizing")
+    train, val, test = table_splits(table, cfg)
+    everything = Reviews(table.ids(), table.labels, tokens)
+    train_reviews = everything.subset(train)
+    key = hashlib.sha256(f"table\n{table.fingerprint}\n{table.text_column}".encode()).hexdigest()
+    split = (f"split by its column {table.split_column!r}" if table.split_column else
+             f"split {1 - cfg.test_fraction:.0%}/{cfg.test_fraction:.0%} into train+validation/test, stratified "
+             f"(seed {cfg.seed})")
+    description = (f"{table.path.name} ({len(table):,} rows, sha256 {table.fingerprint[:12]}), texts from column "
+                   f"{table.text_column!r}, labels from column {table.label_column!r}, {split}")
+    return Corpus(train_reviews, everything.subset(val), everything.subset(test), None, key, clock.laps,
+                  table.classes, _few_examples(train_reviews, table.classes), description)
 
 
 class _Clock:

@@ -48,18 +48,20 @@ class DataError(RuntimeError):
 
 @dataclass
 class Reviews:
-    """One split's reviews: parallel lists of ids ("pos/123_9"), labels (0/1) and texts or tokens."""
+    """One split's reviews: parallel lists of ids ("pos/123_9"), labels (class indices: 0/1 for
+    negative/positive) and raw texts or tokens (a ``TokenLists`` once tokenized)."""
 
     ids: list[str]
     labels: list[int]
-    items: list  # raw texts or token lists
+    items: Sequence  # raw texts, or token lists
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def subset(self, indices: Sequence[int]) -> Reviews:
-        return Reviews([self.ids[i] for i in indices], [self.labels[i] for i in indices],
-                       [self.items[i] for i in indices])
+        take = getattr(self.items, "take", None)
+        items = take(indices) if take else [self.items[i] for i in indices]
+        return Reviews([self.ids[i] for i in indices], [self.labels[i] for i in indices], items)
 
 
 # ---------------------------------------------------------------------------------------------

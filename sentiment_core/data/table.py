@@ -1,0 +1,447 @@
+"""Your own labelled texts: a CSV, TSV, JSON Lines or Parquet file with a text and a label column.
+
+    text,label                                   {"review": "Loved it", "stars": 5}
+    "Loved it, every minute.",pos                {"review": "Meh", "stars": 3, "split": "test"}
+
+Columns are found by name (``TEXT_NAMES``, ``LABEL_NAMES``, ``SPLIT_NAMES``, any case) unless
+named in ``TrainConfig``. Labels may be strings or integers, two classes or more; an optional
+split column (train / validation / test) is honoured. The file is read in three streaming passes,
+so its raw texts are never all in memory at once:
+
+1. ``fingerprint``: its sha256 (the cache key), checking on the way that a text file is UTF-8;
+2. ``inspect_table``: every row checked (a text, a label, a known split), labels counted;
+3. ``table_texts``: the texts alone, straight into the tokenizer; the tokens are cached on disk
+   like IMDB's, keyed on the file's content and the text column.
+
+Anything wrong is a ``DataError`` naming the file and the row, line or column, as precisely as
+the format allows; a class with few examples is a warning (``LabelledTable.warnings``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import json
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import MAX_CLASSES
+from .source import DataError, Progress, _no_progress
+
+log = logging.getLogger(__name__)
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+           ".parquet": "parquet"}
+# Column names looked for, in order of preference, compared without case.
+TEXT_NAMES = ("text", "review", "sentence", "content", "body", "comment", "document", "tweet", "message",
+              "utterance", "review_text", "texts")
+LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "polarity", "rating", "stars",
+               "intent", "y")
+SPLIT_NAMES = ("split",)
+SPLIT_VALUES = {"train": "train", "training": "train", "validation": "val", "valid": "val", "val": "val",
+                "dev": "val", "test": "test", "testing": "test"}
+MIN_CLASS_EXAMPLES = 10  # fewer in a class is warned about: its metrics rest on a handful of rows
+MAX_LABEL_CHARS = 100  # a longer label is a text in the wrong column
+MAX_FIELD_CHARS = 16 * 2**20  # one CSV field; Python's csv module stops at 128 KB by default
+SHOWN = 5  # rows named in one error message
+_NUMBER_RE = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+_INTEGER_RE = re.compile(r"[-+]?\d+")
+_BLOCK = 1 << 20
+
+
+def table_format(data: str | Path) -> str | None:
+    """'csv', 'tsv', 'jsonl' or 'parquet' for a path with one of those suffixes, else None."""
+    return FORMATS.get(Path(str(data)).suffix.lower())
+
+
+def is_table(data: str | Path) -> bool:
+    """Whether ``data`` names a labelled file rather than IMDB data."""
+    return bool(data) and table_format(data) is not None
+
+
+@dataclass
+class LabelledTable:
+    """A checked labelled file: its columns, classes, per-row labels and splits."""
+
+    path: Path
+    format: str
+    fingerprint: str  # sha256 of the file's bytes
+    text_column: str
+    label_column: str
+    split_column: str  # "" when the file has none
+    classes: list[str]  # class names, sorted (numerically when all are integers)
+    labels: list[int]  # per row, an index into ``classes``
+    splits: list[str] | None  # per row, "train", "val" or "test"; None without a split column
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def ids(self) -> list[str]:
+        """Row numbers, 1-based, header not counted: what error messages and the errors table name."""
+        return [str(i) for i in range(1, len(self.labels) + 1)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pass 1: fingerprint and encoding
+
+
+def fingerprint(path: Path, fmt: str, progress: Progress = _no_progress) -> tuple[str, int]:
+    """The file's sha256 and its number of line breaks; a text format is also checked to be UTF-8,
+    as it is read. ``progress("read", bytes, total bytes)`` after every megabyte."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")() if fmt != "parquet" else None
+    offset, lines = 0, 1
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            while block := f.read(_BLOCK):
+                progress("read", offset, size)
+                digest.update(block)
+                if decoder is not None:
+                    try:
+                        decoder.decode(block)
+                    except UnicodeDecodeError as exc:
+                        raise _not_utf8(path, block, exc, offset, lines) from None
+                    lines += block.count(b"\n")
+                offset += len(block)
+            if decoder is not None:
+                try:
+                    decoder.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    raise DataError(f"{path} is not UTF-8 text: it ends in the middle of a character; "
+                                    "save it as UTF-8") from None
+    except OSError as exc:
+        raise DataError(f"could not read {path}: {exc.strerror or exc}") from None
+    progress("read", offset, offset)
+    return digest.hexdigest(), lines - 1
+
+
+def _not_utf8(path: Path, block: bytes, exc: UnicodeDecodeError, offset: int, lines: int) -> DataError:
+    # The decoder may hold up to 3 bytes of an unfinished character from the previous block, so
+    # the bad byte is at most that far before the block; searching this block is close enough.
+    at = max(0, exc.start)
+    bad = block[at : at + 1] or block[:1]
+    line = lines + block.count(b"\n", 0, at)
+    return DataError(f"{path} is not UTF-8 text: byte 0x{bad.hex()} at line {line:,} (byte {offset + at:,}) is not "
+                     "valid UTF-8; save the file as UTF-8 (Excel: 'CSV UTF-8'; pandas: encoding='utf-8')")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading rows
+
+
+@dataclass
+class _Reader:
+    """Column names and a row iterator of one file: rows of the asked columns' values, with where
+    each row is (for messages); a missing value is None."""
+
+    columns: list[str]
+    rows: Callable[[list[str]], Iterator[tuple[int, str, list[Any]]]]  # (row number, where, values)
+    size: int | None = None  # rows, when the format says (Parquet)
+
+
+def _reader(path: Path, fmt: str) -> _Reader:
+    if fmt in ("csv", "tsv"):
+        return _csv_reader(path, "," if fmt == "csv" else "\t")
+    if fmt == "jsonl":
+        return _jsonl_reader(path)
+    return _parquet_reader(path)
+
+
+def _csv_reader(path: Path, delimiter: str) -> _Reader:
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
+
+    def open_rows():
+        f = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - closed by the caller's with
+        return f, csv.reader(f, delimiter=delimiter)  # utf-8-sig: a byte-order mark is not part of a name
+
+    f, reader = open_rows()
+    with f:
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise DataError(f"{path}, line {reader.line_num}: {exc}") from None
+    if not header or not any(name.strip() for name in header):
+        raise DataError(f"{path} is empty: expected a header row naming its columns")
+    header = [name.strip() for name in header]
+
+    def rows(wanted: list[str]) -> Iterator[tuple[int, str, list[Any]]]:
+        where_col = [header.index(name) for name in wanted]
+        f, reader = open_rows()
+        with f:
+            next(reader)
+            row = 0
+            try:
+                for values in reader:
+                    if not values:
+                        continue  # a blank line
+                    row += 1
+                    if len(values) != len(header):
+                        raise DataError(f"{path}, row {row:,} (line {reader.line_num:,}): {len(values)} fields, "
+                                        f"the header has {len(header)}; is a text with a "
+                                        f"{'comma' if delimiter == ',' else 'tab'} or quote not quoted?")
+                    yield row, f"row {row:,} (line {reader.line_num:,})", [values[i] for i in where_col]
+            except csv.Error as exc:
+                raise DataError(f"{path}, line {reader.line_num:,}: {exc}") from None
+
+    return _Reader(header, rows)
+
+
+def _jsonl_reader(path: Path) -> _Reader:
+    def records() -> Iterator[tuple[int, int, dict]]:
+        with open(path, encoding="utf-8-sig") as f:
+            row = 0
+            for line_no, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                if row == 0 and line.lstrip().startswith("["):
+                    raise DataError(f"{path} holds a JSON array; save it as JSON Lines, one object per line "
+                                    "(pandas: to_json(path, orient='records', lines=True))")
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    raise DataError(f"{path}, line {line_no:,}: not valid JSON ({exc})") from None
+                if not isinstance(record, dict):
+                    raise DataError(f"{path}, line {line_no:,}: a JSON {type(record).__name__}, not an object "
+                                    "with the text and label as fields")
+                row += 1
+                yield row, line_no, record
+
+    first = next(records(), None)
+    if first is None:
+        raise DataError(f"{path} is empty: expected one JSON object per line")
+    columns = list(first[2])
+
+    def rows(wanted: list[str]) -> Iterator[tuple[int, str, list[Any]]]:
+        for row, line_no, record in records():
+            yield row, f"row {row:,} (line {line_no:,})", [record.get(name) for name in wanted]
+
+    return _Reader(columns, rows)
+
+
+def _parquet_reader(path: Path) -> _Reader:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - pyarrow is in requirements.txt
+        raise DataError(f"reading {path} needs pyarrow: pip install pyarrow") from None
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid / OSError subclasses
+        raise DataError(f"{path} is not a readable Parquet file ({exc})") from None
+    schema = parquet.schema_arrow
+    columns = list(schema.names)
+
+    def rows(wanted: list[str]) -> Iterator[tuple[int, str, list[Any]]]:
+        import pyarrow as pa
+
+        for name in wanted:
+            kind = schema.field(name).type
+            if pa.types.is_dictionary(kind):
+                kind = kind.value_type
+            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)
+                    or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind)):
+                raise DataError(f"{path}, column {name!r}: values of type {kind}, not texts, numbers or labels")
+        row = 0
+        try:
+            for batch in parquet.iter_batches(batch_size=8192, columns=wanted):
+                values = [batch.column(i).to_pylist() for i in range(len(wanted))]
+                for cells in zip(*values):
+                    row += 1
+                    yield row, f"row {row:,}", list(cells)
+        except (UnicodeDecodeError, OSError, ValueError) as exc:
+            raise DataError(f"{path}, after row {row:,}: could not read the values ({exc})") from None
+
+    return _Reader(columns, rows, parquet.metadata.num_rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pass 2: checking every row
+
+
+def _find_column(path: Path, columns: list[str], asked: str, names: Sequence[str], what: str,
+                 option: str, required: bool = True) -> str:
+    """The column ``asked`` for, else the first of ``names`` present (any case); a ``DataError``
+    naming the columns there are if there is none (when ``required``)."""
+    shown = ", ".join(repr(c) for c in columns[:20]) + (f" and {len(columns) - 20} more" if len(columns) > 20 else "")
+    if asked:
+        if asked not in columns:
+            raise DataError(f"{path} has no column {asked!r} (given as {option}); its columns are {shown}")
+        if columns.count(asked) > 1:
+            raise DataError(f"{path} has {columns.count(asked)} columns named {asked!r}; rename them apart")
+        return asked
+    lower = {}
+    for column in columns:
+        lower.setdefault(column.lower(), []).append(column)
+    for name in names:
+        found = lower.get(name)
+        if found:
+            if len(found) > 1:
+                raise DataError(f"{path} has several columns that could be the {what} column ({found}); "
+                                f"choose one with {option}")
+            return found[0]
+    if required:
+        raise DataError(f"{path} has no {what} column: none of its columns ({shown}) is named "
+                        f"{', '.join(names[:6])}, ...; name it with {option}")
+    return ""
+
+
+def _label_text(value: Any) -> str | None:
+    """A cell's label as a string (integers as integers: 2, 2.0 and "2" are one class), None if missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if _NUMBER_RE.fullmatch(text) and not _INTEGER_RE.fullmatch(text):
+            number = float(text)
+            if math.isfinite(number) and number.is_integer():
+                return str(int(number))
+        return text
+    raise TypeError(type(value).__name__)
+
+
+def _rows_named(rows: list[str], total: int) -> str:
+    return ", ".join(rows) + (f" and {total - len(rows):,} more" if total > len(rows) else "")
+
+
+class _Problems:
+    """Rows with one kind of problem: the first few by name, and how many."""
+
+    def __init__(self) -> None:
+        self.rows: list[str] = []
+        self.count = 0
+
+    def add(self, where: str) -> None:
+        self.count += 1
+        if len(self.rows) < SHOWN:
+            self.rows.append(where)
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def named(self) -> str:
+        return _rows_named(self.rows, self.count)
+
+
+def inspect_table(path: str | Path, text_column: str = "", label_column: str = "", split_column: str = "",
+                  progress: Progress = _no_progress) -> LabelledTable:
+    """Check every row of a labelled file and collect its labels and splits (see the module docstring)."""
+    path = Path(path).expanduser()
+    fmt = table_format(path)
+    if fmt is None:
+        raise DataError(f"{path}: not a labelled file this reads (.csv, .tsv, .jsonl or .parquet)")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file" if not path.exists() else f"{path} is not a regular file")
+    digest, line_breaks = fingerprint(path, fmt, progress)
+    reader = _reader(path, fmt)
+    # Rows expected, for progress: a text file's lines less the header (rows may span lines: an upper bound).
+    expected = reader.size if reader.size is not None else max(1, line_breaks - (fmt != "jsonl"))
+    text = _find_column(path, reader.columns, text_column, TEXT_NAMES, "text", "--text-column")
+    label = _find_column(path, reader.columns, label_column, LABEL_NAMES, "label", "--label-column")
+    split = _find_column(path, reader.columns, split_column, SPLIT_NAMES, "split", "--split-column", required=False)
+    if text == label:
+        raise DataError(f"{path}: the text and the label can't both be column {text!r}")
+    wanted = [text, label, *([split] if split and split not in (text, label) else [])]
+    empty, numbers, no_label, bad_label, bad_split, no_split = (_Problems() for _ in range(6))
+    text_numbers = 0  # CSV/TSV texts that are numbers: only all of them make the column suspect
+    names: dict[str, int] = {}  # label -> first-seen index
+    raw_labels: list[int] = []
+    raw_splits: list[str] = []
+    rows = 0
+    for rows, where, cells in reader.rows(wanted):
+        value = cells[0]
+        if isinstance(value, str):
+            if not value.strip():
+                empty.add(where)
+            elif _NUMBER_RE.fullmatch(value):
+                text_numbers += 1
+        elif value is None:
+            empty.add(where)
+        else:
+            numbers.add(where)
+        try:
+            name = _label_text(cells[1])
+        except TypeError as exc:
+            bad_label.add(f"{where} (a {exc})")
+            name = None
+        if name is None:
+            no_label.add(where)
+            raw_labels.append(-1)
+        else:
+            if len(name) > MAX_LABEL_CHARS:
+                raise DataError(f"{path}, {where}: the label in column {label!r} is {len(name):,} characters "
+                                f"long; is {label!r} a text column? Name the label column with --label-column")
+            raw_labels.append(names.setdefault(name, len(names)))
+            if len(names) > MAX_CLASSES:
+                raise DataError(f"{path}, column {label!r}: more than {MAX_CLASSES:,} distinct labels by {where}; "
+                                "is it a text or score column? Name the label column with --label-column")
+        if split:
+            tag = cells[wanted.index(split)]
+            tag = tag.strip().lower() if isinstance(tag, str) else tag
+            if tag in (None, ""):
+                no_split.add(where)
+            elif tag not in SPLIT_VALUES:
+                bad_split.add(f"{where} ({str(tag)[:20]!r})")
+            else:
+                raw_splits.append(SPLIT_VALUES[tag])
+        if rows % 10_000 == 0:
+            progress("check", rows, max(rows, expected))
+    progress("check", rows, rows)
+    if not rows:
+        raise DataError(f"{path} has a header but no rows")
+    problems = [
+        (numbers, f"column {text!r} holds numbers, not texts, in"),
+        (empty, f"column {text!r} is empty (no text) in"),
+        (bad_label, f"column {label!r} holds a list or object, not a label, in"),
+        (no_label, f"column {label!r} has no label in"),
+        (no_split, f"column {split!r} names no split in"),
+        (bad_split, f"column {split!r} is not train, validation or test in"),
+    ]
+    for found, message in problems:
+        if found:
+            raise DataError(f"{path}: {message} {found.named()}"
+                            + (f" of {rows:,} rows" if found.count > 1 else ""))
+    if text_numbers == rows:
+        raise DataError(f"{path}: column {text!r} holds only numbers, not texts; is the text in another column "
+                        f"({', '.join(repr(c) for c in reader.columns if c != text)})? Name it with --text-column")
+    if len(names) < 2:
+        raise DataError(f"{path}: column {label!r} holds one class only ({next(iter(names))!r}); "
+                        "training needs two classes or more")
+    classes = _sorted_classes(list(names))
+    position = {name: classes.index(name) for name in names}
+    first_seen = list(names)
+    labels = [position[first_seen[i]] for i in raw_labels]
+    counts = Counter(labels)
+    warnings = [f"{path}: class {classes[c]!r} has only {n} example{'s' if n > 1 else ''} (fewer than "
+                f"{MIN_CLASS_EXAMPLES}): too few to learn it or to measure it" for c, n in sorted(counts.items())
+                if n < MIN_CLASS_EXAMPLES]
+    return LabelledTable(path, fmt, digest, text, label, split, classes, labels, raw_splits if split else None,
+                         warnings)
+
+
+def _sorted_classes(names: list[str]) -> list[str]:
+    """Numerically when every label is an integer (2 before 10), else as strings."""
+    if all(_INTEGER_RE.fullmatch(name) for name in names):
+        return sorted(names, key=int)
+    return sorted(names)
+
+
+def table_texts(table: LabelledTable) -> Iterator[str]:
+    """The texts of a checked table, in row order, read again from the file (pass 3)."""
+    for _, _, cells in _reader(table.path, table.format).rows([table.text_column]):
+        yield cells[0]
