@@ -218,11 +218,13 @@ def test_every_api_endpoint_has_named_parameters_and_plain_results():
     api = build_demo(checkpoint_dir="/nonexistent", runs_dir="/x").get_api_info()
     endpoints = api["named_endpoints"]
     assert set(endpoints) == {"/classify", "/explain", "/classify_file", "/model_card", "/models", "/start_training",
-                              "/stop_training", "/training_status"}
+                              "/stop_training", "/training_status", "/compare_models", "/errors"}
     assert not api["unnamed_endpoints"]  # the page's own events are private
     names = {name: [p["parameter_name"] for p in e["parameters"]] for name, e in endpoints.items()}
     assert names["/classify"] == names["/explain"] == ["text", "model"]
     assert names["/classify_file"] == ["file", "model"] and names["/model_card"] == ["model"]
+    assert names["/compare_models"] == ["text", "model"]
+    assert names["/errors"] == ["model", "split", "label", "min_tokens", "max_tokens", "least_confident", "top"]
     assert names["/start_training"] == ["preset", "run_name", *form.FIELDS, "password", "data_source", "text_column",
                                          "label_column"]
     start = {p["parameter_name"]: p for p in endpoints["/start_training"]["parameters"]}
