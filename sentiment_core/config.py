@@ -217,8 +217,8 @@ PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # Multi-class from the same archive: the star rating in four bins (1-2, 3-4, 7-8, 9-10), the
     # default model on the head and tail of each review, three epochs (a few minutes on a CPU).
     "ratings": ({}, dict(imdb_labels="rating-bins", pretrain_embeddings=True, max_tokens=200, epochs=3)),
-    # The Train tab's default: about 91% on the full test set some two minutes after Start on a
-    # 2-core CPU (tokens and word vectors cached; under four minutes from an empty cache). All
+    # The Train tab's default: 91% on the full test set two minutes after Start on a 2-core CPU
+    # (tokens and word vectors cached; three minutes from an empty cache). All
     # 22,500 training reviews; a GRU half the default's width (3x its tokens/s); less dropout and
     # twice the peak learning rate, which two epochs need; batches of 128. The ablation behind
     # each choice is in the README.
