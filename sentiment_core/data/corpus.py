@@ -146,7 +146,7 @@ def load_corpus(cfg: TrainConfig, progress: Progress = _no_progress) -> Corpus:
         return load_table_corpus(cfg, progress)
     clock = _Clock()
     path = resolve_source(cfg.data, cfg.cache_dir, progress)
-    clock.lap("downloading the IMDB archive")  # kept only if it took a while: a download
+    clock.lap("finding or downloading the data")  # left out when quick (a local archive or folder)
     source = Source(path, progress)
     cache = TokenCache(source, cfg.cache_dir)
     # Whatever isn't cached is read from the archive in one pass, labels and texts together.
