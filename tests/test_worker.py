@@ -72,7 +72,7 @@ def test_a_run_in_a_child_process_records_every_event_and_writes_a_card(tmp_path
     kinds = [e["kind"] for e in run.events if e["kind"] != "Timing"]
     assert kinds[0] == "Started" and kinds[-1] == "Finished" and "Step" in kinds and "EpochEnd" in kinds
     # Where the time went, from reading the data (in the child, before training) to the test.
-    phases = [e["phase"] for e in run.of_kind("Timing")]
+    phases = [e["phase"] for e in run.of_kind("Timing") if e["phase"] != "finding or downloading the data"]  # 0.05 s+
     assert phases[0] in ("reading the archive", "reading cached tokens", "tokenizing") and phases[-1] == "testing"
     assert "vocabulary and model" in phases and "epoch 1" in phases
     assert "Where the time goes" in status_markdown(run) and "start-up and saving" in status_markdown(run)
