@@ -91,8 +91,9 @@ def timings_markdown(run: Run | None, now: float | None = None) -> str:
     timings = run.of_kind("Timing")
     if run.running:
         elapsed = (now or time.time()) - run.started_at
-        current = {"phase": _current_phase(run), "seconds": max(0.0, elapsed - sum(t["seconds"] for t in timings)),
-                   "note": "under way"}
+        # The phase under way may be a data-loading line that names the user's file or classes.
+        current = {"phase": md.text(_current_phase(run)),
+                   "seconds": max(0.0, elapsed - sum(t["seconds"] for t in timings)), "note": "under way"}
         rows = [*timings, current]
     else:
         if not timings:

@@ -165,7 +165,6 @@ def errors_table(rows: Sequence[Any], style: str = "markdown", snippet: int = 60
     for rank, row in enumerate(rows, 1):
         text = clean_text(row.text)
         text = text if len(text) <= snippet else text[: snippet - 3] + "..."
-        if style == "markdown":
-            text = text.replace("\\", "\\\\").replace("|", "\\|")
-        table.append([str(rank), row.id, row.label, row.predicted, f"{row.confidence:.1%}", f"{row.tokens:,}", text])
+        table.append([str(rank), *(_cell(value, style) for value in (row.id, row.label, row.predicted)),
+                      f"{row.confidence:.1%}", f"{row.tokens:,}", _cell(text, style)])
     return render(table, style, align="rlllrrl")

@@ -174,7 +174,7 @@ class _Run:
 
     def stopping(self, stop: threading.Event) -> bool:
         """Whether to stop now: the flag, or the flag of any process of the run."""
-        return self.dist.any(stop.is_set()) if self.dist else stop.is_set()
+        return _anywhere(self.dist, stop.is_set())
 
     def save(self, val: Metrics, epoch: int, test: Metrics | None = None) -> str:
         """Write the model's current weights with the run's metrics and card facts (rank 0 only)."""
@@ -265,7 +265,7 @@ def _setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
                 model.embedding.weight.copy_(vectors)
             yield Timing("word vectors", time.perf_counter() - clock, note)
         stopped = vectors is None
-    if dist.any(stopped or stop.is_set()) if dist else stopped or stop.is_set():
+    if _anywhere(dist, stopped or stop.is_set()):
         return None
     model = model.to(device)
     trainer: nn.Module = model
@@ -295,6 +295,11 @@ def _setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
             "processes": dist.world_size if dist else 1, "dataset": corpus.description}
     return _Run(cfg, corpus, vocab, model, trainer, dist, device, train_loader, val_loader, optimizer, scheduler,
                 total_steps, card, start)
+
+
+def _anywhere(dist: Distributed | None, flag: bool) -> bool:
+    """``flag`` of this process, or of any process of a multi-process run (all of them agree)."""
+    return dist.any(flag) if dist else flag
 
 
 def _loader(dataset: EncodedDataset, batch_size: int, shuffle: bool, seed: int, device: torch.device,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -375,6 +376,9 @@ def test_the_status_shows_where_the_time_goes_phase_by_phase():
     # While the data is tokenized: that stage is under way, with the time since Start.
     view = views.timings_markdown(run, now=1042.0)
     assert "| tokenizing 500/50,000 | 42\u00a0s | 100% | under way |" in view and "| total | 42\u00a0s |" in view
+    # A stage line can name a user's classes: it is shown as typed, not as table or HTML markup.
+    hostile = dataclasses.replace(run, stage="warning: class 'a|b<i>' has 1 training example")
+    assert "class 'a\\|b&lt;i&gt;' has 1" in views.timings_markdown(hostile, now=1001.0)
     run.status = "training"
     run.events += [{"kind": "Timing", "phase": "tokenizing", "seconds": 40.0, "note": ""},
                    {"kind": "Timing", "phase": "word vectors", "seconds": 20.0, "note": "computed from 72,500 reviews"},

@@ -160,12 +160,10 @@ def load_corpus(cfg: TrainConfig, progress: Progress = _no_progress) -> Corpus:
     # The unlabeled reviews are needed whole; loading them apart keeps a small run's labeled part small.
     unlabeled = cache.load({"unsup": None}, progress)["unsup"] if cfg.pretrain_embeddings else None
     clock.lap("tokenizing" if missing else "reading cached tokens")
-    n_train = len(train_idx)
-    train = relabel(tokens["train"], cfg.imdb_labels)
-    return Corpus(train.subset(range(n_train)), train.subset(range(n_train, len(train))),
-                  relabel(tokens["test"], cfg.imdb_labels), unlabeled, cache_key(source), clock.laps,
-                  imdb_classes(cfg.imdb_labels), _few_examples(train.subset(range(n_train)),
-                                                               imdb_classes(cfg.imdb_labels)),
+    labelled, n_train = relabel(tokens["train"], cfg.imdb_labels), len(train_idx)
+    train, classes = labelled.subset(range(n_train)), imdb_classes(cfg.imdb_labels)
+    return Corpus(train, labelled.subset(range(n_train, len(labelled))), relabel(tokens["test"], cfg.imdb_labels),
+                  unlabeled, cache_key(source), clock.laps, classes, _few_examples(train, classes),
                   "IMDB, polarity" if cfg.imdb_labels == "polarity" else "IMDB, star ratings in 4 bins")
 
 
@@ -250,15 +248,12 @@ def table_splits(table: LabelledTable, cfg: TrainConfig) -> tuple[list[int], lis
             val_rows = [given_val[i] for i in stratified_sample([labels[i] for i in given_val], cfg.max_eval_samples,
                                                                  cfg.seed)]
         train_rows = [rest[i] for i in train_idx]
-        if cfg.max_eval_samples and test_rows:
-            test_rows = [test_rows[i] for i in stratified_sample([labels[i] for i in test_rows],
-                                                                  cfg.max_eval_samples, cfg.seed)]
     else:
         train_idx, val_idx, _ = _slices(rest_labels, None, cfg)
         train_rows, val_rows = [rest[i] for i in train_idx], [rest[i] for i in val_idx]
-        if cfg.max_eval_samples and test_rows:
-            test_rows = [test_rows[i] for i in stratified_sample([labels[i] for i in test_rows],
-                                                                  cfg.max_eval_samples, cfg.seed)]
+    if cfg.max_eval_samples and test_rows:
+        test_rows = [test_rows[i] for i in stratified_sample([labels[i] for i in test_rows], cfg.max_eval_samples,
+                                                              cfg.seed)]
     if not val_rows:
         raise DataError(f"{table.path}: too few rows for a validation split ({len(rest):,} training rows)")
     seen = Counter(labels[i] for i in rest)
