@@ -10,22 +10,20 @@ the training text, the vocabulary and every setting that changes them.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save
 
 from .data.tokens import TokenLists
-from .tempfiles import remove_stale
+from .tempfiles import atomic_file, read_or_discard
 from .vocab import Vocab
 
 log = logging.getLogger(__name__)
@@ -136,34 +134,20 @@ class VectorCache:
 
     def get(self, key: str, shape: tuple[int, int]) -> torch.Tensor | None:
         """The cached vectors of ``key`` if present, readable and of ``shape``; else None."""
-        path = self.path(key)
-        try:
-            vectors = load_file(path)["vectors"]
+
+        def read(path: Path) -> torch.Tensor:
+            vectors = load(path.read_bytes())["vectors"]
             if tuple(vectors.shape) != shape or vectors.dtype != torch.float32 or not bool(vectors.isfinite().all()):
                 raise ValueError(f"it holds {tuple(vectors.shape)} {vectors.dtype} values, not finite {shape} float32")
             return vectors
-        except FileNotFoundError:
-            return None
-        except (OSError, SafetensorError, KeyError, ValueError) as exc:
-            log.warning("word-vector cache %s is unusable (%s); computing the vectors again", path, exc)
-            with contextlib.suppress(OSError):
-                path.unlink()
-            return None
+
+        return read_or_discard(self.path(key), read, (OSError, SafetensorError, KeyError, ValueError),
+                               "word-vector cache", "computing the vectors again")
 
     def put(self, key: str, vectors: torch.Tensor) -> None:
         """Store ``vectors`` atomically; a failure (a full disk) is logged, not raised."""
-        tmp = None
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            remove_stale(self.folder, f"{key}.")
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f"{key}.", suffix=".tmp")
-            os.close(fd)
-            save_file({"vectors": vectors.detach().float().contiguous().cpu()}, tmp)
-            os.replace(tmp, self.path(key))
-            tmp = None
+            with atomic_file(self.path(key)) as f:
+                f.write(save({"vectors": vectors.detach().float().contiguous().cpu()}))
         except OSError as exc:
             log.warning("could not cache the word vectors in %s: %s", self.folder, exc)
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)

@@ -14,14 +14,12 @@ does not parse is logged, deleted and computed again.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +33,7 @@ from .data.cache import cache_key
 from .data.table import fingerprint, table_format, table_texts
 from .evaluation import EVAL_SPLITS, Metrics, load_split, loss_function, predictions, split_config, targets
 from .predict import Predictor
-from .tempfiles import remove_stale
+from .tempfiles import atomic_file, read_or_discard
 
 log = logging.getLogger(__name__)
 
@@ -216,31 +214,14 @@ def _from_json(data: dict, checkpoint: str) -> ErrorTable:
 
 def _read(path: Path, checkpoint: str) -> ErrorTable | None:
     """The cached table at ``path``, or None if there is none or it is unusable (then it is deleted)."""
-    try:
-        return _from_json(json.loads(path.read_bytes()), checkpoint)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("errors cache %s is unusable: %s; computing the table again", path, exc)
-        with contextlib.suppress(OSError):
-            path.unlink()
-        return None
+    return read_or_discard(path, lambda p: _from_json(json.loads(p.read_bytes()), checkpoint),
+                           (OSError, ValueError, KeyError, TypeError), "errors cache", "computing the table again")
 
 
 def _write(path: Path, table: ErrorTable) -> None:
     """Write the table atomically; a failure is logged, not raised: the table is still good."""
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale(path.parent, f"{path.name}.")  # left by a write that was killed
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with atomic_file(path, "w", encoding="utf-8") as f:
             json.dump(_to_json(table), f, ensure_ascii=False)
-        os.replace(tmp, path)
-        tmp = None
     except OSError as exc:
         log.warning("could not cache the errors table in %s: %s", path, exc)
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)

@@ -1,14 +1,24 @@
-"""Temporary files of atomic writes (write a temp file, then rename it over the target).
+"""Atomic writes (write a temp file, then rename it over the target), and cache files read back.
 
 A process killed between the two leaves its temp file behind; the next write of the same target
 removes such leftovers, so a checkpoint or token cache written again and again never fills a disk.
+The caches (tokens, word vectors, error tables) write with ``atomic_file`` and read with
+``read_or_discard``: a damaged cache file is deleted and computed again, never an error.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO, Any, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STALE_SECONDS = 60  # a younger temp file may belong to a write in progress
 
@@ -29,3 +39,35 @@ def remove_stale(folder: Path, prefix: str, suffix: str = ".tmp", age: float = S
             except OSError:
                 pass  # gone already, or not ours to delete
     return removed
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: str = "wb", **open_args: Any) -> Iterator[IO]:
+    """A file to write ``path``'s new content into: a temp file beside it, renamed over ``path`` when
+    the block ends, deleted if it raises (an ``OSError`` then propagates; the old file is intact)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path.parent, f"{path.name}.")  # left by a write that was killed
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **open_args) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_or_discard(path: Path, read: Callable[[Path], T], errors: tuple[type[Exception], ...], what: str,
+                    then: str) -> T | None:
+    """``read(path)``; None when there is no file. A file ``read`` fails on with one of ``errors`` is
+    logged (``"<what> <path> is unusable: <why>; <then>"``), deleted, and None."""
+    try:
+        return read(path)
+    except FileNotFoundError:
+        return None
+    except errors as exc:
+        log.warning("%s %s is unusable: %s; %s", what, path, exc, then)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None

@@ -15,18 +15,15 @@ joins them.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..config import default_cache_dir
-from ..tempfiles import remove_stale
+from ..tempfiles import atomic_file, read_or_discard
 from ..tokenizer import TOKENIZER_VERSION
 from .source import SPLITS, DataError, Progress, Reviews, Source, _no_progress, as_source
 from .tokens import TokenLists, TokenListsBuilder
@@ -55,29 +52,20 @@ def token_cache_dir(source: Path | Source, cache_dir: str = "") -> Path:
 
 def write_cache(path: Path, reviews: Reviews) -> None:
     """Write ``reviews`` atomically; any failure leaves no file behind and names ``path``."""
-    digest, tmp = hashlib.sha256(), None
+    digest = hashlib.sha256()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale(path.parent, f"{path.name}.")  # left by a write that was killed
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_file(path) as f:
             for rid, label, tokens in zip(reviews.ids, reviews.labels, reviews.items):
                 line = (json.dumps([rid, label]) + "\t" + " ".join(tokens) + "\n").encode()
                 digest.update(line)
                 f.write(line)
             footer = {"format": CACHE_FORMAT, "reviews": len(reviews), "sha256": digest.hexdigest()}
             f.write(_FOOTER + json.dumps(footer).encode() + b"\n")
-        os.replace(tmp, path)
-        tmp = None
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise DataError(f"no space left on the device to write the token cache {path}; free some space "
                             "or point cache_dir (--cache-dir) at another disk") from exc
         raise DataError(f"could not write the token cache {path}: {exc}") from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def read_cache(path: Path) -> Reviews:
@@ -144,15 +132,7 @@ class TokenCache:
 
     @staticmethod
     def _read(path: Path) -> Reviews | None:
-        try:
-            return read_cache(path)
-        except FileNotFoundError:
-            return None
-        except (OSError, CorruptCacheError) as exc:
-            log.warning("token cache %s is unusable: %s; tokenizing again", path, exc)
-            with contextlib.suppress(OSError):
-                path.unlink()
-            return None
+        return read_or_discard(path, read_cache, (OSError, CorruptCacheError), "token cache", "tokenizing again")
 
     def ids(self, split: str) -> list[str]:
         """Review ids of a split ("pos/123_9"), from the cache when valid (that skips reading the archive)."""
