@@ -20,6 +20,7 @@ from sentiment_core import CheckpointError, Predictor
 from sentiment_core import markdown as md
 from sentiment_core.card import describe_architecture, hardware, render_card
 from sentiment_core.checkpoint import read_metadata
+from sentiment_core.checkpoint_header import LanguageModelNotClassifier
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ class ModelRegistry:
         if cached is None:
             try:
                 cached = read_metadata(path)
+            except LanguageModelNotClassifier as exc:
+                cached = exc
             except CheckpointError as exc:
                 log.warning("skipping unusable checkpoint %s", exc)
                 cached = exc
@@ -137,6 +140,8 @@ class ModelRegistry:
             if stamp is None:  # removed between listing and reading
                 continue
             meta = self._metadata(path, stamp)
+            if isinstance(meta, LanguageModelNotClassifier):  # a pretrained reader, for the Train tab: not listed
+                continue
             if isinstance(meta, CheckpointError):
                 problems.append(f"{md.code(path.name)} in {key.split('/')[0]}: {md.text(meta.problem)}")
             else:

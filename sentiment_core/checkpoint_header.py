@@ -24,6 +24,7 @@ from .vocab import Vocab
 
 FORMAT = "sentiment_core.checkpoint"
 FORMAT_VERSION = 1
+LM_FORMAT = "sentiment-lm"  # a pretrained language model (lm_checkpoint.py), which is not a classifier
 DTYPES = {"F32": torch.float32, "F16": torch.float16}  # what save_checkpoint writes
 JSON_FIELDS = ("model_config", "vocab", "labels", "train_config", "metrics", "info")
 # The ModelConfig fields every v1 checkpoint records; later fields may be absent (their defaults apply).
@@ -44,6 +45,10 @@ class CheckpointError(ValueError):
         super().__init__(f"{path}: {problem}")
         self.path = str(path)
         self.problem = problem
+
+
+class LanguageModelNotClassifier(CheckpointError):
+    """The file is a pretrained language model (``lm_checkpoint``): it reads text, it classifies nothing."""
 
 
 @dataclass
@@ -103,6 +108,9 @@ def _num(value: Any, where: str, high: float = math.inf) -> float:
 
 def _parse(path: str | os.PathLike, meta: Any) -> Header:
     _need(isinstance(meta, dict), "__metadata__", f"must be a JSON object of strings, not {_kind(meta)}")
+    if meta.get("format") == LM_FORMAT:
+        raise LanguageModelNotClassifier(path, "a pretrained language model, not a classifier: fine-tune one from it "
+                                         "with 'train --pretrained-lm'")
     if meta.get("format") != FORMAT:
         raise CheckpointError(path, "not a sentiment_core checkpoint (a safetensors file from elsewhere?)")
     for key, value in meta.items():

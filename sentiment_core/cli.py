@@ -1,4 +1,4 @@
-"""Command line: ``python -m sentiment_core train | evaluate | errors | predict | card``."""
+"""Command line: ``python -m sentiment_core train | evaluate | errors | predict | card | pretrain | behaviour``."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from . import DEFAULT_CHECKPOINT, distributed
+from . import DEFAULT_CHECKPOINT, distributed, markdown
+from .behaviour import HALVES, MAX_CASES, render_markdown, run_suite
 from .card import describe_architecture, write_card
 from .checkpoint import CheckpointError, load_checkpoint, read_metadata
+from .cli_pretrain import add_pretrain_parser
 from .config import MAX_SAMPLES, PRESETS, ModelConfig, TrainConfig, check_value, preset
 from .data import DataError, EncodedDataset, check_data_options, load_corpus, make_loader
 from .data.source import _no_progress
@@ -73,15 +75,18 @@ def count_type(maximum: int) -> Callable[[str], int]:
     return parse
 
 
-def add_config_options(parser: argparse.ArgumentParser, cls: type) -> None:
-    """One --option per config field, typed, bounded and documented from the dataclass."""
+def add_config_options(parser: argparse.ArgumentParser, cls: type, defaults: Any = None) -> None:
+    """One --option per config field, typed, bounded and documented from the dataclass; the help
+    names ``defaults``' value (by default the default preset's)."""
     group = parser.add_argument_group(cls.__name__)
-    defaults = next(c for c in preset("default") if isinstance(c, cls))
+    if defaults is None:
+        defaults = next(c for c in preset("default") if isinstance(c, cls))
     for f in dataclasses.fields(cls):
         if not f.metadata.get("cli", True):
             continue
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata.get('help', '')} (default preset: {getattr(defaults, f.name)!r})"
+        origin = "default preset: " if isinstance(defaults, (ModelConfig, TrainConfig)) else "default: "
+        help_text = f"{f.metadata.get('help', '')} ({origin}{getattr(defaults, f.name)!r})"
         if isinstance(f.default, bool):
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif isinstance(f.default, (int, float)):
@@ -323,6 +328,19 @@ def cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_behaviour(args: argparse.Namespace) -> int:
+    predictor = Predictor.from_checkpoint(args.checkpoint)
+    halves = HALVES if args.half == "both" else (args.half,)
+    results = [run_suite(predictor.predict_batch, predictor.labels, half, max_examples=args.failures)
+               for half in halves]
+    if args.json:
+        print(json.dumps({result.half: result.to_dict() for result in results}, ensure_ascii=False))
+        return 0
+    print(f"Checkpoint {markdown.code(repair_utf8(args.checkpoint)[0])}\n")
+    print("\n\n".join(map(render_markdown, results)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sentiment_core", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -390,6 +408,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="checkpoint file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing .md even if it is not a model card")
     p.set_defaults(func=cmd_card)
+
+    p = sub.add_parser("behaviour", help="behavioural tests (negation, contrast, invariance, ...) of a checkpoint",
+                       description="Run the project's CheckList-style behavioural suite on a checkpoint whose labels "
+                       "are negative and positive, and print a Markdown report (or JSON). Look at the dev half while "
+                       "improving a model; report the held-out half.")
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint file")
+    p.add_argument("--half", default="dev", choices=[*HALVES, "both"], help="which half of the suite to run")
+    p.add_argument("--failures", type=count_type(MAX_CASES), default=3, help="failing examples shown per test")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object keyed by half")
+    p.set_defaults(func=cmd_behaviour)
+
+    add_pretrain_parser(sub)
     return parser
 
 

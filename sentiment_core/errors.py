@@ -32,7 +32,7 @@ from .data import BucketBatchSampler, EncodedDataset, Progress, Source, collate,
 from .data.cache import cache_key
 from .data.table import fingerprint, table_format, table_texts
 from .evaluation import EVAL_SPLITS, Metrics, load_split, loss_function, predictions, split_config, targets
-from .predict import Predictor
+from .model import class_probabilities
 from .tempfiles import atomic_file, read_or_discard
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def _compute(ckpt: Checkpoint, cfg: TrainConfig, source: Source | None, split: s
     metrics = Metrics.from_confusion(loss / len(dataset), confusion)
     wrong = (pred != truth).nonzero().flatten().tolist()
     texts = _raw_texts(cfg, source, split, {reviews.ids[i] for i in wrong})
-    probs = Predictor._probability_rows(logits).tolist()  # (N, K)
+    probs = class_probabilities(logits.float()).tolist()  # (N, K)
     labels = ckpt.labels
     rows = []
     for i in wrong:

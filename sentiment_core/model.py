@@ -260,5 +260,15 @@ class SentimentRNN(nn.Module):
             (grads,) = torch.autograd.grad(scores.sum(), path)
         return scores.detach(), (grads * embedded).sum(dim=-1)
 
+def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """(B, K) class probabilities from logits (B,) of two classes (sigmoid) or (B, K) of more (softmax),
+    in the logits' precision (float32 at least)."""
+    logits = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+    if logits.dim() == 1:
+        positive = torch.sigmoid(logits)
+        return torch.stack([1.0 - positive, positive], dim=-1)
+    return torch.softmax(logits, dim=-1)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
+from .model import class_probabilities
 from .tokenizer import clip_chars, head_tail, tokenize_many
 
 DEFAULT_MAX_TOKENS = 1000
@@ -233,16 +234,8 @@ class Predictor:
 
     def _probabilities(self, logits: torch.Tensor) -> list[dict[str, float]]:
         """{label: probability} per row of logits (B,) of two classes or (B, K) of more."""
-        return [dict(zip(self.labels, row)) for row in self._probability_rows(logits).tolist()]
+        return [dict(zip(self.labels, row)) for row in class_probabilities(logits.float()).tolist()]
 
-    @staticmethod
-    def _probability_rows(logits: torch.Tensor) -> torch.Tensor:
-        """(B, K) probabilities from logits (B,) of two classes (sigmoid) or (B, K) of more (softmax)."""
-        logits = logits.float()
-        if logits.dim() == 1:
-            positive = torch.sigmoid(logits)
-            return torch.stack([1.0 - positive, positive], dim=-1)
-        return torch.softmax(logits, dim=-1)
 
     def _target(self, target: str | None, tokens: list[str] | None = None) -> int | None:
         """The class index to explain: None (the positive logit) for two classes; for more, the
@@ -313,7 +306,7 @@ class Predictor:
         ids = self._encode(tokens)
         positions = torch.linspace(1, len(ids), min(len(ids), max_points)).round().long().unique()
         logits = self.model.prefix_logits(ids, positions.to(self.device))
-        return positions.tolist(), self._probability_rows(logits).tolist()
+        return positions.tolist(), class_probabilities(logits.float()).tolist()
 
     def integrated_gradients(self, tokens: list[str], steps: int = IG_STEPS, target: str | None = None) -> Attribution:
         """Integrated gradients of the positive logit (of a two-class model; of more classes, the

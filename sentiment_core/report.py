@@ -8,6 +8,7 @@ The CLI prints them as plain text; the model card and the app show them as Markd
     class_table(test, labels)                                         # precision, recall, F1 per class
     timings_table([{"phase": "tokenizing", "seconds": 41.0, "note": ""}, ...])
     errors_table(table.select(top=50), style="text")                  # misclassified reviews
+    reliability_table(metrics["calibration"]["val_reliability"])      # confidence bins vs accuracy
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ HISTORY = (
     ("val accuracy", "val_accuracy", "{:.2%}"),
 )
 STYLES = ("markdown", "text")
+BAR_WIDTH = 20  # characters of a reliability bar: one per 5 percentage points
 
 
 def render(rows: Sequence[Sequence[str]], style: str = "markdown", align: str = "") -> str:
@@ -168,3 +170,22 @@ def errors_table(rows: Sequence[Any], style: str = "markdown", snippet: int = 60
         table.append([str(rank), *(_cell(value, style) for value in (row.id, row.label, row.predicted)),
                       f"{row.confidence:.1%}", f"{row.tokens:,}", _cell(text, style)])
     return render(table, style, align="rlllrrl")
+
+
+def reliability_bar(accuracy: float, confidence: float, width: int = BAR_WIDTH) -> str:
+    """Accuracy as a bar of ``width`` characters (█ right, ░ the rest) with ┃ at the mean confidence:
+    in a calibrated bin the bar ends at the mark."""
+    cells = ["█" if i < round(accuracy * width) else "░" for i in range(width)]
+    cells[min(width - 1, int(confidence * width))] = "┃"
+    return "".join(cells)
+
+
+def reliability_table(bins: Sequence[dict[str, Any]], style: str = "markdown", unit: str = "texts") -> str:
+    """A reliability diagram as a table: per confidence bin (``calibration.Bin`` dicts), how many
+    ``unit`` fell in it, their mean confidence, their accuracy, and both as a bar."""
+    rows = [["confidence", unit, "mean confidence", "accuracy", "accuracy ┃ confidence"]]
+    for b in bins:
+        bar = reliability_bar(b["accuracy"], b["confidence"])
+        rows.append([f"{b['lower']:.0%}–{b['upper']:.0%}", f"{b['count']:,}", f"{b['confidence']:.1%}",
+                     f"{b['accuracy']:.1%}", f"`{bar}`" if style == "markdown" else bar])
+    return render(rows, style, align="lrrrl")

@@ -37,8 +37,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from .behaviour import applies_to
+from .calibration import calibrate, run_behaviour
 from .card import check_card_target
-from .checkpoint import check_output, estimate_checkpoint_bytes, save_checkpoint
+from .checkpoint import Checkpoint, check_output, estimate_checkpoint_bytes, save_checkpoint
 from .config import ModelConfig, TrainConfig, default_cache_dir
 from .data import Corpus, EncodedDataset, load_corpus, make_loader
 from .data.tokens import concat
@@ -46,7 +48,9 @@ from .distributed import Distributed
 from .embeddings import VectorCache, ppmi_svd_vectors
 from .evaluation import Metrics, evaluate, loss_function, targets
 from .events import CheckpointSaved, EpochEnd, Event, Finished, Started, Status, Step, Timing
+from .finetune import init_from_lm, param_groups, start_from_lm, training_examples, unfreeze
 from .model import SentimentRNN, count_parameters
+from .predict import Predictor
 from .utils import mixed_precision, resolve_device, set_seed, uses_bfloat16
 from .vocab import Vocab
 
@@ -73,8 +77,10 @@ def _lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
         return (step + 1) / warmup
     if schedule == "constant":
         return 1.0
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if schedule == "linear":
+        return 1.0 - progress
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def preflight(model_cfg: ModelConfig, cfg: TrainConfig) -> None:
@@ -170,16 +176,17 @@ class _Run:
                         reduce=self.dist.sum if self.dist else None)
 
     def loader(self, dataset: EncodedDataset, batch_size: int, shuffle: bool) -> DataLoader:
-        return _loader(dataset, batch_size, shuffle, self.cfg.seed, self.device, self.dist)
+        return _loader(dataset, batch_size, shuffle, self.cfg.model_seed, self.device, self.dist)
 
     def stopping(self, stop: threading.Event) -> bool:
         """Whether to stop now: the flag, or the flag of any process of the run."""
         return _anywhere(self.dist, stop.is_set())
 
-    def save(self, val: Metrics, epoch: int, test: Metrics | None = None) -> str:
-        """Write the model's current weights with the run's metrics and card facts (rank 0 only)."""
+    def save(self, val: Metrics, epoch: int, test: Metrics | None = None, extra: dict[str, Any] | None = None) -> str:
+        """Write the model's current weights with the run's metrics (and ``extra`` ones: calibration,
+        behaviour) and card facts (rank 0 only)."""
         metrics = {"val": val.to_dict(), "best_epoch": epoch, "epochs_trained": len(self.history),
-                   "history": self.history}
+                   "history": self.history, **(extra or {})}
         if test is not None:
             metrics["test"] = test.to_dict()
         card = {**self.card, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -246,13 +253,23 @@ def _setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
     if stop.is_set() and dist is None:
         return None
     clock = time.perf_counter()
-    vocab = Vocab.build(corpus.train.items, cfg.vocab_size, cfg.min_freq, cfg.lowercase)
+    if cfg.unfreeze_steps and dist:
+        raise ValueError("gradual unfreezing (unfreeze_steps) needs a single process")
+    lm = None
+    if cfg.pretrained_lm:
+        vocab, model_cfg, lm, note = start_from_lm(cfg, model_cfg, corpus)
+        if note:
+            yield Status(note)
+    else:
+        vocab = Vocab.build(corpus.train.items, cfg.vocab_size, cfg.min_freq, cfg.lowercase)
     model_cfg = dataclasses.replace(model_cfg, vocab_size=len(vocab), pad_index=vocab.pad_index,
                                     num_classes=len(corpus.classes))
-    set_seed(cfg.seed)
+    set_seed(cfg.model_seed)
     model = SentimentRNN(model_cfg)
+    if lm is not None:
+        init_from_lm(model, lm)
     if dist:
-        torch.manual_seed(cfg.seed + dist.rank)  # the same weights everywhere, different dropout masks
+        torch.manual_seed(cfg.model_seed + dist.rank)  # the same weights everywhere, different dropout masks
     yield Timing("vocabulary and model", time.perf_counter() - clock, f"{len(vocab):,} words")
     stopped = False
     # Several processes: rank 0's weights are copied to the others when DDP wraps the model,
@@ -273,7 +290,8 @@ def _setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
         trainer = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # batches come in a few length buckets: tune each shape once
-    train_loader = _loader(EncodedDataset(corpus.train, vocab, cfg.max_tokens), cfg.batch_size, True, cfg.seed,
+    train_reviews = yield from training_examples(corpus, cfg)
+    train_loader = _loader(EncodedDataset(train_reviews, vocab, cfg.max_tokens), cfg.batch_size, True, cfg.model_seed,
                            device, dist)
     val_loader = _loader(EncodedDataset(corpus.val, vocab, cfg.max_tokens), cfg.batch_size * 2, False, cfg.seed,
                          device, dist)
@@ -282,7 +300,8 @@ def _setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
     yield Started(str(device), count_parameters(model), len(vocab), len(corpus.train), len(corpus.val),
                   len(corpus.test), steps_per_epoch, total_steps, dist.world_size if dist else 1,
                   list(corpus.classes))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = param_groups(model, cfg.lr, cfg.lr_decay) if cfg.lr_decay != 1 else model.parameters()
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: _lr_factor(s, cfg.warmup_steps, total_steps, cfg.schedule)
     )
@@ -291,7 +310,8 @@ def _setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
         hardware = f"{dist.world_size} processes, each on {hardware}"
     card = {**info, "hardware": hardware, "torch": torch.__version__,
             "precision": "bfloat16 autocast" if uses_bfloat16(device, cfg.precision) else "float32",
-            "num_parameters": count_parameters(model), "train_size": len(corpus.train), "val_size": len(corpus.val),
+            "num_parameters": count_parameters(model), "train_size": len(corpus.train),
+            "train_examples": len(train_reviews), "val_size": len(corpus.val),
             "processes": dist.world_size if dist else 1, "dataset": corpus.description}
     return _Run(cfg, corpus, vocab, model, trainer, dist, device, train_loader, val_loader, optimizer, scheduler,
                 total_steps, card, start)
@@ -341,6 +361,8 @@ def _train_epoch(run: _Run, epoch: int, stop: threading.Event) -> Generator[Even
         if run.stopping(stop):
             return epoch_loss / max(1, epoch_batches), True
         t0 = time.perf_counter()
+        if cfg.unfreeze_steps:
+            unfreeze(run.model, run.step, cfg.unfreeze_steps)
         real_tokens = int(lengths.sum())  # counted on the host: no device sync
         tokens, lengths, labels = (t.to(device, non_blocking=True) for t in (tokens, lengths, labels))
         with mixed_precision(device, cfg.precision):
@@ -365,20 +387,31 @@ def _train_epoch(run: _Run, epoch: int, stop: threading.Event) -> Generator[Even
         run.step += 1
         epoch_loss += loss_value
         epoch_batches += 1
-        yield Step(epoch, run.step, run.total_steps, loss_value, run.scheduler.get_last_lr()[0],
+        yield Step(epoch, run.step, run.total_steps, loss_value, run.scheduler.get_last_lr()[-1],  # the head's
                    real_tokens / dt_step, run.elapsed(),
                    run.train_time / run.step * (run.total_steps - run.step))
     return epoch_loss / max(1, epoch_batches), False
 
 
 def _finish(run: _Run, best: Best, status: str) -> Iterator[Event]:
-    """Restore the best weights, score them (test only for a finished run), save, report."""
+    """Restore the best weights, calibrate them, score them (test only for a finished run), run the
+    behaviour suite (a polarity model), save, report."""
     cfg, model = run.cfg, run.model
     model.load_state_dict(best.state)
     val, test = best.val, None
+    extra: dict[str, Any] = {}  # metrics beyond the splits': calibration, behaviour
+    if run.dist:
+        # Each process holds a share of the validation reviews: fitting one temperature needs them all in one place.
+        extra["calibration"] = {"skipped": "trained in several processes"}
+        log.info("probabilities left uncalibrated: temperature scaling needs a single process")
+    else:
+        clock = time.perf_counter()
+        extra["calibration"], val = calibrate(model, run.val_loader, run.device, run.packed, cfg.precision)
+        yield Timing("calibration", time.perf_counter() - clock,
+                     f"temperature {extra['calibration']['temperature']:.2f}")
     if cfg.save_dtype == "float16":
-        # Report what the saved file will do: round the weights to half precision first.
-        model.load_state_dict({k: v.half().float() for k, v in best.state.items()})
+        # Report what the saved file will do: round the (calibrated) weights to half precision first.
+        model.load_state_dict({k: v.half().float() for k, v in model.state_dict().items()})
         val = run.evaluate(run.val_loader)
     if status == "finished" and len(run.corpus.test):
         clock = time.perf_counter()
@@ -387,6 +420,13 @@ def _finish(run: _Run, best: Best, status: str) -> Iterator[Event]:
         yield Timing("testing", time.perf_counter() - clock, f"{len(run.corpus.test):,} reviews")
     path = ""
     if run.is_main:
-        path = run.save(val, best.epoch, test)
+        labels = list(run.corpus.classes)
+        if applies_to(labels):
+            clock = time.perf_counter()
+            predictor = Predictor(Checkpoint(model, model.cfg, run.vocab, labels, cfg), run.device)
+            extra["behaviour"], short = run_behaviour(predictor.predict_batch, labels)
+            extra["calibration"].update(short)
+            yield Timing("behaviour suite", time.perf_counter() - clock, "dev and held-out halves")
+        path = run.save(val, best.epoch, test, extra)
         yield CheckpointSaved(path, best.epoch, val.accuracy)
     yield Finished(status, path, val.to_dict(), test.to_dict() if test else {}, run.elapsed())

@@ -20,16 +20,33 @@ def run_cli(*args, input=None):
                           input=input, timeout=600)
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "errors", "predict", "card"])
+COMMANDS = ["train", "evaluate", "errors", "predict", "card", "behaviour", "pretrain", "lm-encoder"]
+
+
+def test_the_top_level_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert all(command in out for command in COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "usage:" in out
-    if command == "train":
-        for option in ("--cell", "--bidirectional", "--hidden-dim", "--max-train-samples", "--device", "--preset"):
-            assert option in out
+    options = {
+        "train": ("--cell", "--bidirectional", "--hidden-dim", "--max-train-samples", "--device", "--preset",
+                  "--pretrained-lm", "--lr-decay", "--unfreeze-steps", "--passages", "--counterfactual"),
+        "behaviour": ("--checkpoint", "--half", "--failures", "--json"),
+        "pretrain": ("--cutoffs", "--bptt", "--weight-dropout", "--restart", "--output"),
+        "lm-encoder": ("source", "target", "--overwrite"),
+    }
+    for option in options.get(command, ()):
+        assert option in out
 
 
 def test_train_evaluate_predict_end_to_end(tmp_path):

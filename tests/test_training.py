@@ -22,10 +22,11 @@ def test_short_run_beats_chance_clearly(slice_corpus, tmp_path):
     assert kinds[0] == "Started" and kinds[-1] == "Finished"
     started = next(e for e in events if isinstance(e, Started))
     assert kinds.count("EpochEnd") == 3 and kinds.count("Step") == started.total_steps
-    # Where the time went: loading (from the corpus), the vocabulary, each epoch, the test, in order.
+    # Where the time went: loading (from the corpus), the vocabulary, each epoch, calibration, the test
+    # and the behaviour suite (a polarity model), in order.
     phases = [e.phase for e in events if isinstance(e, Timing)]
     assert phases == [*(p for p, _ in slice_corpus.timings), "vocabulary and model", "epoch 1", "epoch 2", "epoch 3",
-                      "testing"]
+                      "calibration", "testing", "behaviour suite"]
     assert slice_corpus.timings and all(e.seconds >= 0 for e in events if isinstance(e, Timing))
     done = events[-1]
     assert done.status == "finished", done.error

@@ -1,0 +1,181 @@
+"""Training examples besides whole reviews, so short texts and minimal edits are in distribution.
+
+A classifier trained only on whole reviews (230 tokens on average) meets a one-line sentence as
+something it has never seen. Two kinds of extra examples fix that:
+
+- **passages**: one to three consecutive sentences of a training review, labelled as the review.
+  The label is noisy (a positive review has its dull scenes), which the whole reviews outweigh;
+  the passages teach the model to decide from a few sentences, and from the ones that carry
+  the verdict.
+- **counterfactual pairs** (Kaushik, Hovy and Lipton, 2020): IMDB reviews that people edited as
+  little as possible to flip their label. Each pair differs only where the sentiment is, so the
+  model must read the words that changed ("not", "but", the adjective) rather than the topic.
+  A pair whose original is one of the run's validation or test reviews is dropped.
+
+``scrub`` removes from labelled training text every sentence that is one of the behaviour suite's
+probe sentences, so the suite never tests a sentence the classifier was trained on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import logging
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from ..tokenizer import tokenize_many
+from .source import DataError, Reviews
+from .tokens import TokenLists, concat
+
+log = logging.getLogger(__name__)
+
+MAX_PASSAGE_SENTENCES = 3
+MAX_PASSAGE_TOKENS = 80
+MIN_PASSAGE_TOKENS = 3
+MAX_COUNTERFACTUAL_BYTES = 64 * 2**20  # the train split's file is 4 MB
+
+
+def _sentence_end(token: str) -> bool:
+    return bool(token) and all(c in ".!?" for c in token)
+
+
+def sentences(tokens: Sequence[str]) -> list[tuple[int, int]]:
+    """(start, end) token spans of the sentences of a review; a sentence ends after a run of . ! ?"""
+    spans, start = [], 0
+    for i, token in enumerate(tokens):
+        if _sentence_end(token) and (i + 1 == len(tokens) or not _sentence_end(tokens[i + 1])):
+            spans.append((start, i + 1))
+            start = i + 1
+    if start < len(tokens):
+        spans.append((start, len(tokens)))
+    return spans
+
+
+def passages(reviews: Reviews, per_review: float, seed: int) -> Reviews:
+    """About ``per_review`` passages (1-3 consecutive sentences) per review, each from a random
+    review and labelled as it, seeded."""
+    rng = random.Random(seed)
+    count = round(per_review * len(reviews))
+    ids, labels, items = [], [], []
+    attempts = 0
+    while len(items) < count and attempts < 4 * count:
+        attempts += 1
+        i = rng.randrange(len(reviews))
+        tokens = reviews.items[i]
+        spans = sentences(tokens)
+        first = rng.randrange(len(spans))
+        last = min(len(spans), first + rng.randint(1, MAX_PASSAGE_SENTENCES)) - 1
+        passage = tokens[spans[first][0] : spans[last][1]][:MAX_PASSAGE_TOKENS]
+        if len(passage) < MIN_PASSAGE_TOKENS:
+            continue
+        ids.append(f"{reviews.ids[i]}#passage{len(items)}")
+        labels.append(reviews.labels[i])
+        items.append(passage)
+    return Reviews(ids, labels, TokenLists.from_lists(items))
+
+
+def _key(tokens: Iterable[str]) -> tuple[str, ...]:
+    return tuple(t.lower() for t in tokens)
+
+
+def probe_keys(texts: Iterable[str]) -> set[tuple[str, ...]]:
+    """The lowercased token sequences of probe sentences, as ``scrub`` compares them."""
+    return {_key(tokens) for tokens in tokenize_many(texts) if tokens}
+
+
+def scrub(reviews: Reviews, probes: set[tuple[str, ...]]) -> tuple[Reviews, int]:
+    """``reviews`` without any run of sentences whose tokens (lowercased) are a probe's (a probe may
+    be several sentences: "Did I like it? No."); and how many runs were removed.
+
+    A review that was nothing but probe sentences keeps its text: dropping it would shift the
+    label balance for a sentence the classifier learns nothing special from.
+    """
+    longest = max((len(p) for p in probes), default=0)
+    most = max((len(sentences(p)) for p in probes), default=0)
+    changed: dict[int, list[str]] = {}
+    removed = 0
+    for i in range(len(reviews)):
+        tokens = reviews.items[i]
+        spans = sentences(tokens)
+        hit: set[int] = set()  # indices of the sentences to drop
+        for first in range(len(spans)):
+            for count in range(1, min(most, len(spans) - first) + 1):
+                start, end = spans[first][0], spans[first + count - 1][1]
+                if end - start > longest:
+                    break
+                if _key(tokens[start:end]) in probes:
+                    hit.update(range(first, first + count))
+                    removed += 1
+        if hit and len(hit) < len(spans):
+            changed[i] = [t for n, (a, b) in enumerate(spans) if n not in hit for t in tokens[a:b]]
+    if not changed:
+        return reviews, 0
+    items = TokenLists.from_lists(changed.get(i, reviews.items[i]) for i in range(len(reviews)))
+    return Reviews(list(reviews.ids), list(reviews.labels), items), removed
+
+
+@contextlib.contextmanager
+def _field_limit(limit: int) -> Iterator[None]:
+    """csv's field size limit raised for a block and restored after it: a review may be longer than
+    csv's default 128 KB, and the limit is process-wide, so it must not stay raised."""
+    saved = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(saved)
+
+
+def read_counterfactual(path: str | Path, classes: Sequence[str]) -> list[tuple[str, int, str]]:
+    """(batch_id, label index, text) rows of a counterfactual TSV (``Sentiment``, ``Text``, ``batch_id``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such counterfactual file")
+    if path.stat().st_size > MAX_COUNTERFACTUAL_BYTES:
+        raise DataError(f"{path}: larger than {MAX_COUNTERFACTUAL_BYTES // 2**20} MB; not a counterfactual split")
+    index = {name.lower(): i for i, name in enumerate(classes)}
+    rows = []
+    with _field_limit(MAX_COUNTERFACTUAL_BYTES), open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t")
+        try:
+            if not reader.fieldnames or not {"Sentiment", "Text", "batch_id"} <= set(reader.fieldnames):
+                raise DataError(f"{path}: expected the columns Sentiment, Text and batch_id")
+            for row in reader:
+                label = index.get((row["Sentiment"] or "").strip().lower())
+                if label is None:
+                    raise DataError(f"{path}, line {reader.line_num}: label {row['Sentiment']!r} is none of the "
+                                    f"classes {list(classes)}")
+                rows.append((row["batch_id"], label, row["Text"] or ""))
+        except csv.Error as exc:
+            raise DataError(f"{path}, line {reader.line_num}: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not UTF-8 text after line {reader.line_num}: {exc}") from exc
+    return rows
+
+
+def counterfactual_pairs(path: str | Path, classes: Sequence[str],
+                         held_out: Sequence[TokenLists]) -> tuple[Reviews, int]:
+    """The pairs of a counterfactual file as reviews, leaving out every pair one of whose texts
+    is a review of ``held_out`` (validation, test); and how many pairs were left out."""
+    rows = read_counterfactual(path, classes)
+    tokens = list(tokenize_many(text for _, _, text in rows))
+    seen = {_key(t) for part in held_out for t in part}
+    pairs: dict[str, list[int]] = {}
+    for i, (batch_id, _, _) in enumerate(rows):
+        pairs.setdefault(batch_id, []).append(i)
+    kept, dropped = [], 0
+    for members in pairs.values():
+        if any(_key(tokens[i]) in seen for i in members):
+            dropped += 1
+        else:
+            kept.extend(members)
+    reviews = Reviews([f"counterfactual/{rows[i][0]}/{n}" for n, i in enumerate(kept)],
+                      [rows[i][1] for i in kept], TokenLists.from_lists(tokens[i] for i in kept))
+    return reviews, dropped
+
+
+def join(parts: Sequence[Reviews]) -> Reviews:
+    """Several sets of reviews as one."""
+    return Reviews([i for p in parts for i in p.ids], [y for p in parts for y in p.labels],
+                   concat([p.items for p in parts]))

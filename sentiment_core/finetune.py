@@ -1,0 +1,112 @@
+"""Fine-tuning a classifier from a pretrained language model (ULMFiT, Howard and Ruder, 2018), and
+the extra training examples that put short texts and minimal edits in distribution.
+
+The training loop is ``training.py``'s; this module supplies what differs:
+
+- ``start_from_lm``: the language model's vocabulary, and a one-layer classifier of its cell and
+  sizes whose embedding and recurrent directions start from it (``lm.init_classifier``);
+- ``param_groups``: discriminative learning rates, lower for layers nearer the input, which
+  already know the language and should move least;
+- ``unfreeze``: gradual unfreezing, the classifier head first, so its random start does not
+  send large gradients into the pretrained layers;
+- ``training_examples``: the training reviews plus passages and counterfactual pairs
+  (``data/augment.py``), every behaviour-suite sentence scrubbed out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Generator
+
+from torch import nn
+
+from .config import ModelConfig, TrainConfig
+from .data import Corpus
+from .data.augment import counterfactual_pairs, join, passages, probe_keys, scrub
+from .data.source import Reviews
+from .data.table import is_table
+from .events import Event, Status
+from .lm import init_classifier
+from .lm_checkpoint import LanguageModelFile, load_language_model
+from .vocab import Vocab
+
+POLARITY = {"negative", "positive"}
+
+
+def start_from_lm(cfg: TrainConfig, model_cfg: ModelConfig,
+                  corpus: Corpus) -> tuple[Vocab, ModelConfig, LanguageModelFile, str]:
+    """The language model of ``cfg.pretrained_lm``, its vocabulary, ``model_cfg`` with its cell and
+    sizes, and a note for the user when that changed ``model_cfg`` (empty otherwise).
+
+    On IMDB every validation review of this run must be one the language model never read (its
+    own held-out slice): another split seed, validation share or label kind (star ratings split
+    differently) would let it have read them.
+    """
+    lm = load_language_model(cfg.pretrained_lm)
+    if not is_table(cfg.data):
+        held_out = set(lm.held_out_ids)
+        seen = sum(1 for i in corpus.val.ids if i not in held_out)
+        if seen:
+            raise ValueError(f"the language model {cfg.pretrained_lm} has read {seen:,} of this run's "
+                             f"{len(corpus.val):,} validation reviews (it was pretrained with split seed "
+                             f"{lm.pretrain_config.get('seed')} and validation share "
+                             f"{lm.pretrain_config.get('val_fraction')} on the polarity split); pretrain one with "
+                             "this run's split, or use its seed and share")
+    lm_cfg = lm.model.cfg
+    shape = dict(cell=lm_cfg.cell, embed_dim=lm_cfg.embed_dim, hidden_dim=lm_cfg.hidden_dim, num_layers=1,
+                 bidirectional=lm_cfg.bidirectional)
+    changed = {k: v for k, v in shape.items() if getattr(model_cfg, k) != v}
+    note = ("the classifier takes the language model's shape: " + ", ".join(f"{k} {v}" for k, v in changed.items())
+            if changed else "")
+    return lm.vocab, dataclasses.replace(model_cfg, **shape), lm, note
+
+
+def init_from_lm(model: nn.Module, lm: LanguageModelFile) -> None:
+    """Copy the language model's weights into the classifier."""
+    init_classifier(model, lm.model)
+
+
+def param_groups(model: nn.Module, lr: float, decay: float) -> list[dict]:
+    """Optimizer groups with discriminative learning rates: head ``lr``, recurrence ``lr / decay``,
+    embeddings ``lr / decay**2``."""
+    return [{"params": list(model.embedding.parameters()), "lr": lr / decay**2},
+            {"params": list(model.layers.parameters()), "lr": lr / decay},
+            {"params": list(model.fc.parameters()), "lr": lr}]
+
+
+def unfreeze(model: nn.Module, step: int, every: int) -> None:
+    """Gradual unfreezing at training step ``step``: the recurrence trains from step ``every``,
+    the embeddings from ``2 * every`` (the head always)."""
+    model.layers.requires_grad_(step >= every)
+    model.embedding.requires_grad_(step >= 2 * every)
+
+
+def augments(cfg: TrainConfig) -> bool:
+    """Whether a run adds examples to its training reviews (and so scrubs probe sentences)."""
+    return bool(cfg.passages or cfg.counterfactual or cfg.pretrained_lm)
+
+
+def training_examples(corpus: Corpus, cfg: TrainConfig) -> Generator[Event, None, Reviews]:
+    """The reviews a run trains on: the training split, and with ``cfg.passages`` or
+    ``cfg.counterfactual`` the extra examples, with every behaviour-suite sentence scrubbed out."""
+    if not augments(cfg):
+        return corpus.train
+    from .behaviour import probe_sentences
+
+    probes = probe_keys(sorted(probe_sentences()))
+    train, removed = scrub(corpus.train, probes)
+    parts, notes = [train], [f"{removed} behaviour-suite sentence{'s' if removed != 1 else ''} scrubbed"]
+    if cfg.passages:
+        parts.append(passages(train, cfg.passages, cfg.model_seed))
+        notes.append(f"{len(parts[-1]):,} passages")
+    if cfg.counterfactual:
+        if set(corpus.classes) != POLARITY:
+            raise ValueError(f"counterfactual pairs are negative/positive reviews; this data's classes are "
+                             f"{corpus.classes}")
+        pairs, dropped = counterfactual_pairs(cfg.counterfactual, corpus.classes, [corpus.val.items, corpus.test.items])
+        pairs, removed = scrub(pairs, probes)
+        parts.append(pairs)
+        notes.append(f"{len(pairs):,} counterfactual reviews ({dropped} pairs with a validation or test review "
+                     "left out)")
+    yield Status("training examples: " + ", ".join(notes))
+    return join(parts)
