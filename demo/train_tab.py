@@ -28,8 +28,9 @@ from .worker import Run, TrainingBusyError, TrainingWorker
 DISABLED = ("## Training is disabled on this server\nThis deployment only classifies with the models it has. "
             "Run the app yourself (`python app.py`) to train models; see the README.")
 PRESET_INFO = ("fills the settings below; 'fast' reaches 91% in two to three minutes on a 2-core CPU, 'quick' "
-               "trains a small model on a slice in under a minute, 'tutorial' is the original PyTorch sentiment "
-               "tutorial's RNN")
+               "trains a small model on a slice in under a minute, 'reader' fine-tunes the shipped language model "
+               "(transfer learning: it learns far more from a few labelled reviews), 'tutorial' is the original "
+               "PyTorch sentiment tutorial's RNN")
 
 
 def control(field: form.FormField, value: Any, cap: int | None) -> gr.components.Component:

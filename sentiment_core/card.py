@@ -102,6 +102,7 @@ def render_card(path: str | os.PathLike) -> str:
         f"{markdown.text(hardware(info))} (torch {markdown.text(info.get('torch', '?'))}), "
         f"finished {markdown.text(info.get('created', '?'))}.",
     ]
+    lines += _transfer_lines(tc, info)
     if info.get("command"):
         lines.append(f"- Command: {markdown.code(info['command'])}")
     lines += ["", "## Results", "", metrics_table({"validation": metrics.get("val"), "test": metrics.get("test")})]
@@ -118,6 +119,7 @@ def render_card(path: str | os.PathLike) -> str:
     history = metrics.get("history") or []
     if history:
         lines += ["", history_table(history)]
+    lines += _recorded("seeds", _seeds_section, metrics.get("seeds"))
     lines += _recorded("calibration", _calibration_section, metrics.get("calibration"))
     if not applies_to(labels):
         lines += ["", "## Behaviour", "", "The behaviour suite does not apply: it tests sentiment polarity (labels "
@@ -127,6 +129,45 @@ def render_card(path: str | os.PathLike) -> str:
     limits = FILE_LIMITS if own_file else RATING_LIMITS if ratings else LIMITS
     lines += ["", "## Known limits", "", limits, *([] if own_file else ["", "## Citation", "", CITATION]), ""]
     return "\n".join(lines)
+
+
+def _transfer_lines(tc: dict[str, Any], info: dict[str, Any]) -> list[str]:
+    """What a fine-tuned model started from and trained on besides whole reviews (none for other recipes)."""
+    lines = []
+    if tc.get("pretrained_lm"):
+        lines.append(f"- Started from the pretrained language model {markdown.code(Path(tc['pretrained_lm']).name)} "
+                     "(its embedding and both recurrent directions; ULMFiT, Howard and Ruder, 2018), with "
+                     f"discriminative learning rates (each layer group below the classifier divided by "
+                     f"{tc.get('lr_decay')}) and gradual unfreezing (a group more every {tc.get('unfreeze_steps')} "
+                     "steps).")
+    extra = []
+    if tc.get("passages"):
+        extra.append(f"{tc['passages']:g} passage{'s' if tc['passages'] != 1 else ''} (1-3 sentences, labelled as "
+                     "their review) per training review")
+    if tc.get("counterfactual"):
+        extra.append(f"the counterfactually revised review pairs of {markdown.code(Path(tc['counterfactual']).name)} "
+                     "(Kaushik, Hovy and Lipton, 2020), pairs with a validation or test review left out")
+    if extra:
+        examples = f"; {info['train_examples']:,} training examples in all" if info.get("train_examples") else ""
+        lines.append(f"- Also trained on {' and '.join(extra)}{examples}. Every sentence of the behaviour suite was "
+                     "removed from the labelled training text.")
+    return lines
+
+
+def _seeds_section(record: list[dict[str, Any]]) -> list[str]:
+    """Validation and test accuracy of every seed of this recipe, with their mean and spread."""
+    rows = [["seed", "validation", "test", "held-out behaviour failures (polar / negation)"]]
+    for run in record:
+        beh = run.get("heldout") or {}
+        rows.append([str(run["init_seed"]) + (" (this file)" if run.get("this") else ""), _percent(run["val"]),
+                     _percent(run["test"]), f"{_percent(beh.get('polar'))} / {_percent(beh.get('negation'))}"])
+    tests = [run["test"] for run in record]
+    mean = sum(tests) / len(tests)
+    spread = (sum((t - mean) ** 2 for t in tests) / max(1, len(tests) - 1)) ** 0.5
+    return ["", "## Seeds", "",
+            f"The same recipe and split with {len(record)} initialisation seeds (`--init-seed`); the file shipped is "
+            f"the one with the best validation accuracy. Test accuracy: mean {mean:.2%}, standard deviation "
+            f"{spread:.2%}.", "", render(rows, "markdown", align="lrrr")]
 
 
 def _recorded(name: str, section: Callable[[dict[str, Any]], list[str]], record: Any) -> list[str]:
@@ -151,6 +192,9 @@ def _calibration_section(record: dict[str, Any]) -> list[str]:
     ece = [["texts", "expected calibration error"]]
     if "skipped" in record:
         lines.append(f"Probabilities are not calibrated: {markdown.text(record['skipped'])}.")
+    elif "temperature" not in record:
+        lines.append("Probabilities are not temperature-scaled: the model was trained before calibration was part "
+                     "of training. How well they match its accuracy on short sentences:")
     else:
         t = float(record["temperature"])
         trend = "over-confident" if t > 1 else "under-confident" if t < 1 else "calibrated"

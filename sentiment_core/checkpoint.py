@@ -35,7 +35,7 @@ from .vocab import Vocab
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "MAX_FILE_BYTES", "Checkpoint", "CheckpointError", "check_output",
-    "estimate_checkpoint_bytes", "load_checkpoint", "read_metadata", "save_checkpoint",
+    "estimate_checkpoint_bytes", "load_checkpoint", "read_metadata", "save_checkpoint", "update_checkpoint",
 ]
 
 MAX_FILE_BYTES = 512 * 2**20  # the shipped model is 7 MB; a larger file is refused before it is read
@@ -266,3 +266,13 @@ def _read_header(path: Path, f: BinaryIO, size: int) -> tuple[Header, dict[str, 
     header = parse_header(path, meta)
     data_size = size - 8 - length
     return header, check_tensors(path, table, header.model_config, data_size), data_size
+
+
+def update_checkpoint(path: str | os.PathLike, metrics: dict[str, Any] | None = None,
+                      info: dict[str, Any] | None = None) -> Path:
+    """Rewrite the checkpoint at ``path`` with metrics and card facts added or replaced, the
+    weights as stored (float16 stays float16)."""
+    ckpt = load_checkpoint(path)
+    dtype = ckpt.train_config.save_dtype if ckpt.train_config else "float32"
+    return save_checkpoint(path, ckpt.model, ckpt.vocab, ckpt.train_config, {**ckpt.metrics, **(metrics or {})},
+                           {**ckpt.info, **(info or {})}, dtype, ckpt.labels)

@@ -18,8 +18,9 @@ from tqdm import tqdm
 
 from . import DEFAULT_CHECKPOINT, distributed, markdown
 from .behaviour import HALVES, MAX_CASES, render_markdown, run_suite
+from .calibration import run_behaviour
 from .card import describe_architecture, write_card
-from .checkpoint import CheckpointError, load_checkpoint, read_metadata
+from .checkpoint import CheckpointError, load_checkpoint, read_metadata, update_checkpoint
 from .cli_pretrain import add_pretrain_parser
 from .config import MAX_SAMPLES, PRESETS, ModelConfig, TrainConfig, check_value, preset
 from .data import DataError, EncodedDataset, check_data_options, load_corpus, make_loader
@@ -324,12 +325,46 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
+    if args.seeds:
+        update_checkpoint(args.checkpoint, {"seeds": seed_record(args.checkpoint, args.seeds)})
     print(f"wrote {repair_utf8(str(write_card(args.checkpoint, overwrite=args.overwrite)))[0]}")
     return 0
 
 
+# Settings that may differ between seeds of one recipe.
+_PER_SEED = ("init_seed", "output", "overwrite", "num_threads", "device")
+
+
+def seed_record(path: str, others: list[str]) -> list[dict[str, Any]]:
+    """Validation and test accuracy (and held-out behaviour) of the checkpoint at ``path`` and of
+    ``others``, which must be the same recipe with another ``init_seed``."""
+    def recipe(meta: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in (meta["train_config"] or {}).items() if k not in _PER_SEED}
+
+    mine = read_metadata(path)
+    rows = []
+    for other in [path, *others]:
+        meta = read_metadata(other)
+        if recipe(meta) != recipe(mine) or meta["model_config"] != mine["model_config"]:
+            raise ValueError(f"{other} is not the recipe of {path} with another seed")
+        metrics = meta["metrics"]
+        if "test" not in metrics:
+            raise ValueError(f"{other} has no test figures (a run that stopped early)")
+        rows.append({"init_seed": meta["train_config"]["init_seed"], "this": other == path,
+                     "val": metrics["val"]["accuracy"], "test": metrics["test"]["accuracy"],
+                     "heldout": (metrics.get("behaviour") or {}).get("heldout", {}).get("summary", {})})
+    return rows
+
+
 def cmd_behaviour(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(args.checkpoint)
+    if args.record:
+        # What training records for a polarity model, for a checkpoint trained before the suite existed.
+        behaviour, short = run_behaviour(predictor.predict_batch, predictor.labels)
+        calibration = {**(predictor.checkpoint.metrics.get("calibration") or {}), **short}
+        update_checkpoint(args.checkpoint, {"behaviour": behaviour, "calibration": calibration})
+        print(f"recorded both halves in {repair_utf8(args.checkpoint)[0]}; "
+              f"'python -m sentiment_core card {repair_utf8(args.checkpoint)[0]}' writes its card")
     halves = HALVES if args.half == "both" else (args.half,)
     results = [run_suite(predictor.predict_batch, predictor.labels, half, max_examples=args.failures)
                for half in halves]
@@ -407,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("card", help="(re)write the markdown model card next to a checkpoint")
     p.add_argument("checkpoint", help="checkpoint file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing .md even if it is not a model card")
+    p.add_argument("--seeds", nargs="+", metavar="CHECKPOINT", default=[],
+                   help="checkpoints of the same recipe with other --init-seed values: their validation and test "
+                   "accuracy go into the checkpoint, for the card's mean and spread")
     p.set_defaults(func=cmd_card)
 
     p = sub.add_parser("behaviour", help="behavioural tests (negation, contrast, invariance, ...) of a checkpoint",
@@ -417,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--half", default="dev", choices=[*HALVES, "both"], help="which half of the suite to run")
     p.add_argument("--failures", type=count_type(MAX_CASES), default=3, help="failing examples shown per test")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object keyed by half")
+    p.add_argument("--record", action="store_true", help="also store both halves' results (and the calibration on the "
+                   "suite's short sentences) in the checkpoint, for its card: what training does for a new model")
     p.set_defaults(func=cmd_behaviour)
 
     add_pretrain_parser(sub)

@@ -15,7 +15,9 @@ import pytest
 from demo import classify as cl
 from demo import palette
 from demo.models import ModelRegistry
-from sentiment_core import Predictor
+from sentiment_core import Predictor, Vocab
+from sentiment_core.lm import LanguageModel, LMConfig
+from sentiment_core.lm_checkpoint import save_language_model
 
 REVIEW = ("An absolute delight from start to finish. The cast is wonderful, the script is sharp and funny, "
           "and the ending is perfect. I loved every minute of it and would happily watch it again.")
@@ -181,6 +183,17 @@ def test_model_list_skips_corrupt_files_and_reports_them(registry, dirs):
     assert any("empty.safetensors" in p and "truncated or empty" in p for p in problems)
     assert registry.choices() == [(entries[0].label, "shipped/default")]
     assert registry.default_key() == "shipped/default"
+
+
+def test_a_language_model_in_a_models_folder_is_neither_listed_nor_reported(registry, dirs):
+    """A pretrained language model reads text and classifies nothing: the model list leaves it out quietly."""
+    shipped, runs = dirs
+    vocab = Vocab(["<pad>", "<unk>", *(f"w{i}" for i in range(20))])
+    model = LanguageModel(LMConfig(embed_dim=8, hidden_dim=8, vocab_size=len(vocab)))
+    for folder in (shipped, runs):
+        save_language_model(folder / "lm.safetensors", model, vocab, {}, {}, {}, [])
+    entries, problems = registry.scan()
+    assert [e.key for e in entries] == ["shipped/default"] and problems == []
 
 
 def test_a_header_of_the_wrong_shape_dropped_into_runs_is_listed_and_the_others_keep_serving(registry, dirs,

@@ -58,3 +58,28 @@ def test_a_card_shows_angle_brackets_and_header_text_as_written(tmp_path):
     assert "x86_64, 1 thread (torch" in card  # older headers said "1 threads"
     assert "- Command: `` train --name `x` ``" in card
     assert "<unk>" not in card.replace("`<unk>`", "")  # every bare <unk> would vanish in Markdown
+
+
+def seed_checkpoint(path, init_seed, val, test, **changes):
+    vocab = Vocab.build([["good", "bad", "film"]])
+    torch.manual_seed(init_seed)
+    model = SentimentRNN(ModelConfig(vocab_size=len(vocab), embed_dim=4, hidden_dim=4))
+    cfg = TrainConfig(init_seed=init_seed, output=str(path), passages=1.0, **changes)
+    # Of 10 reviews, ``val`` and ``test`` right: the rest are false positives.
+    metrics = {"val": Metrics.from_counts(0.3, val, 10 - val, 0, 0).to_dict(),
+               "test": Metrics.from_counts(0.3, test, 10 - test, 0, 0).to_dict()}
+    return save_checkpoint(path, model, vocab, cfg, metrics, {"name": f"seed {init_seed}", "train_examples": 12})
+
+
+def test_the_card_gives_the_mean_and_spread_of_the_seeds_of_its_recipe(tmp_path):
+    from sentiment_core.cli import main
+
+    paths = [seed_checkpoint(tmp_path / f"s{i}.safetensors", i, 9, test) for i, test in ((1, 8), (2, 9), (3, 10))]
+    assert main(["card", str(paths[0]), "--seeds", str(paths[1]), str(paths[2])]) == 0
+    card = paths[0].with_suffix(".md").read_text(encoding="utf-8")
+    assert "Test accuracy: mean 90.00%, standard deviation 10.00%." in card
+    assert "| 1 (this file) | 90.0% | 80.0% |" in card and "| 3 | 90.0% | 100.0% |" in card
+    assert "1 passage (1-3 sentences, labelled as their review) per training review; 12 training examples" in card
+    assert load_checkpoint(paths[0]).metrics["seeds"][0]["this"] is True
+    other = seed_checkpoint(tmp_path / "other.safetensors", 4, 9, 9, lr=0.1)  # not the same recipe
+    assert main(["card", str(paths[0]), "--seeds", str(other)]) == 1

@@ -1,21 +1,28 @@
 """The models shipped in checkpoints/: they load, fit a Space without LFS, say what they scored, and show
 the vanishing gradient the app plots."""
 
+from pathlib import Path
+
 import pytest
 
 from sentiment_core import DEFAULT_CHECKPOINT, Predictor
+from sentiment_core.behaviour import SUITE_VERSION
 from sentiment_core.card import is_card, render_card
-from sentiment_core.checkpoint import read_metadata
+from sentiment_core.checkpoint import load_checkpoint, read_metadata
+from sentiment_core.config import SHIPPED_LM
+from sentiment_core.lm_checkpoint import load_language_model
 
 TUTORIAL = DEFAULT_CHECKPOINT.with_name("tutorial-rnn.safetensors")
 LSTM = DEFAULT_CHECKPOINT.with_name("lstm.safetensors")
+READER = DEFAULT_CHECKPOINT.with_name("reader.safetensors")
 # About 210 tokens: long enough for a vanishing gradient to vanish.
 LONG_REVIEW = ("I went in expecting little from this film, but the first hour is a delight: sharp dialogue, a warm "
                "lead performance and a score that never pushes too hard. ") * 6 + \
     "In the end, though, it falls apart and I was bored."
 
 
-@pytest.mark.parametrize("path", [DEFAULT_CHECKPOINT, TUTORIAL, LSTM], ids=["default", "tutorial", "lstm"])
+@pytest.mark.parametrize("path", [DEFAULT_CHECKPOINT, TUTORIAL, LSTM, READER],
+                         ids=["default", "tutorial", "lstm", "reader"])
 def test_shipped_checkpoints_load_and_stay_under_10_mb(path):
     assert path.stat().st_size < 10_000_000
     meta = read_metadata(path)
@@ -66,3 +73,21 @@ def test_the_tutorial_rnns_gradient_vanishes_across_a_review_and_the_gated_cells
     assert far["tutorial-rnn"] < 1e-9
     assert far["lstm"] > 1e-2
     assert flows["default"].norms[0] > 0.1 * flows["default"].norms[-1]
+
+
+def test_the_shipped_language_model_is_an_encoder_that_read_no_validation_review():
+    lm = load_language_model(SHIPPED_LM)
+    assert SHIPPED_LM.stat().st_size < 10_000_000 and lm.encoder_only
+    assert len(lm.held_out_ids) == 2_500 and len(lm.vocab) == 25_002
+    assert all(p < 150 for p in lm.metrics["val_perplexity"].values())  # forward and backward
+    assert lm.pretrain_config["seed"] == 1234 and lm.pretrain_config["val_fraction"] == 0.1
+
+
+def test_the_reader_is_fine_tuned_from_the_shipped_language_model_and_every_model_has_its_behaviour_report():
+    reader = load_checkpoint(READER)
+    lm = load_language_model(SHIPPED_LM)
+    assert Path(reader.train_config.pretrained_lm).name == SHIPPED_LM.name and reader.vocab.itos == lm.vocab.itos
+    assert reader.metrics["calibration"]["temperature"] > 0 and len(reader.metrics["seeds"]) == 2
+    for path in (DEFAULT_CHECKPOINT, TUTORIAL, LSTM, READER):
+        behaviour = read_metadata(path)["metrics"]["behaviour"]
+        assert behaviour["heldout"]["version"] == SUITE_VERSION and set(behaviour) == {"dev", "heldout"}
