@@ -16,6 +16,7 @@ The training loop is ``training.py``'s; this module supplies what differs:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Generator
 
 from torch import nn
@@ -86,14 +87,21 @@ def augments(cfg: TrainConfig) -> bool:
     return bool(cfg.passages or cfg.counterfactual or cfg.pretrained_lm)
 
 
+@functools.cache
+def _probe_keys() -> frozenset[tuple[str, ...]]:
+    """The behaviour suite's sentences as ``scrub`` compares them: tokenizing the ~69,000 of them takes
+    seconds, so once per process, not once per run."""
+    from .behaviour import probe_sentences
+
+    return frozenset(probe_keys(sorted(probe_sentences())))
+
+
 def training_examples(corpus: Corpus, cfg: TrainConfig) -> Generator[Event, None, Reviews]:
     """The reviews a run trains on: the training split, and with ``cfg.passages`` or
     ``cfg.counterfactual`` the extra examples, with every behaviour-suite sentence scrubbed out."""
     if not augments(cfg):
         return corpus.train
-    from .behaviour import probe_sentences
-
-    probes = probe_keys(sorted(probe_sentences()))
+    probes = _probe_keys()
     train, removed = scrub(corpus.train, probes)
     parts, notes = [train], [f"{removed} behaviour-suite sentence{'s' if removed != 1 else ''} scrubbed"]
     if cfg.passages:

@@ -23,6 +23,7 @@ import csv
 import logging
 import random
 from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 from ..tokenizer import tokenize_many
@@ -85,7 +86,7 @@ def probe_keys(texts: Iterable[str]) -> set[tuple[str, ...]]:
     return {_key(tokens) for tokens in tokenize_many(texts) if tokens}
 
 
-def scrub(reviews: Reviews, probes: set[tuple[str, ...]]) -> tuple[Reviews, int]:
+def scrub(reviews: Reviews, probes: AbstractSet[tuple[str, ...]]) -> tuple[Reviews, int]:
     """``reviews`` without any run of sentences whose tokens (lowercased) are a probe's (a probe may
     be several sentences: "Did I like it? No."); and how many runs were removed.
 
