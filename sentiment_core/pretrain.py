@@ -28,7 +28,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from .data.table import is_table
 from .data.tokens import TokenLists, concat
 from .events import Event, Finished, Status, Timing
 from .lm import LanguageModel, LMConfig
-from .lm_checkpoint import resume_path, save_language_model
+from .lm_checkpoint import load_language_model, resume_path, save_language_model
 from .model import count_parameters
 from .tempfiles import atomic_file
 from .training import _lr_factor, hardware_description
@@ -80,6 +80,8 @@ class PretrainConfig:
     device: str = _field("auto", "auto picks cuda, then mps, then cpu", choices=("auto", "cpu", "cuda", "mps"))
     precision: str = _field("auto", "float32, or bfloat16 autocast (auto = bfloat16 on a CUDA GPU that has it)",
                             choices=("auto", "float32", "bfloat16"))
+    init_from: str = _field("", "start from this language model's weights (a full file written by an earlier run on "
+                            "the same data, split, vocabulary and architecture): another pass over the text")
     output: str = _field("runs/lm/imdb-lm.safetensors", "where the language model is written (a .safetensors file)")
     save_dtype: str = _field("float16", "storage precision of the saved weights", choices=("float32", "float16"))
 
@@ -235,7 +237,9 @@ def _pretrain(lm_cfg: LMConfig, cfg: PretrainConfig, corpus: Corpus | None, stop
     total_steps = steps_per_epoch * cfg.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: _lr_factor(s, cfg.warmup_steps, total_steps, "cosine"))
-    step, history, trained_s = 0, [], 0.0
+    step, trained_s = 0, 0.0
+    history = _continue_from(cfg.init_from, model, text.vocab, corpus.val.ids) if cfg.init_from else []
+    earlier_epochs = len(history)
     if state_path.exists():
         saved = torch.load(state_path, map_location=device, weights_only=True)
         if saved["settings"] != settings:
@@ -304,10 +308,10 @@ def _pretrain(lm_cfg: LMConfig, cfg: PretrainConfig, corpus: Corpus | None, stop
                 last_save = time.perf_counter()
         clock = time.perf_counter()
         val = perplexity(model, text.val, device, cfg.precision)
-        history.append({"epoch": epoch, "step": step, "train_loss": epoch_loss / max(1, epoch_steps),
+        history.append({"epoch": earlier_epochs + epoch, "step": step, "train_loss": epoch_loss / max(1, epoch_steps),
                         "val_perplexity": val, "trained_s": round(trained_s, 1)})
         save_state()
-        yield LMEpochEnd(epoch, epoch_loss / max(1, epoch_steps), val, time.perf_counter() - start)
+        yield LMEpochEnd(earlier_epochs + epoch, epoch_loss / max(1, epoch_steps), val, time.perf_counter() - start)
         yield Timing(f"epoch {epoch} validation", time.perf_counter() - clock)
     tokens_per_s = total_steps * cfg.batch_size * cfg.bptt * lm_cfg.num_directions / max(trained_s, 1e-9)
     metrics = {"history": history, "val_perplexity": history[-1]["val_perplexity"] if history else {},
@@ -321,6 +325,24 @@ def _pretrain(lm_cfg: LMConfig, cfg: PretrainConfig, corpus: Corpus | None, stop
                                cfg.save_dtype)
     state_path.unlink(missing_ok=True)
     yield Finished("finished", path=str(path), elapsed_s=time.perf_counter() - start)
+
+
+def _continue_from(path: str, model: LanguageModel, vocab: Vocab, held_out: Sequence[str]) -> list[dict[str, Any]]:
+    """Load the weights of the language model at ``path`` into ``model`` after checking it was trained on the
+    same text with the same vocabulary and architecture; its epoch history, which the new file carries on."""
+    lm = load_language_model(path)
+    if lm.encoder_only:
+        raise ValueError(f"{path} holds only an encoder; another pass needs the full language model (its softmax)")
+    if lm.vocab.itos != vocab.itos:
+        raise ValueError(f"{path} was built on another vocabulary: train it with the same data, split, vocab_size "
+                         "and min_freq")
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    if {k: v.shape for k, v in lm.model.state_dict().items()} != shapes or lm.model.cfg.cell != model.cfg.cell:
+        raise ValueError(f"{path} has another architecture than this run (cell, sizes or softmax cutoffs)")
+    if sorted(lm.held_out_ids) != sorted(held_out):
+        raise ValueError(f"{path} held out other reviews than this run's validation slice (another seed or share)")
+    model.load_state_dict(lm.model.state_dict())
+    return list(lm.metrics.get("history", []))
 
 
 def _resume_settings(cfg: PretrainConfig) -> dict[str, Any]:

@@ -161,6 +161,46 @@ def test_pretraining_lowers_the_loss_and_reports_both_directions_perplexity_each
         assert f.get_tensor("embedding.weight").dtype == torch.float16  # save_dtype's default
 
 
+def test_another_pass_starts_from_an_earlier_model_and_carries_its_history(tmp_path):
+    corpus = repetitive_corpus()
+    first = run(LM_CFG, pretrain_config(tmp_path, epochs=1), corpus)[-1]
+    assert first.status == "finished", first.error
+    cfg = pretrain_config(tmp_path, epochs=1, init_from=first.path, output=str(tmp_path / "lm2.safetensors"))
+    events = run(LM_CFG, cfg, corpus)
+    assert events[-1].status == "finished", events[-1].error
+    assert [e.epoch for e in of(LMEpochEnd, events)] == [2]
+    before, after = load_language_model(first.path), load_language_model(cfg.output)
+    assert [row["epoch"] for row in after.metrics["history"]] == [1, 2]
+    assert after.metrics["history"][0] == before.metrics["history"][0]
+    assert after.metrics["val_perplexity"]["forward"] < before.metrics["val_perplexity"]["forward"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"vocab_size": 6}, "another vocabulary"),
+    ({"seed": 7}, "held out other reviews"),
+])
+def test_another_pass_refuses_a_model_of_other_text_or_vocabulary(tmp_path, change, message):
+    corpus = repetitive_corpus()
+    first = run(LM_CFG, pretrain_config(tmp_path, epochs=1), corpus)[-1]
+    cfg = pretrain_config(tmp_path, epochs=1, init_from=first.path, output=str(tmp_path / "lm2.safetensors"),
+                          **change)
+    corpus = dataclasses.replace(corpus, val=reviews(SENTENCES, "other")) if "seed" in change else corpus
+    done = run(LM_CFG, cfg, corpus)[-1]
+    assert done.status == "failed" and message in done.error
+
+
+def test_another_pass_refuses_an_encoder_or_another_architecture(tmp_path):
+    corpus = repetitive_corpus()
+    first = run(LM_CFG, pretrain_config(tmp_path, epochs=1), corpus)[-1]
+    encoder = export_encoder(first.path, tmp_path / "encoder.safetensors")
+    out = str(tmp_path / "lm2.safetensors")
+    done = run(LM_CFG, pretrain_config(tmp_path, epochs=1, init_from=str(encoder), output=out), corpus)[-1]
+    assert done.status == "failed" and "only an encoder" in done.error
+    wider = dataclasses.replace(LM_CFG, hidden_dim=24)
+    done = run(wider, pretrain_config(tmp_path, epochs=1, init_from=first.path, output=out), corpus)[-1]
+    assert done.status == "failed" and "another architecture" in done.error
+
+
 def test_a_forward_only_model_reports_forward_perplexity(tmp_path):
     events = run(dataclasses.replace(LM_CFG, bidirectional=False), pretrain_config(tmp_path, epochs=1),
                  repetitive_corpus(12))
