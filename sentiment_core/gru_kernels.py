@@ -1,6 +1,6 @@
 """Hand-written inference paths of a one-layer GRU, for the app's explanations (eval mode only).
 
-``SentimentRNN.infer``, ``path_gradients`` and ``prefix_logits`` call these for a one-layer GRU,
+``fastpaths.infer``, ``path_gradients`` and ``prefix_logits`` call these for a one-layer GRU,
 the shipped architecture: stepping both directions together over buffers they reuse, and
 backpropagating by hand, is several times faster than the library GRU plus autograd for a
 batch of one review. Tests (``tests/test_model_fastpaths.py``) pin each to its plain definition.
@@ -8,15 +8,10 @@ batch of one review. Tests (``tests/test_model_fastpaths.py``) pin each to its p
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 
-from . import model as model_module
-
-if TYPE_CHECKING:
-    from .model import SentimentRNN
+from .padding import reverse_index
 
 
 def tanh_(x: torch.Tensor) -> torch.Tensor:
@@ -28,7 +23,7 @@ def tanh_(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def gru_infer(model: SentimentRNN, tokens: torch.Tensor, lengths: torch.Tensor, chunk: int = 32) -> torch.Tensor:
+def gru_infer(model: nn.Module, tokens: torch.Tensor, lengths: torch.Tensor, chunk: int = 32) -> torch.Tensor:
     """``SentimentRNN.infer`` of a one-layer GRU. Rows run longest first, so the rows still reading at a step
     are a leading slice, and the inputs are embedded and projected ``chunk`` steps at a time,
     into one reused buffer. The backward direction reads each review's tokens reversed
@@ -40,7 +35,7 @@ def gru_infer(model: SentimentRNN, tokens: torch.Tensor, lengths: torch.Tensor, 
     rows, width = tokens.shape
     lengths, order = lengths.sort(descending=True)
     tokens = tokens[order]
-    ids = [tokens] if dirs == 1 else [tokens, tokens.gather(1, model_module.reverse_index(lengths, width))]
+    ids = [tokens] if dirs == 1 else [tokens, tokens.gather(1, reverse_index(lengths, width))]
     ids = torch.stack(ids).transpose(1, 2)  # (D, T, B), time-major
     w_ih_t = torch.stack([c.weight_ih_l0 for c in cells]).transpose(1, 2)  # (D, E, 3H)
     w_hh_t = torch.stack([c.weight_hh_l0 for c in cells]).transpose(1, 2).contiguous()  # (D, H, 3H)
@@ -83,7 +78,7 @@ def gru_infer(model: SentimentRNN, tokens: torch.Tensor, lengths: torch.Tensor, 
 
 
 @torch.no_grad()
-def gru_path(model: SentimentRNN, embedded: torch.Tensor, alphas: torch.Tensor, gradients: bool = True,
+def gru_path(model: nn.Module, embedded: torch.Tensor, alphas: torch.Tensor, gradients: bool = True,
              head: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``SentimentRNN.path_gradients`` of a one-layer GRU: both directions step together, then backpropagate by hand.
 

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from sentiment_core.config import ModelConfig, preset
-from sentiment_core.model import SentimentRNN, reverse_index
+from sentiment_core.model import SentimentRNN
+from sentiment_core.padding import reverse_index
 
 
 def batch(vocab_size=50, lengths=(9, 3, 6, 1), seed=0):
