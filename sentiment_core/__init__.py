@@ -5,8 +5,8 @@ from pathlib import Path
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig, preset
 from .data import Corpus, DataError, load_corpus
-from .errors import ErrorRow, ErrorTable, error_table
 from .evaluation import Metrics, evaluate
+from .mistakes import ErrorRow, ErrorTable, error_table
 from .model import SentimentRNN
 from .predict import EmptyTextError, GradientFlow, Predictor
 from .tokenizer import tokenize

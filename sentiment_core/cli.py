@@ -25,8 +25,8 @@ from .cli_pretrain import add_pretrain_parser
 from .config import MAX_SAMPLES, PRESETS, ModelConfig, TrainConfig, check_value, preset
 from .data import DataError, EncodedDataset, check_data_options, load_corpus, make_loader
 from .data.source import _no_progress
-from .errors import error_table
 from .evaluation import EVAL_SPLITS, evaluate, load_split, split_config
+from .mistakes import error_table
 from .predict import EmptyTextError, Predictor
 from .report import class_table, confusion_table, errors_table, metrics_table, timings_table
 from .tokenizer import has_words

@@ -161,7 +161,7 @@ def timings_table(timings: Sequence[dict[str, Any]], style: str = "markdown") ->
 
 
 def errors_table(rows: Sequence[Any], style: str = "markdown", snippet: int = 60) -> str:
-    """Misclassified reviews (``errors.ErrorRow``), one per line, in the order given, each text
+    """Misclassified reviews (``mistakes.ErrorRow``), one per line, in the order given, each text
     shortened to its first ``snippet`` characters on one line."""
     table = [["#", "id", "truth", "predicted", "confidence", "tokens", "text"]]
     for rank, row in enumerate(rows, 1):

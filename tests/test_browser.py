@@ -13,7 +13,7 @@ import pytest
 
 from demo import palette
 from sentiment_core import Predictor, tokenize
-from sentiment_core.errors import error_table
+from sentiment_core.mistakes import error_table
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ import pytest
 
 import sentiment_core.cli as cli
 from sentiment_core.cli import main
-from sentiment_core.errors import error_table
+from sentiment_core.mistakes import error_table
 
 ARGS = ["--split", "val", "--max-samples", "200"]
 

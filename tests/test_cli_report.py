@@ -2,8 +2,8 @@
 
 import pytest
 
-from sentiment_core.errors import ErrorRow
 from sentiment_core.evaluation import Metrics
+from sentiment_core.mistakes import ErrorRow
 from sentiment_core.report import class_table, confusion_table, errors_table, history_table, metrics_table
 
 VAL = Metrics.from_counts(0.2409, 1130, 120, 80, 1170).to_dict()

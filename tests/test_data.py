@@ -201,14 +201,14 @@ def test_a_run_fingerprints_and_reads_the_data_once_and_keeps_nothing(tmp_path, 
 
     folder = make_imdb_folder(tmp_path / "src", per_class=10, unlabeled=8)
     hashed, reads = [], []
-    real_fingerprint, real_read = source.fingerprint, source.read_raw
+    real_fingerprint, real_read = source.imdb_content_key, source.read_raw
 
     def read(*args, **kwargs):
         out = real_read(*args, **kwargs)
         reads.append([weakref.ref(r) for r in out.values()])
         return out
 
-    monkeypatch.setattr(source, "fingerprint", lambda path: hashed.append(path) or real_fingerprint(path))
+    monkeypatch.setattr(source, "imdb_content_key", lambda path: hashed.append(path) or real_fingerprint(path))
     monkeypatch.setattr(source, "read_raw", read)
     cfg = TrainConfig(data=str(folder), cache_dir=str(tmp_path / "cache"), val_fraction=0.2,
                       pretrain_embeddings=True)

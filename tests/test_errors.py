@@ -11,8 +11,8 @@ import pytest
 
 from sentiment_core import CheckpointError, Predictor, load_checkpoint, save_checkpoint
 from sentiment_core.data import DataError, EncodedDataset, make_loader
-from sentiment_core.errors import ErrorTable, error_table
 from sentiment_core.evaluation import evaluate, load_split, split_config
+from sentiment_core.mistakes import ErrorTable, error_table
 from sentiment_core.tokenizer import tokenize
 
 SLICE = 200
@@ -150,7 +150,7 @@ def test_a_damaged_cache_file_is_computed_again(tiny_checkpoint, val_run, tmp_pa
     data = json.loads(path.read_text())
     data["rows"] = data["rows"][1:]  # a row missing: the rows no longer match the confusion matrix
     (fresh / "errors" / path.name).write_text(json.dumps(data))
-    with caplog.at_level(logging.WARNING, logger="sentiment_core.errors"):
+    with caplog.at_level(logging.WARNING, logger="sentiment_core.mistakes"):
         table = error_table(tiny_checkpoint, "val", cache_dir=str(fresh), max_samples=SLICE)
     assert "unusable" in caplog.text and table.rows == val_table.rows
     assert len(json.loads((fresh / "errors" / path.name).read_text())["rows"]) == len(val_table.rows)

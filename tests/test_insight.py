@@ -19,7 +19,7 @@ from demo.charts import GRADIENT_FLOOR
 from demo.classify import ClassifyProblem
 from demo.models import ModelRegistry
 from sentiment_core import Predictor
-from sentiment_core.errors import error_table
+from sentiment_core.mistakes import error_table
 
 ROOT = Path(__file__).resolve().parent.parent
 REVIEW = "A wonderful film. The cast is great, the story moving, and I loved the ending."

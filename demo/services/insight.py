@@ -23,7 +23,7 @@ import pandas as pd
 from sentiment_core import CheckpointError, EmptyTextError
 from sentiment_core import markdown as md
 from sentiment_core.data import DataError
-from sentiment_core.errors import ErrorRow, ErrorTable, error_table
+from sentiment_core.mistakes import ErrorRow, ErrorTable, error_table
 from sentiment_core.predict import GradientFlow
 
 from . import palette

@@ -5,7 +5,7 @@ an ``aclImdb_v1.tar.gz`` archive, an unpacked ``aclImdb/`` folder, ``download``,
 labelled ``.csv``, ``.tsv``, ``.jsonl`` or ``.parquet`` file.
 
 - ``source.py``: download (checksum, progress), resolving the setting, reading raw texts; a
-  ``Source`` fingerprints the data once and reads it once per run.
+  ``Source`` hashes the data once and reads it once per run.
 - ``workers.py``: tokenizing many reviews in worker processes that stop on request and die
   with their parent.
 - ``cache.py``: the validated on-disk token cache and ``load_tokenized``/``load_unlabeled``.

@@ -42,7 +42,7 @@ class CorruptCacheError(ValueError):
 
 def cache_key(source: Source) -> str:
     """Key of ``source``'s token cache: its content, the tokenizer version and the file format."""
-    return hashlib.sha256(f"{CACHE_FORMAT}\n{TOKENIZER_VERSION}\n{source.fingerprint}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{CACHE_FORMAT}\n{TOKENIZER_VERSION}\n{source.content_key}".encode()).hexdigest()[:16]
 
 
 def token_cache_dir(source: Path | Source, cache_dir: str = "") -> Path:

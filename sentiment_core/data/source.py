@@ -1,7 +1,7 @@
 """Where the IMDB reviews come from: the official archive (downloaded once, checksum-verified),
 an unpacked ``aclImdb/`` folder, and a ``Source`` that reads one run's raw texts.
 
-A ``Source`` lives for one run: it computes the data's content fingerprint once (the token
+A ``Source`` lives for one run: it computes the data's content key once (the token
 cache is keyed on it) and reads each split's raw texts at most once, in one pass over the
 archive. Nothing is kept at module level, so a long-lived app holds no text between runs.
 """
@@ -191,7 +191,7 @@ def read_raw(source: Path, splits: Sequence[str] = SPLITS, progress: Progress = 
     return out
 
 
-def fingerprint(path: Path) -> str:
+def imdb_content_key(path: Path) -> str:
     """Content key of the data: the archive's sha256, or the folder's file names, sizes and times."""
     digest = hashlib.sha256()
     try:
@@ -209,7 +209,7 @@ def fingerprint(path: Path) -> str:
 
 
 class Source:
-    """The IMDB data of one run: its path, its fingerprint (computed once), its raw texts (read once).
+    """The IMDB data of one run: its path, its content key (computed once), its raw texts (read once).
 
     Drop the object when the run has its tokens: the raw texts (about 140 MB for all three
     splits) go with it.
@@ -224,8 +224,9 @@ class Source:
         return f"Source({str(self.path)!r})"
 
     @functools.cached_property
-    def fingerprint(self) -> str:
-        return fingerprint(self.path)
+    def content_key(self) -> str:
+        """``imdb_content_key`` of the data, computed once."""
+        return imdb_content_key(self.path)
 
     def read(self, splits: Sequence[str]) -> dict[str, Reviews]:
         """Raw texts of ``splits``; the ones not read yet are read together, in one pass."""

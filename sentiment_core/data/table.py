@@ -8,7 +8,7 @@ named in ``TrainConfig``. Labels may be strings or integers, two classes or more
 split column (train / validation / test) is honoured. The file is read in three streaming passes,
 so its raw texts are never all in memory at once:
 
-1. ``fingerprint``: its sha256 (the cache key), checking on the way that a text file is UTF-8;
+1. ``sha256_and_line_breaks``: its sha256 (the cache key), checking on the way that a text file is UTF-8;
 2. ``inspect_table``: every row checked (a text, a label, a known split), labels counted;
 3. ``table_texts``: the texts alone, straight into the tokenizer; the tokens are cached on disk
    like IMDB's, keyed on the file's content and the text column.
@@ -90,10 +90,10 @@ class LabelledTable:
 
 
 # ---------------------------------------------------------------------------------------------
-# Pass 1: fingerprint and encoding
+# Pass 1: sha256 and encoding
 
 
-def fingerprint(path: Path, fmt: str, progress: Progress = _no_progress) -> tuple[str, int]:
+def sha256_and_line_breaks(path: Path, fmt: str, progress: Progress = _no_progress) -> tuple[str, int]:
     """The file's sha256 and its number of line breaks; a text format is also checked to be UTF-8,
     as it is read. ``progress("read", bytes, total bytes)`` after every megabyte."""
     digest = hashlib.sha256()
@@ -347,7 +347,7 @@ def inspect_table(path: str | Path, text_column: str = "", label_column: str = "
         raise DataError(f"{path}: not a labelled file this reads (.csv, .tsv, .jsonl or .parquet)")
     if not path.is_file():
         raise DataError(f"{path}: no such file" if not path.exists() else f"{path} is not a regular file")
-    digest, line_breaks = fingerprint(path, fmt, progress)
+    digest, line_breaks = sha256_and_line_breaks(path, fmt, progress)
     reader = _reader(path, fmt)
     # Rows expected, for progress: a text file's lines less the header (rows may span lines: an upper bound).
     expected = reader.size if reader.size is not None else max(1, line_breaks - (fmt != "jsonl"))

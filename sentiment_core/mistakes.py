@@ -1,4 +1,4 @@
-"""The errors table: every review of a validation or test split that a checkpoint gets wrong.
+"""A model's mistakes: every review of a validation or test split that a checkpoint gets wrong.
 
 The split is rebuilt as ``evaluate`` scores it (``evaluation.load_split``: the checkpoint's seed
 and validation share, or a stratified slice of either split), each review is read as in
@@ -30,7 +30,7 @@ from .checkpoint import MAX_FILE_BYTES, Checkpoint, load_checkpoint
 from .config import MAX_BATCH, TrainConfig, default_cache_dir
 from .data import BucketBatchSampler, EncodedDataset, Progress, Source, collate, inspect_table, is_table, resolve_source
 from .data.cache import cache_key
-from .data.table import fingerprint, table_format, table_texts
+from .data.table import sha256_and_line_breaks, table_format, table_texts
 from .evaluation import EVAL_SPLITS, Metrics, load_split, loss_function, predictions, split_config, targets
 from .model import class_probabilities
 from .tempfiles import atomic_file, read_or_discard
@@ -179,7 +179,7 @@ def _key(checkpoint: str | os.PathLike, source: Source | None, split: str, cfg: 
               "max_eval_samples": cfg.max_eval_samples, "max_tokens": cfg.max_tokens,
               "imdb_labels": cfg.imdb_labels}
     if source is None:  # a labelled file: its content, its columns and how it is split
-        data = fingerprint(Path(cfg.data), table_format(cfg.data))[0]
+        data = sha256_and_line_breaks(Path(cfg.data), table_format(cfg.data))[0]
         choice.update(text_column=cfg.text_column, label_column=cfg.label_column, split_column=cfg.split_column,
                       test_fraction=cfg.test_fraction)
     else:
