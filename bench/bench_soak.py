@@ -23,7 +23,7 @@ from common import ROOT
 
 from demo.classify import explanation_view, label_view, load_examples
 from demo.models import ModelRegistry
-from sentiment_core.tokenizer import _spacy_tokenizer
+from sentiment_core.tokenizer import spacy_tokenizer
 
 # Byte -> character table: mostly lowercase letters, one byte in eight a space.
 _WORD_CHARS = (string.ascii_lowercase * 10)[:224] + " " * 32
@@ -85,7 +85,7 @@ def main() -> None:
                 now = memory()
                 print(f"{done:5d} requests, {time.perf_counter() - start:6.1f} s: "
                       f"RSS {now['VmRSS']:,} MB, peak {now['VmHWM']:,} MB, "
-                      f"spaCy strings {len(_spacy_tokenizer().vocab.strings):,}", flush=True)
+                      f"spaCy strings {len(spacy_tokenizer().vocab.strings):,}", flush=True)
     after = memory()
     print(f"after: RSS {after['VmRSS']:,} MB (+{after['VmRSS'] - before['VmRSS']:,}), peak {after['VmHWM']:,} MB")
 

@@ -24,7 +24,7 @@ from .checkpoint import CheckpointError, load_checkpoint, read_metadata, update_
 from .cli_pretrain import add_pretrain_parser
 from .config import MAX_SAMPLES, PRESETS, ModelConfig, TrainConfig, check_value, preset
 from .data import DataError, EncodedDataset, check_data_options, load_corpus, make_loader
-from .data.source import _no_progress
+from .data.source import no_progress
 from .evaluation import EVAL_SPLITS, evaluate, load_split, split_config
 from .mistakes import error_table
 from .predict import EmptyTextError, Predictor
@@ -35,7 +35,7 @@ from .training import CheckpointSaved, EpochEnd, Finished, Started, Status, Step
 REPLACED_NOTE = "note: some characters of {what} were not valid UTF-8 and were replaced with U+FFFD"
 
 
-def config_field(cls: type, name: str) -> dataclasses.Field:
+def _field(cls: type, name: str) -> dataclasses.Field:
     """The field ``name`` of config dataclass ``cls``."""
     return next(f for f in dataclasses.fields(cls) if f.name == name)
 
@@ -174,7 +174,7 @@ def _train(args: argparse.Namespace, model_cfg: ModelConfig, train_cfg: TrainCon
     if bad_name or bad_command:
         say(REPLACED_NOTE.format(what="the arguments"), file=sys.stderr)
     say(f"model: {describe_architecture(dataclasses.asdict(model_cfg))}")
-    load = lambda: load_corpus(train_cfg, progress=_Bars() if main else _no_progress)  # noqa: E731
+    load = lambda: load_corpus(train_cfg, progress=_Bars() if main else no_progress)  # noqa: E731
     # Local rank 0 of each machine tokenizes and fills the token cache; the others then read it.
     corpus = dist.first(load) if dist else load()
     if dist:
@@ -400,9 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "checkpoint's labelled file if it was trained on one, else $SENTIMENT_DATA or the download)")
     p.add_argument("--cache-dir", default="", help="download and token cache folder")
     p.add_argument("--split", default="test", choices=EVAL_SPLITS, help="which split to score")
-    p.add_argument("--max-samples", type=option_type(config_field(TrainConfig, "max_eval_samples")), default=0,
+    p.add_argument("--max-samples", type=option_type(_field(TrainConfig, "max_eval_samples")), default=0,
                    help="stratified slice of the split (0 = all)")
-    p.add_argument("--batch-size", type=option_type(config_field(TrainConfig, "batch_size")), default=128,
+    p.add_argument("--batch-size", type=option_type(_field(TrainConfig, "batch_size")), default=128,
                    help="reviews per batch")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=cmd_evaluate)
@@ -416,9 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default="", help="download, token and errors cache folder")
     p.add_argument("--split", default="test", choices=EVAL_SPLITS,
                    help="test, or val: the validation reviews the checkpoint was trained with")
-    p.add_argument("--max-samples", type=option_type(config_field(TrainConfig, "max_eval_samples")), default=0,
+    p.add_argument("--max-samples", type=option_type(_field(TrainConfig, "max_eval_samples")), default=0,
                    help="stratified slice of the split (0 = all)")
-    p.add_argument("--batch-size", type=option_type(config_field(TrainConfig, "batch_size")), default=128,
+    p.add_argument("--batch-size", type=option_type(_field(TrainConfig, "batch_size")), default=128,
                    help="reviews per batch")
     p.add_argument("--top", type=count_type(MAX_SAMPLES), default=20, help="show this many (0 = all)")
     p.add_argument("--label", help="only reviews whose true label is this (one of the checkpoint's labels)")
@@ -434,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="*", help="review texts")
     p.add_argument("--file", help="a file with one review per line (- for stdin)")
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint file")
-    p.add_argument("--max-tokens", type=option_type(config_field(TrainConfig, "max_tokens")), default=0,
+    p.add_argument("--max-tokens", type=option_type(_field(TrainConfig, "max_tokens")), default=0,
                    help="token limit per review (default: the model's)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_predict)

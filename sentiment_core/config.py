@@ -43,7 +43,7 @@ MAX_COLUMN_NAME = 200  # characters of a --text-column, --label-column or --spli
 IMDB_LABELS = ("polarity", "rating-bins")
 
 
-def _field(default: Any, help: str, **kwargs: Any) -> Any:
+def option(default: Any, help: str, **kwargs: Any) -> Any:
     """A config field with its help text and, for numbers, bounds (``min``/``max`` inclusive,
     ``above``/``below`` exclusive) that validation, the CLI and the app all read."""
     return field(default=default, metadata={"help": help, **kwargs})
@@ -81,7 +81,8 @@ def check_value(f: dataclasses.Field, value: Any) -> Any:
     return value
 
 
-def _check_fields(cfg: Any) -> None:
+def check_fields(cfg: Any) -> None:
+    """Check (``check_value``) and normalise every field of config dataclass ``cfg`` in place."""
     for f in dataclasses.fields(cfg):
         setattr(cfg, f.name, check_value(f, getattr(cfg, f.name)))
 
@@ -90,24 +91,24 @@ def _check_fields(cfg: Any) -> None:
 class ModelConfig:
     """Architecture of a recurrent sentiment classifier."""
 
-    cell: str = _field("gru", "recurrent cell", choices=CELLS)
-    embed_dim: int = _field(128, "size of the word embeddings", min=1, max=MAX_DIM)
-    hidden_dim: int = _field(128, "hidden size of each recurrent direction", min=1, max=MAX_DIM)
-    num_layers: int = _field(1, "number of stacked recurrent layers", min=1, max=MAX_LAYERS)
-    bidirectional: bool = _field(True, "read the review in both directions")
-    dropout: float = _field(0.5, "dropout on embeddings, between layers and before the classifier", min=0.0, below=1.0)
-    pooling: str = _field(
+    cell: str = option("gru", "recurrent cell", choices=CELLS)
+    embed_dim: int = option(128, "size of the word embeddings", min=1, max=MAX_DIM)
+    hidden_dim: int = option(128, "hidden size of each recurrent direction", min=1, max=MAX_DIM)
+    num_layers: int = option(1, "number of stacked recurrent layers", min=1, max=MAX_LAYERS)
+    bidirectional: bool = option(True, "read the review in both directions")
+    dropout: float = option(0.5, "dropout on embeddings, between layers and before the classifier", min=0.0, below=1.0)
+    pooling: str = option(
         "max+last", "how the per-token states become one vector: last, max, mean or a '+' mix"
     )
     # Set from the vocabulary by the trainer, so not an option: --vocab-size is TrainConfig's.
-    vocab_size: int = _field(0, "rows of the embedding table (set from the vocabulary)", cli=False, min=0,
+    vocab_size: int = option(0, "rows of the embedding table (set from the vocabulary)", cli=False, min=0,
                              max=MAX_VOCAB + 2)
-    pad_index: int = _field(0, "index of the <pad> token", cli=False, min=0, max=MAX_VOCAB + 1)
+    pad_index: int = option(0, "index of the <pad> token", cli=False, min=0, max=MAX_VOCAB + 1)
     # Set from the data by the trainer. Two classes share one output (the positive class's logit).
-    num_classes: int = _field(2, "number of classes (set from the data)", cli=False, min=2, max=MAX_CLASSES)
+    num_classes: int = option(2, "number of classes (set from the data)", cli=False, min=2, max=MAX_CLASSES)
 
     def __post_init__(self) -> None:
-        _check_fields(self)
+        check_fields(self)
         parts = self.pooling_parts
         if not parts or any(p not in POOLING_PARTS for p in parts) or len(set(parts)) != len(parts):
             raise ValueError(
@@ -130,74 +131,74 @@ class ModelConfig:
 class TrainConfig:
     """Data, optimisation and output settings of one training run."""
 
-    data: str = _field(
+    data: str = option(
         "", "IMDB archive (.tar.gz), unpacked aclImdb/ folder, or 'download' (empty means $SENTIMENT_DATA, "
         "else the cached download); or your own labelled .csv, .tsv, .jsonl or .parquet file"
     )
-    cache_dir: str = _field("", "download and token cache folder (default: ~/.cache/sentiment_core)")
-    imdb_labels: str = _field(
+    cache_dir: str = option("", "download and token cache folder (default: ~/.cache/sentiment_core)")
+    imdb_labels: str = option(
         "polarity", "what to learn from IMDB data: polarity (negative/positive) or rating-bins (the star "
         "rating in 4 classes: 1-2, 3-4, 7-8, 9-10)", choices=IMDB_LABELS,
     )
-    text_column: str = _field("", "text column of a --data file (default: found by name: text, review, sentence, ...)")
-    label_column: str = _field("", "label column of a --data file, strings or integers, two or more classes "
+    text_column: str = option("", "text column of a --data file (default: found by name: text, review, sentence, ...)")
+    label_column: str = option("", "label column of a --data file, strings or integers, two or more classes "
                                "(default: found by name: label, class, sentiment, ...)")
-    split_column: str = _field("", "column of a --data file naming each row's split, train/validation/test "
+    split_column: str = option("", "column of a --data file naming each row's split, train/validation/test "
                                "(default: 'split' if there is one, else a stratified, seeded split)")
-    test_fraction: float = _field(0.1, "share of a --data file's rows held out for testing when it has no split column",
+    test_fraction: float = option(0.1, "share of a --data file's rows held out for testing when it has no split column",
                                   above=0.0, below=1.0)
-    val_fraction: float = _field(0.1, "share of the training reviews held out for validation (IMDB: of its 25k)",
+    val_fraction: float = option(0.1, "share of the training reviews held out for validation (IMDB: of its 25k)",
                                  above=0.0, below=1.0)
-    max_train_samples: int = _field(0, "stratified slice of the training reviews (0 = all)", min=0, max=MAX_SAMPLES)
-    max_eval_samples: int = _field(0, "stratified slice of validation and test reviews (0 = all)",
+    max_train_samples: int = option(0, "stratified slice of the training reviews (0 = all)", min=0, max=MAX_SAMPLES)
+    max_eval_samples: int = option(0, "stratified slice of validation and test reviews (0 = all)",
                                    min=0, max=MAX_SAMPLES)
-    max_tokens: int = _field(400, "keep at most this many tokens per review, head and tail (0 = all)",
+    max_tokens: int = option(400, "keep at most this many tokens per review, head and tail (0 = all)",
                              min=0, max=MAX_TOKENS)
-    vocab_size: int = _field(25_000, "most frequent training words kept in the vocabulary", min=1, max=MAX_VOCAB)
-    min_freq: int = _field(2, "words seen fewer times in training become <unk>", min=1, max=MAX_SAMPLES)
-    lowercase: bool = _field(True, "lowercase tokens before looking them up")
-    pretrain_embeddings: bool = _field(
+    vocab_size: int = option(25_000, "most frequent training words kept in the vocabulary", min=1, max=MAX_VOCAB)
+    min_freq: int = option(2, "words seen fewer times in training become <unk>", min=1, max=MAX_SAMPLES)
+    lowercase: bool = option(True, "lowercase tokens before looking them up")
+    pretrain_embeddings: bool = option(
         False, "start embeddings from PPMI-SVD word vectors of the training texts (and IMDB's 50k unlabeled reviews)"
     )
-    pretrained_lm: str = _field(
+    pretrained_lm: str = option(
         "", "start the embeddings and the recurrent layer from this language model (python -m sentiment_core "
         "pretrain) and use its vocabulary; the cell and sizes are the language model's"
     )
-    lr_decay: float = _field(1.0, "discriminative learning rates: the recurrent layers get the lr divided by this, "
+    lr_decay: float = option(1.0, "discriminative learning rates: the recurrent layers get the lr divided by this, "
                              "the embeddings divided by it twice (ULMFiT: 2.6; 1 = one lr)", min=1.0, max=100.0)
-    unfreeze_steps: int = _field(0, "gradual unfreezing: train only the classifier for this many steps, then also "
+    unfreeze_steps: int = option(0, "gradual unfreezing: train only the classifier for this many steps, then also "
                                  "the recurrent layers, and after as many again the embeddings (0 = all at once)",
                                  min=0, max=MAX_STEPS)
-    passages: float = _field(0.0, "also train on this many passages (1-3 sentences of a training review, labelled "
+    passages: float = option(0.0, "also train on this many passages (1-3 sentences of a training review, labelled "
                              "as it) per training review, so short texts are in distribution", min=0.0, max=10.0)
-    counterfactual: str = _field(
+    counterfactual: str = option(
         "", "also train on the minimally edited review pairs of this counterfactual TSV (Sentiment, Text, batch_id; "
         "Kaushik et al., 2020); pairs with a validation or test review are left out"
     )
-    epochs: int = _field(5, "passes over the training reviews", min=1, max=MAX_EPOCHS)
-    batch_size: int = _field(64, "reviews per batch", min=1, max=MAX_BATCH)
-    lr: float = _field(2e-3, "peak learning rate of AdamW", above=0.0, max=MAX_LR)
-    weight_decay: float = _field(0.0, "AdamW weight decay", min=0.0, max=MAX_LR)
-    schedule: str = _field("cosine", "learning-rate schedule after warm-up (linear: slanted triangular with the "
+    epochs: int = option(5, "passes over the training reviews", min=1, max=MAX_EPOCHS)
+    batch_size: int = option(64, "reviews per batch", min=1, max=MAX_BATCH)
+    lr: float = option(2e-3, "peak learning rate of AdamW", above=0.0, max=MAX_LR)
+    weight_decay: float = option(0.0, "AdamW weight decay", min=0.0, max=MAX_LR)
+    schedule: str = option("cosine", "learning-rate schedule after warm-up (linear: slanted triangular with the "
                            "warm-up)", choices=SCHEDULES)
-    warmup_steps: int = _field(100, "linear learning-rate warm-up steps", min=0, max=MAX_STEPS)
-    clip_grad_norm: float = _field(1.0, "clip the gradient norm to this (0 = off)", min=0.0)
-    patience: int = _field(0, "stop after this many epochs without validation gain (0 = off)", min=0, max=MAX_EPOCHS)
-    seed: int = _field(1234, "seed for splits, initialisation and shuffling", min=0, max=MAX_SEED)
-    init_seed: int = _field(-1, "seed for initialisation, shuffling and passages alone (-1 = seed): another model "
+    warmup_steps: int = option(100, "linear learning-rate warm-up steps", min=0, max=MAX_STEPS)
+    clip_grad_norm: float = option(1.0, "clip the gradient norm to this (0 = off)", min=0.0)
+    patience: int = option(0, "stop after this many epochs without validation gain (0 = off)", min=0, max=MAX_EPOCHS)
+    seed: int = option(1234, "seed for splits, initialisation and shuffling", min=0, max=MAX_SEED)
+    init_seed: int = option(-1, "seed for initialisation, shuffling and passages alone (-1 = seed): another model "
                             "on the same split", min=-1, max=MAX_SEED)
-    device: str = _field("auto", "auto picks cuda, then mps, then cpu", choices=DEVICES)
-    rnn_path: str = _field(
+    device: str = option("auto", "auto picks cuda, then mps, then cpu", choices=DEVICES)
+    rnn_path: str = option(
         "padded", "padded batches (exact by masking; 5x faster on CPU) or packed sequences", choices=RNN_PATHS
     )
-    precision: str = _field(
+    precision: str = option(
         "auto", "float32, or bfloat16 mixed precision (autocast); auto = bfloat16 on a CUDA GPU that has it",
         choices=PRECISIONS,
     )
-    num_threads: int = _field(0, "CPU threads for torch (0 = torch's default)", min=0, max=MAX_THREADS)
-    output: str = _field("runs/model.safetensors", f"where the best checkpoint is written (a {CHECKPOINT_SUFFIX} file)")
-    overwrite: bool = _field(False, "replace an existing checkpoint (and its card) at --output")
-    save_dtype: str = _field("float32", "storage precision of saved weights", choices=SAVE_DTYPES)
+    num_threads: int = option(0, "CPU threads for torch (0 = torch's default)", min=0, max=MAX_THREADS)
+    output: str = option("runs/model.safetensors", f"where the best checkpoint is written (a {CHECKPOINT_SUFFIX} file)")
+    overwrite: bool = option(False, "replace an existing checkpoint (and its card) at --output")
+    save_dtype: str = option("float32", "storage precision of saved weights", choices=SAVE_DTYPES)
 
     @property
     def model_seed(self) -> int:
@@ -205,7 +206,7 @@ class TrainConfig:
         return self.seed if self.init_seed < 0 else self.init_seed
 
     def __post_init__(self) -> None:
-        _check_fields(self)
+        check_fields(self)
         # The card is written next to the checkpoint as <stem>.md: any other suffix could make
         # the two the same file, or put the checkpoint where the card goes.
         name = os.path.basename(self.output)

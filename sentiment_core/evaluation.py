@@ -121,7 +121,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device | str = 
     return Metrics.from_confusion(values[0] / count if count else 0.0, confusion)
 
 
-def _no_progress(stage: str, done: int, total: int) -> None:
+def no_progress(stage: str, done: int, total: int) -> None:
     pass
 
 
@@ -140,7 +140,7 @@ def split_config(train_config: TrainConfig | None, data: str = "", cache_dir: st
     return dataclasses.replace(base, **changes)
 
 
-def load_split(cfg: TrainConfig, split: str, progress: Progress = _no_progress,
+def load_split(cfg: TrainConfig, split: str, progress: Progress = no_progress,
                source: Source | None = None, classes: Sequence[str] | None = None) -> Reviews:
     """The validation or test reviews of the run ``cfg`` describes (its seed, validation share and
     ``max_eval_samples`` slice, as ``load_corpus`` picks them), tokenizing only those: scoring a

@@ -28,7 +28,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from .config import MAX_DIM, MAX_VOCAB, _check_fields, _field
+from .config import MAX_DIM, MAX_VOCAB, check_fields, option
 
 LM_CELLS = ("gru", "lstm")
 _CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
@@ -38,21 +38,21 @@ _CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 class LMConfig:
     """Architecture and regularisation of the language model."""
 
-    cell: str = _field("gru", "recurrent cell (the classifier that fine-tunes it uses the same)", choices=LM_CELLS)
-    embed_dim: int = _field(128, "size of the word embeddings", min=1, max=MAX_DIM)
-    hidden_dim: int = _field(256, "hidden size of each direction", min=1, max=MAX_DIM)
-    bidirectional: bool = _field(True, "also train a backward model (for a classifier reading both ways)")
-    embed_dropout: float = _field(0.02, "share of words dropped from the embedding table per batch", min=0.0, below=1.0)
-    input_dropout: float = _field(0.1, "locked dropout on the recurrence's inputs", min=0.0, below=1.0)
-    weight_dropout: float = _field(0.2, "DropConnect on the hidden-to-hidden weights", min=0.0, below=1.0)
-    output_dropout: float = _field(0.1, "locked dropout on the recurrence's outputs", min=0.0, below=1.0)
-    cutoffs: str = _field("2000,10000", "adaptive softmax: comma-separated word ranks where a cheaper cluster begins")
-    vocab_size: int = _field(0, "rows of the embedding table (set from the vocabulary)", cli=False, min=0,
+    cell: str = option("gru", "recurrent cell (the classifier that fine-tunes it uses the same)", choices=LM_CELLS)
+    embed_dim: int = option(128, "size of the word embeddings", min=1, max=MAX_DIM)
+    hidden_dim: int = option(256, "hidden size of each direction", min=1, max=MAX_DIM)
+    bidirectional: bool = option(True, "also train a backward model (for a classifier reading both ways)")
+    embed_dropout: float = option(0.02, "share of words dropped from the embedding table per batch", min=0.0, below=1.0)
+    input_dropout: float = option(0.1, "locked dropout on the recurrence's inputs", min=0.0, below=1.0)
+    weight_dropout: float = option(0.2, "DropConnect on the hidden-to-hidden weights", min=0.0, below=1.0)
+    output_dropout: float = option(0.1, "locked dropout on the recurrence's outputs", min=0.0, below=1.0)
+    cutoffs: str = option("2000,10000", "adaptive softmax: comma-separated word ranks where a cheaper cluster begins")
+    vocab_size: int = option(0, "rows of the embedding table (set from the vocabulary)", cli=False, min=0,
                              max=MAX_VOCAB + 2)
-    pad_index: int = _field(0, "index of <pad>, which also ends each review", cli=False, min=0, max=MAX_VOCAB + 1)
+    pad_index: int = option(0, "index of <pad>, which also ends each review", cli=False, min=0, max=MAX_VOCAB + 1)
 
     def __post_init__(self) -> None:
-        _check_fields(self)
+        check_fields(self)
         try:
             cuts = [int(c) for c in self.cutoffs.split(",") if c.strip()]
         except ValueError:

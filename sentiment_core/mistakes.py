@@ -43,7 +43,7 @@ ERRORS_FORMAT = "errors-v2"
 ARCHIVE_SPLIT = {"test": "test", "val": "train"}
 
 
-def _no_progress(stage: str, done: int, total: int) -> None:
+def no_progress(stage: str, done: int, total: int) -> None:
     pass
 
 
@@ -92,7 +92,7 @@ class ErrorTable:
 
 
 def error_table(checkpoint: str | os.PathLike, split: str = "test", *, data: str = "", cache_dir: str = "",
-                max_samples: int = 0, batch_size: int = 128, progress: Progress = _no_progress,
+                max_samples: int = 0, batch_size: int = 128, progress: Progress = no_progress,
                 use_cache: bool = True) -> ErrorTable:
     """The errors table of ``checkpoint`` on ``split`` ("test" or "val"), or a stratified slice of
     ``max_samples`` reviews of it (0 = all), from the cache when there is one.

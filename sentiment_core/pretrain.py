@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_SEED, MAX_TOKENS, MAX_VOCAB, TrainConfig, _check_fields, _field
+from .config import MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_SEED, MAX_TOKENS, MAX_VOCAB, TrainConfig, check_fields, option
 from .data import Corpus, load_corpus
 from .data.table import is_table
 from .data.tokens import TokenLists, concat
@@ -46,7 +46,7 @@ from .lm import LanguageModel, LMConfig
 from .lm_checkpoint import load_language_model, resume_path, save_language_model
 from .model import count_parameters
 from .tempfiles import atomic_file
-from .training import _lr_factor, hardware_description
+from .training import hardware_description, lr_factor
 from .utils import mixed_precision, resolve_device, set_seed
 from .vocab import Vocab
 
@@ -58,35 +58,35 @@ LM_SUFFIX = ".safetensors"
 class PretrainConfig:
     """Data, optimisation and output of a pretraining run."""
 
-    data: str = _field("", "IMDB archive (.tar.gz) or unpacked aclImdb/ folder (empty: $SENTIMENT_DATA or the "
+    data: str = option("", "IMDB archive (.tar.gz) or unpacked aclImdb/ folder (empty: $SENTIMENT_DATA or the "
                        "download)")
-    cache_dir: str = _field("", "download and token cache folder (default: ~/.cache/sentiment_core)")
-    val_fraction: float = _field(0.1, "share of the IMDB train split held out for validation; a classifier "
+    cache_dir: str = option("", "download and token cache folder (default: ~/.cache/sentiment_core)")
+    val_fraction: float = option(0.1, "share of the IMDB train split held out for validation; a classifier "
                                  "fine-tuned from this model must use the same share and seed", above=0.0, below=1.0)
-    seed: int = _field(1234, "seed of the train/validation split, initialisation and shuffling", min=0, max=MAX_SEED)
-    vocab_size: int = _field(25_000, "most frequent words kept in the vocabulary", min=1, max=MAX_VOCAB)
-    min_freq: int = _field(2, "words seen fewer times become <unk>", min=1, max=1_000_000)
-    epochs: int = _field(1, "passes over the text", min=1, max=MAX_EPOCHS)
-    max_epoch_tokens: int = _field(0, "read at most this many tokens per epoch (0 = all; a shorter run)", min=0,
+    seed: int = option(1234, "seed of the train/validation split, initialisation and shuffling", min=0, max=MAX_SEED)
+    vocab_size: int = option(25_000, "most frequent words kept in the vocabulary", min=1, max=MAX_VOCAB)
+    min_freq: int = option(2, "words seen fewer times become <unk>", min=1, max=1_000_000)
+    epochs: int = option(1, "passes over the text", min=1, max=MAX_EPOCHS)
+    max_epoch_tokens: int = option(0, "read at most this many tokens per epoch (0 = all; a shorter run)", min=0,
                                    max=10**10)
-    batch_size: int = _field(64, "parallel rows of text", min=1, max=MAX_BATCH)
-    bptt: int = _field(70, "tokens per window of backpropagation through time", min=2, max=MAX_TOKENS)
-    lr: float = _field(3e-3, "peak learning rate of Adam", above=0.0, max=MAX_LR)
-    weight_decay: float = _field(1e-6, "weight decay", min=0.0, max=MAX_LR)
-    warmup_steps: int = _field(200, "linear warm-up steps before the cosine decay", min=0, max=10_000_000)
-    clip_grad_norm: float = _field(0.25, "clip the gradient norm to this (0 = off)", min=0.0)
-    val_max_tokens: int = _field(0, "perplexity on at most this many validation tokens (0 = all)", min=0, max=10**10)
-    save_every_minutes: float = _field(5.0, "write the resume state this often", above=0.0)
-    device: str = _field("auto", "auto picks cuda, then mps, then cpu", choices=("auto", "cpu", "cuda", "mps"))
-    precision: str = _field("auto", "float32, or bfloat16 autocast (auto = bfloat16 on a CUDA GPU that has it)",
+    batch_size: int = option(64, "parallel rows of text", min=1, max=MAX_BATCH)
+    bptt: int = option(70, "tokens per window of backpropagation through time", min=2, max=MAX_TOKENS)
+    lr: float = option(3e-3, "peak learning rate of Adam", above=0.0, max=MAX_LR)
+    weight_decay: float = option(1e-6, "weight decay", min=0.0, max=MAX_LR)
+    warmup_steps: int = option(200, "linear warm-up steps before the cosine decay", min=0, max=10_000_000)
+    clip_grad_norm: float = option(0.25, "clip the gradient norm to this (0 = off)", min=0.0)
+    val_max_tokens: int = option(0, "perplexity on at most this many validation tokens (0 = all)", min=0, max=10**10)
+    save_every_minutes: float = option(5.0, "write the resume state this often", above=0.0)
+    device: str = option("auto", "auto picks cuda, then mps, then cpu", choices=("auto", "cpu", "cuda", "mps"))
+    precision: str = option("auto", "float32, or bfloat16 autocast (auto = bfloat16 on a CUDA GPU that has it)",
                             choices=("auto", "float32", "bfloat16"))
-    init_from: str = _field("", "start from this language model's weights (a full file written by an earlier run on "
+    init_from: str = option("", "start from this language model's weights (a full file written by an earlier run on "
                             "the same data, split, vocabulary and architecture): another pass over the text")
-    output: str = _field("runs/lm/imdb-lm.safetensors", "where the language model is written (a .safetensors file)")
-    save_dtype: str = _field("float16", "storage precision of the saved weights", choices=("float32", "float16"))
+    output: str = option("runs/lm/imdb-lm.safetensors", "where the language model is written (a .safetensors file)")
+    save_dtype: str = option("float16", "storage precision of the saved weights", choices=("float32", "float16"))
 
     def __post_init__(self) -> None:
-        _check_fields(self)
+        check_fields(self)
         name = Path(self.output).name
         if not name.endswith(LM_SUFFIX) or name == LM_SUFFIX:
             raise ValueError(f"output must be a {LM_SUFFIX} file, not {self.output!r}")
@@ -236,7 +236,7 @@ def _pretrain(lm_cfg: LMConfig, cfg: PretrainConfig, corpus: Corpus | None, stop
     steps_per_epoch = max(1, (epoch_rows.size(1) - 1) // cfg.bptt)
     total_steps = steps_per_epoch * cfg.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: _lr_factor(s, cfg.warmup_steps, total_steps, "cosine"))
+        optimizer, lambda s: lr_factor(s, cfg.warmup_steps, total_steps, "cosine"))
     step, trained_s = 0, 0.0
     history = _continue_from(cfg.init_from, model, text.vocab, corpus.val.ids) if cfg.init_from else []
     earlier_epochs = len(history)

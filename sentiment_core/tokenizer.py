@@ -30,7 +30,8 @@ def _blank_english():
     return spacy.blank("en").tokenizer
 
 
-def _spacy_tokenizer():
+def spacy_tokenizer():
+    """The blank English spaCy tokenizer, rebuilt when its string store has grown past ``MAX_TOKENIZER_STRINGS``."""
     tokenizer = _blank_english()
     if len(tokenizer.vocab.strings) > MAX_TOKENIZER_STRINGS:
         _blank_english.cache_clear()  # a rebuild takes about 0.3 s, once per 100,000 new words
@@ -50,12 +51,12 @@ def has_words(text: str) -> bool:
 
 def tokenize(text: str) -> list[str]:
     """Split a review into spaCy tokens, case preserved."""
-    return [t.text for t in _spacy_tokenizer()(clean_text(text))]
+    return [t.text for t in spacy_tokenizer()(clean_text(text))]
 
 
 def tokenize_many(texts: Iterable[str], batch_size: int = 256) -> Iterator[list[str]]:
     """Tokenize a stream of reviews; faster than calling ``tokenize`` in a loop."""
-    docs = _spacy_tokenizer().pipe((clean_text(t) for t in texts), batch_size=batch_size)
+    docs = spacy_tokenizer().pipe((clean_text(t) for t in texts), batch_size=batch_size)
     for doc in docs:
         yield [t.text for t in doc]
 

@@ -71,7 +71,7 @@ def hardware_description(device: torch.device) -> str:
     return f"CPU {platform.machine()}, {threads} torch thread{'s' if threads > 1 else ''}"
 
 
-def _lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
+def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
     """Linear warm-up, then constant or cosine decay to zero."""
     if warmup and step < warmup:
         return (step + 1) / warmup
@@ -303,7 +303,7 @@ def _setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
     groups = param_groups(model, cfg.lr, cfg.lr_decay) if cfg.lr_decay != 1 else model.parameters()
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: _lr_factor(s, cfg.warmup_steps, total_steps, cfg.schedule)
+        optimizer, lambda s: lr_factor(s, cfg.warmup_steps, total_steps, cfg.schedule)
     )
     hardware = hardware_description(device)
     if dist:

@@ -17,7 +17,7 @@ from sentiment_core.finetune import init_from_lm, param_groups, start_from_lm, u
 from sentiment_core.lm import LanguageModel, LMConfig, init_classifier
 from sentiment_core.lm_checkpoint import export_encoder, load_language_model, save_language_model
 from sentiment_core.model import SentimentRNN
-from sentiment_core.training import _lr_factor
+from sentiment_core.training import lr_factor
 from sentiment_core.vocab import Vocab
 
 WORDS = {0: ["bad", "awful", "dull"], 1: ["good", "great", "fun"]}
@@ -200,13 +200,13 @@ def test_a_language_model_brings_its_own_word_vectors():
 
 def test_the_linear_schedule_warms_up_then_decays_to_zero():
     warmup, total = 4, 20
-    factors = [_lr_factor(s, warmup, total, "linear") for s in range(total + 3)]
+    factors = [lr_factor(s, warmup, total, "linear") for s in range(total + 3)]
     assert factors[:warmup] == pytest.approx([0.25, 0.5, 0.75, 1.0])
     assert factors[warmup] == 1.0
     assert all(a > b for a, b in itertools.pairwise(factors[warmup : total + 1]))
     assert factors[total] == 0.0 and factors[total + 2] == 0.0  # and stays there
     assert factors[12] == pytest.approx(0.5)  # halfway between the warm-up's end and the last step
-    assert _lr_factor(0, 0, 10, "linear") == 1.0 and _lr_factor(10, 0, 10, "linear") == 0.0
+    assert lr_factor(0, 0, 10, "linear") == 1.0 and lr_factor(10, 0, 10, "linear") == 0.0
     assert TrainConfig(schedule="linear").schedule == "linear"
     with pytest.raises(ValueError, match="schedule must be one of"):
         TrainConfig(schedule="triangular")

@@ -53,10 +53,10 @@ def test_clip_chars_keeps_head_and_tail_cut_at_spaces():
 
 
 def test_the_tokenizer_is_rebuilt_before_strangers_text_grows_it_without_bound(monkeypatch):
-    monkeypatch.setattr(tokenizer, "MAX_TOKENIZER_STRINGS", len(tokenizer._spacy_tokenizer().vocab.strings) + 50)
-    first = tokenizer._spacy_tokenizer()
+    monkeypatch.setattr(tokenizer, "MAX_TOKENIZER_STRINGS", len(tokenizer.spacy_tokenizer().vocab.strings) + 50)
+    first = tokenizer.spacy_tokenizer()
     tokenize(" ".join(f"novelword{i}" for i in range(100)))  # 100 strings the store has never seen
-    second = tokenizer._spacy_tokenizer()
+    second = tokenizer.spacy_tokenizer()
     assert second is not first and len(second.vocab.strings) < len(first.vocab.strings)
     assert tokenize("A fine film.") == ["A", "fine", "film", "."]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..config import default_cache_dir
 from ..tempfiles import atomic_file, read_or_discard
 from ..tokenizer import TOKENIZER_VERSION
-from .source import SPLITS, DataError, Progress, Reviews, Source, _no_progress, as_source
+from .source import SPLITS, DataError, Progress, Reviews, Source, as_source, no_progress
 from .tokens import TokenLists, TokenListsBuilder
 from .workers import tokenize_texts
 
@@ -127,11 +127,12 @@ class TokenCache:
     def cached(self, split: str) -> Reviews | None:
         """The whole tokenized split if its cache file is present and valid."""
         if split not in self._tokens:
-            self._tokens[split] = self._read(self.path(split))
+            self._tokens[split] = self.read_file(self.path(split))
         return self._tokens[split]
 
     @staticmethod
-    def _read(path: Path) -> Reviews | None:
+    def read_file(path: Path) -> Reviews | None:
+        """A token cache file's contents, or None (and the file deleted) when it is missing or unreadable."""
         return read_or_discard(path, read_cache, (OSError, CorruptCacheError), "token cache", "tokenizing again")
 
     def ids(self, split: str) -> list[str]:
@@ -144,7 +145,7 @@ class TokenCache:
         cached = self.cached(split)
         return cached.labels if cached is not None else self.source.read([split])[split].labels
 
-    def load(self, needed: dict[str, Sequence[int] | None], progress: Progress = _no_progress) -> dict[str, Reviews]:
+    def load(self, needed: dict[str, Sequence[int] | None], progress: Progress = no_progress) -> dict[str, Reviews]:
         """The reviews at ``needed[split]`` (in that order; ``None`` means the whole split), tokenized.
 
         Splits not cached are tokenized: whole and then cached when the run needs at least half
@@ -188,7 +189,7 @@ def load_tokenized(
     source: Path | Source,
     cache_dir: str = "",
     needed: dict[str, Sequence[int] | None] | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> dict[str, Reviews]:
     """Tokenized reviews: ``needed`` maps a split to the indices to return (default: all of train and test).
 
@@ -197,6 +198,6 @@ def load_tokenized(
     return TokenCache(as_source(source), cache_dir).load(needed or dict.fromkeys(SPLITS), progress)
 
 
-def load_unlabeled(source: Path | Source, cache_dir: str = "", progress: Progress = _no_progress) -> Reviews:
+def load_unlabeled(source: Path | Source, cache_dir: str = "", progress: Progress = no_progress) -> Reviews:
     """The 50,000 unlabeled reviews, tokenized (and cached like the labeled splits)."""
     return TokenCache(as_source(source), cache_dir).load({"unsup": None}, progress)["unsup"]

@@ -23,7 +23,7 @@ from pathlib import Path
 from ..config import IMDB_LABELS, TrainConfig, default_cache_dir
 from ..tokenizer import TOKENIZER_VERSION
 from .cache import CACHE_FORMAT, TokenCache, cache_key, write_cache
-from .source import LABELS, SPLITS, DataError, Progress, Reviews, Source, _no_progress, resolve_source
+from .source import LABELS, SPLITS, DataError, Progress, Reviews, Source, no_progress, resolve_source
 from .table import MIN_CLASS_EXAMPLES, LabelledTable, inspect_table, is_table, table_texts
 from .tokens import TokenLists
 from .workers import tokenize_stream
@@ -139,7 +139,7 @@ def check_data_options(cfg: TrainConfig) -> None:
                          "file given as data, not for IMDB data")
 
 
-def load_corpus(cfg: TrainConfig, progress: Progress = _no_progress) -> Corpus:
+def load_corpus(cfg: TrainConfig, progress: Progress = no_progress) -> Corpus:
     """Resolve, read, tokenize and split the data as ``cfg`` asks: IMDB, or a labelled file."""
     check_data_options(cfg)
     if is_table(cfg.data):
@@ -208,11 +208,11 @@ def table_cache_path(table: LabelledTable, cache_dir: str = "") -> Path:
 
 
 def load_table_tokens(table: LabelledTable, cache_dir: str = "",
-                      progress: Progress = _no_progress) -> tuple[TokenLists, bool]:
+                      progress: Progress = no_progress) -> tuple[TokenLists, bool]:
     """The tokenized texts of a checked table, in row order, and whether they came from the cache;
     if not, they are tokenized as the file streams past, then cached."""
     path = table_cache_path(table, cache_dir)
-    cached = TokenCache._read(path)
+    cached = TokenCache.read_file(path)
     if cached is not None and len(cached) == len(table):
         return cached.items, True
     log.info("tokenizing %s once; cached in %s", table.path, path.parent)
@@ -265,7 +265,7 @@ def table_splits(table: LabelledTable, cfg: TrainConfig) -> tuple[list[int], lis
     return train_rows, val_rows, test_rows
 
 
-def load_table_corpus(cfg: TrainConfig, progress: Progress = _no_progress) -> Corpus:
+def load_table_corpus(cfg: TrainConfig, progress: Progress = no_progress) -> Corpus:
     """``load_corpus`` of a labelled file: checked, tokenized (or read from the cache) and split."""
     clock = _Clock()
     table = inspect_table(cfg.data, cfg.text_column, cfg.label_column, cfg.split_column, progress)

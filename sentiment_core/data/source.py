@@ -38,8 +38,8 @@ Progress = Callable[[str, int, int], None]
 _READ_PROGRESS_EVERY = 1000
 
 
-def _no_progress(stage: str, done: int, total: int) -> None:
-    pass
+def no_progress(stage: str, done: int, total: int) -> None:
+    """The ``Progress`` of a caller that wants no reports."""
 
 
 class DataError(RuntimeError):
@@ -72,7 +72,7 @@ def download_imdb(
     cache_dir: str | os.PathLike,
     url: str = IMDB_URL,
     sha256: str = IMDB_SHA256,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> Path:
     """Download the official archive into ``cache_dir`` once, verifying its checksum."""
     target = Path(cache_dir) / "aclImdb_v1.tar.gz"
@@ -105,7 +105,7 @@ def download_imdb(
     return target
 
 
-def resolve_source(data: str = "", cache_dir: str = "", progress: Progress = _no_progress) -> Path:
+def resolve_source(data: str = "", cache_dir: str = "", progress: Progress = no_progress) -> Path:
     """The archive or ``aclImdb/`` folder to read, downloading it if asked or needed."""
     spec = data or os.environ.get("SENTIMENT_DATA", "")
     cache = Path(cache_dir or default_cache_dir())
@@ -148,7 +148,7 @@ def _parse_member(name: str) -> tuple[str, str, int] | None:
     return None
 
 
-def read_raw(source: Path, splits: Sequence[str] = SPLITS, progress: Progress = _no_progress) -> dict[str, Reviews]:
+def read_raw(source: Path, splits: Sequence[str] = SPLITS, progress: Progress = no_progress) -> dict[str, Reviews]:
     """Raw review texts of ``splits``, sorted by id so every read gives the same order.
 
     One pass over the archive or folder; ``progress("read", bytes, total bytes)`` is called every
@@ -215,7 +215,7 @@ class Source:
     splits) go with it.
     """
 
-    def __init__(self, path: Path, progress: Progress = _no_progress):
+    def __init__(self, path: Path, progress: Progress = no_progress):
         self.path = Path(path)
         self.progress = progress
         self._raw: dict[str, Reviews] = {}

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import MAX_CLASSES
-from .source import DataError, Progress, _no_progress
+from .source import DataError, Progress, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class LabelledTable:
 # Pass 1: sha256 and encoding
 
 
-def sha256_and_line_breaks(path: Path, fmt: str, progress: Progress = _no_progress) -> tuple[str, int]:
+def sha256_and_line_breaks(path: Path, fmt: str, progress: Progress = no_progress) -> tuple[str, int]:
     """The file's sha256 and its number of line breaks; a text format is also checked to be UTF-8,
     as it is read. ``progress("read", bytes, total bytes)`` after every megabyte."""
     digest = hashlib.sha256()
@@ -339,7 +339,7 @@ class _Problems:
 
 
 def inspect_table(path: str | Path, text_column: str = "", label_column: str = "", split_column: str = "",
-                  progress: Progress = _no_progress) -> LabelledTable:
+                  progress: Progress = no_progress) -> LabelledTable:
     """Check every row of a labelled file and collect its labels and splits (see the module docstring)."""
     path = Path(path).expanduser()
     fmt = table_format(path)

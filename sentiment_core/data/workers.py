@@ -23,7 +23,7 @@ from multiprocessing import get_context
 
 from ..processes import die_with_parent
 from ..tokenizer import tokenize_many
-from .source import Progress, _no_progress
+from .source import Progress, no_progress
 from .tokens import TokenLists, TokenListsBuilder
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def _tokenize_chunk(texts: list[str]) -> list[list[str]]:
     return list(tokenize_many(texts))
 
 
-def tokenize_texts(texts: Sequence[str], progress: Progress = _no_progress, workers: int = 0) -> TokenLists:
+def tokenize_texts(texts: Sequence[str], progress: Progress = no_progress, workers: int = 0) -> TokenLists:
     """Tokenize many reviews, in several processes when there are many.
 
     ``progress("tokenize", done, total)`` is called after every chunk and while waiting for
@@ -46,7 +46,7 @@ def tokenize_texts(texts: Sequence[str], progress: Progress = _no_progress, work
     return tokenize_stream(texts, len(texts), progress, workers)
 
 
-def tokenize_stream(texts: Iterable[str], total: int, progress: Progress = _no_progress,
+def tokenize_stream(texts: Iterable[str], total: int, progress: Progress = no_progress,
                     workers: int = 0) -> TokenLists:
     """``tokenize_texts`` over a stream of ``total`` texts that is read as it is tokenized: only the
     chunks in flight are held as strings, the tokens go straight into a compact ``TokenLists``."""
