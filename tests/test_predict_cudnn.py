@@ -7,8 +7,7 @@ import threading
 import pytest
 import torch
 
-from sentiment_core import Predictor
-from sentiment_core import predict as predict_module
+from sentiment_core import Predictor, explain
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +52,7 @@ def test_overlapping_cuda_switches_restore_cudnn():
 
     def hold():
         entered.wait()
-        with predict_module._plain_rnn_kernels(torch.device("cuda")):
+        with explain._plain_rnn_kernels(torch.device("cuda")):
             inside.append(torch.backends.cudnn.enabled)
             threading.Event().wait(0.05)  # overlap with the other threads
 
