@@ -41,7 +41,7 @@ def _count(minimum: int):
 
 def _data(text: str) -> str:
     """An argparse type: 'download', or an IMDB archive or aclImdb/ folder that a run can read."""
-    from demo import datasource
+    from demo.services import datasource
 
     data = datasource.setting(text)
     trouble = datasource.problem(data)
@@ -95,7 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _build(args: argparse.Namespace):
     from demo import build_demo
-    from demo.worker import TrainingWorker
+    from demo.services.worker import TrainingWorker
 
     return build_demo(checkpoint_dir=args.checkpoint_dir, runs_dir=args.runs_dir, default_model=args.model,
                       allow_training=not args.no_training, max_train_samples=args.max_train_samples,
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from demo import launch_options
-    from demo.worker import thread_budget
+    from demo.services.worker import thread_budget
 
     torch.set_num_threads(args.threads or thread_budget()[0])
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -1,7 +1,7 @@
 """Memory soak of the Classify tab: many requests of mixed sizes through the app's own handler.
 
-Runs ``demo.classify.label_view`` and ``explanation_view`` (what the page calls per keystroke) over a
-``ModelRegistry`` of the shipped checkpoints, from a thread pool the size of the app's classify
+Runs ``demo.tabs.classify_views.label_view`` and ``explanation_view`` (what the page calls per
+keystroke) over a ``ModelRegistry`` of the shipped checkpoints, from a thread pool the size of the app's classify
 concurrency, like Gradio's worker threads. Requests alternate between a 1 MB paste of fresh
 random words (every one a string the tokenizer has never seen) and the app's short and long
 examples. Prints the process's resident memory (VmRSS) and its peak (VmHWM) from
@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from common import ROOT
 
-from demo.classify import explanation_view, label_view, load_examples
-from demo.models import ModelRegistry
+from demo.services.classify import load_examples
+from demo.services.registry import ModelRegistry
+from demo.tabs.classify_views import explanation_view, label_view
 from sentiment_core.tokenizer import spacy_tokenizer
 
 # Byte -> character table: mostly lowercase letters, one byte in eight a space.

@@ -1,6 +1,6 @@
 """Thread budget: classify latency in the web server and training speed in its child, side by side.
 
-For each (server threads, training-child threads) pair, a training child (``demo.worker``, the
+For each (server threads, training-child threads) pair, a training child (``demo.services.worker``, the
 default bi-GRU recipe on a 2,000-review slice, no word vectors) runs while this process, standing
 in for the server, calls ``Predictor.analyze`` (what the app computes per keystroke) and
 ``predict`` on a 230-token review for ``--seconds``. Prints the median and p95 latencies and the
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from common import percentile
 
-from demo.worker import Run, TrainingWorker, thread_budget
+from demo.services.worker import Run, TrainingWorker, thread_budget
 from sentiment_core import DEFAULT_CHECKPOINT, Predictor, preset
 from sentiment_core.data import read_raw, resolve_source
 

@@ -3,7 +3,7 @@
     cold  an empty cache: the archive is read and tokenized, the word vectors are computed
     warm  the same cache again: tokens and word vectors come from disk
 
-Each run goes through ``demo.worker.TrainingWorker``, the app's own path: a spawned child with
+Each run goes through ``demo.services.worker.TrainingWorker``, the app's own path: a spawned child with
 the app's thread budget and niceness. Times are wall-clock seconds from pressing Start; the
 test set is scored once, after the run. Prints, per run, each epoch's elapsed time and
 validation accuracy, the test accuracy, and where the time went.
@@ -22,7 +22,7 @@ import time
 
 from common import ROOT  # noqa: F401  (puts the repository on sys.path, sets $SENTIMENT_DATA)
 
-from demo.worker import Run, TrainingWorker, thread_budget
+from demo.services.worker import Run, TrainingWorker, thread_budget
 from sentiment_core import preset
 from sentiment_core.config import PRESETS
 from sentiment_core.report import format_seconds, render, timings_table

@@ -1,6 +1,6 @@
 """Screenshots of both tabs for the README, taken in headless Chromium (Debian's, no download).
 
-    python -m demo.screenshots [--checkpoint-dir checkpoints] [--out docs]
+    python bench/screenshots.py [--checkpoint-dir checkpoints] [--out docs]
 
 Serves the app on a free port with a temporary runs folder, classifies an example, trains two
 small models (an RNN and a GRU, about a minute on a laptop CPU) so the charts have something to
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 VIEWPORT = {"width": 1280, "height": 900}
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -82,11 +84,12 @@ def take(url: str, out: Path) -> list[Path]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(ROOT))  # run as a script from bench/: the app's package lies in the repo root
     from demo import build_demo, launch_options
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint-dir", default=None, help="shipped models (default: checkpoints/)")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs"), help="output folder")
+    parser.add_argument("--out", default=str(ROOT / "docs"), help="output folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as runs:
         demo = build_demo(checkpoint_dir=args.checkpoint_dir, runs_dir=runs)

@@ -3,7 +3,8 @@
     from demo import build_demo
     build_demo(runs_dir="runs").launch()
 
-Importing the package loads no Gradio: a training child process imports ``demo.worker`` alone.
+``demo.services`` holds the work and imports no Gradio (a training child process imports
+``demo.services.worker`` alone); ``demo.tabs`` lays out the pages; ``demo.ui`` composes them.
 """
 
 __all__ = ["build_demo", "launch_options"]

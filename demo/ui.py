@@ -1,8 +1,8 @@
 """The Gradio app: ``build_demo(...)`` composes the Classify and Train tabs and the page-wide events.
 
-Each tab is built by its own module (``classify_tab``, ``train_tab``), bound to this demo's model
-registry and training worker, which ``build_demo`` owns: nothing is shared between two demos built
-in one process.
+Each tab is built by its own module (``tabs.classify``, ``tabs.train``), bound to this demo's model
+registry and training worker (``services``), which ``build_demo`` owns: nothing is shared between two
+demos built in one process.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ import gradio as gr
 
 from sentiment_core import DEFAULT_CHECKPOINT
 
-from . import datasource, palette
-from .classify_tab import build_classify_tab
-from .models import ModelRegistry
-from .train_tab import DISABLED, build_train_tab
-from .worker import TrainingWorker
+from .services import datasource
+from .services.registry import ModelRegistry
+from .services.worker import TrainingWorker
+from .tabs import palette
+from .tabs.classify import build_classify_tab
+from .tabs.train import DISABLED, build_train_tab
 
 ROOT = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 1.0
@@ -112,7 +113,7 @@ def build_demo(
                 else:
                     gr.Markdown(DISABLED)
 
-        demo.load(models.describe, [models.c["model"]], [models.c["model_summary"], models.c["card"]],
+        demo.load(models.describe, [models.c.model], [models.c.model_summary, models.c.card],
                   api_visibility="private")
         if train is not None:
             demo.load(train.landing, None, [tabs], queue=False, show_progress="hidden", api_visibility="private")

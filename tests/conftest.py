@@ -49,7 +49,7 @@ def registry(tmp_path: Path, tiny_checkpoint: Path):
     """The app's model list over a shipped folder holding the tiny model as default.safetensors."""
     import shutil
 
-    from demo.models import ModelRegistry
+    from demo.services.registry import ModelRegistry
 
     shipped = tmp_path / "checkpoints"
     shipped.mkdir()

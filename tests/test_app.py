@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from demo import classify as cl
-from demo import palette
-from demo.models import ModelRegistry
+from demo.services import classify as cl
+from demo.services.registry import ModelRegistry
+from demo.tabs import classify_views as views
+from demo.tabs import palette
 from sentiment_core import Predictor, Vocab
 from sentiment_core.lm import LanguageModel, LMConfig
 from sentiment_core.lm_checkpoint import save_language_model
@@ -46,9 +47,9 @@ def registry(dirs: tuple[Path, Path]) -> ModelRegistry:
 def page_outputs(registry: ModelRegistry, model_key: str | None, text: str | None) -> tuple:
     """What the page shows for one text: the label's probabilities (None when empty), then the
     explanation event's outputs (words HTML, running chart, info Markdown)."""
-    label = cl.label_view(registry, model_key, text)
+    label = views.label_view(registry, model_key, text)
     probs = {c["label"]: c["confidence"] for c in label.value["confidences"]} if label.value else None
-    return (probs, *cl.explanation_view(registry, model_key, text))
+    return (probs, *views.explanation_view(registry, model_key, text))
 
 
 WORD_SPAN = re.compile(r'<span class="w( [a-z ]+)?"(?: style="background: ([^"]+)")?(?: title="([^"]*)")?>(.*?)</span>')
@@ -85,10 +86,10 @@ def test_words_and_labels_take_the_one_colour_convention(registry):
     assert palette.word_background(1.0) == palette.rgba(palette.POSITIVE_RGB, palette.WORD_ALPHA)
     assert palette.word_background(-0.5) == palette.rgba(palette.NEGATIVE_RGB, 0.5 * palette.WORD_ALPHA)
     assert palette.word_background(0.0) == "transparent"
-    label = cl.label_view(registry, "shipped/default", REVIEW)
+    label = views.label_view(registry, "shipped/default", REVIEW)
     top = label.value["label"]
     assert label.color == palette.tint(top) and palette.BY_LABEL[top] in (palette.POSITIVE_RGB, palette.NEGATIVE_RGB)
-    assert cl.label_view(registry, "shipped/default", "").value in (None, {})
+    assert views.label_view(registry, "shipped/default", "").value in (None, {})
 
 
 def test_markup_in_a_review_is_shown_as_typed(registry):
@@ -103,11 +104,11 @@ def test_words_the_model_does_not_know_are_counted_marked_and_called_out(registr
     predictor = registry.predictor("shipped/default")
     known = cl.known_words(predictor, ["a", "film", ",", "qqzxv", "😀"])
     assert known == [True, True, None, False, False]  # punctuation is no word
-    assert cl.coverage([True] * 9 + [False]) == "The model knows 9 of 10 words here."
-    assert "weigh the prediction with care" in cl.coverage([True] * 6 + [False] * 4)
-    plain = cl.coverage([True] + [False] * 4)
+    assert views.coverage([True] * 9 + [False]) == "The model knows 9 of 10 words here."
+    assert "weigh the prediction with care" in views.coverage([True] * 6 + [False] * 4)
+    plain = views.coverage([True] + [False] * 4)
     assert plain.startswith("**The model knows only 1 of 5 words here: the prediction means little.**")
-    assert "means little" in cl.coverage([None, None])
+    assert "means little" in views.coverage([None, None])
     _, words, _, info = page_outputs(registry, "shipped/default", "😀😀😀 🎬🍿")
     assert "The model knows only 0 of 5 words here: the prediction means little" in info
     assert all("unknown" in extra for _, extra, _ in shown_words(words))
@@ -125,15 +126,15 @@ def test_wording_counts_and_lists_words_only(registry):
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", None])
 def test_empty_text_clears_outputs_with_a_message(registry, text):
-    assert page_outputs(registry, "shipped/default", text) == (None, cl.WORDS_EMPTY, None, cl.EMPTY_MESSAGE)
+    assert page_outputs(registry, "shipped/default", text) == (None, views.WORDS_EMPTY, None, cl.EMPTY_MESSAGE)
 
 
 def test_missing_or_vanished_model_gives_a_message_not_an_exception(registry, tmp_path):
     assert page_outputs(registry, None, REVIEW)[0] is not None  # no choice made: the default model
     empty = ModelRegistry(tmp_path / "none", tmp_path / "none-runs")
-    assert page_outputs(empty, None, REVIEW) == (None, cl.WORDS_EMPTY, None, cl.NO_MODEL_MESSAGE)
+    assert page_outputs(empty, None, REVIEW) == (None, views.WORDS_EMPTY, None, cl.NO_MODEL_MESSAGE)
     outputs = page_outputs(registry, "runs/never-trained", REVIEW)
-    assert outputs[:3] == (None, cl.WORDS_EMPTY, None) and "gone" in outputs[3]
+    assert outputs[:3] == (None, views.WORDS_EMPTY, None) and "gone" in outputs[3]
     assert page_outputs(registry, "<b>x</b>", REVIEW)[3].count("&lt;b&gt;") == 1  # shown, not taken as HTML
 
 
@@ -153,9 +154,9 @@ def test_megabyte_paste_answers_quickly_and_marks_the_cut(registry):
 
 
 def test_explanation_scales_by_the_strongest_word_and_marks_gaps():
-    assert cl.explanation(["good", "bad", "film"], [2.0, -1.0, 0.0]) == [("good", 1.0), ("bad", -0.5), ("film", 0.0)]
-    assert cl.explanation(["a", "b"], [0.0, 0.0]) == [("a", 0.0), ("b", 0.0)]
-    assert cl.explanation(["a", "b"], [1.0, 1.0], gap_at=1) == [("a", 1.0), ("…", None), ("b", 1.0)]
+    assert views.explanation(["good", "bad", "film"], [2.0, -1.0, 0.0]) == [("good", 1.0), ("bad", -0.5), ("film", 0.0)]
+    assert views.explanation(["a", "b"], [0.0, 0.0]) == [("a", 0.0), ("b", 0.0)]
+    assert views.explanation(["a", "b"], [1.0, 1.0], gap_at=1) == [("a", 1.0), ("…", None), ("b", 1.0)]
 
 
 def test_examples_cite_real_reviews_and_cover_both_labels(imdb_archive):

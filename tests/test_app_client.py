@@ -16,7 +16,8 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from demo import build_demo, form
+from demo import build_demo
+from demo.services import form
 
 ROOT = Path(__file__).resolve().parent.parent
 REVIEW = "A wonderful film: moving, funny and beautifully acted. I loved it."

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from demo import palette
+from demo.tabs import palette
 from sentiment_core import Predictor, tokenize
 from sentiment_core.mistakes import error_table
 
@@ -31,8 +31,8 @@ else:
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path):
+    from bench.screenshots import free_port
     from demo import build_demo, launch_options
-    from demo.screenshots import free_port
 
     root = tmp_path_factory.mktemp("browser-app")
     shipped = root / "checkpoints"
@@ -49,7 +49,7 @@ def url(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path):
 
 @pytest.fixture(scope="module")
 def browser():
-    from demo.screenshots import launch_chromium
+    from bench.screenshots import launch_chromium
 
     with sync_api.sync_playwright() as p:
         browser = launch_chromium(p)

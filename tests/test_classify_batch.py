@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from gradio.context import LocalContext
 
-from demo import batch
+from demo.services import UserInputError, batch
+from demo.services import uploads as up
+from demo.tabs import inputs
 
 
 @pytest.fixture
@@ -30,9 +32,9 @@ def write(path: Path, data: str | bytes) -> str:
 
 
 def refusal(call, *args, **kwargs) -> str:
-    with pytest.raises(gr.Error) as info:
+    with pytest.raises(UserInputError) as info:
         call(*args, **kwargs)
-    return info.value.message
+    return str(info.value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,20 +65,20 @@ def hostile_paths(tmp_path: Path, uploads: Path) -> dict[str, str]:
 def test_every_path_outside_the_upload_folder_gets_the_same_refusal(registry, uploads, hostile_paths):
     messages = {}
     for what, path in hostile_paths.items():
-        messages[what] = refusal(batch.read_reviews, path, allowed_root=uploads)
+        messages[what] = refusal(up.read_reviews, path, allowed_root=uploads)
         assert refusal(batch.classify_file, registry, "shipped/default", path, allowed_root=uploads) == messages[what]
-    assert set(messages.values()) == {batch.REFUSED_MESSAGE}, messages
-    assert "hunter2" not in batch.REFUSED_MESSAGE and "root:" not in batch.REFUSED_MESSAGE
+    assert set(messages.values()) == {up.REFUSED_MESSAGE}, messages
+    assert "hunter2" not in up.REFUSED_MESSAGE and "root:" not in up.REFUSED_MESSAGE
 
 
 def test_files_inside_the_upload_folder_are_read(uploads, tmp_path):
     path = write(uploads / "abc123" / "reviews.txt", "Loved it.\nHated it.\n")
-    assert batch.read_reviews(path, allowed_root=uploads)[0]["text"].tolist() == ["Loved it.", "Hated it."]
+    assert up.read_reviews(path, allowed_root=uploads)[0]["text"].tolist() == ["Loved it.", "Hated it."]
     # The root may itself be reached through a symlink (/tmp on macOS is one).
     (tmp_path / "uploads-link").symlink_to(uploads)
-    assert len(batch.read_reviews(tmp_path / "uploads-link" / "abc123" / "reviews.txt",
+    assert len(up.read_reviews(tmp_path / "uploads-link" / "abc123" / "reviews.txt",
                                allowed_root=tmp_path / "uploads-link")[0]) == 2
-    assert len(batch.read_reviews(path, allowed_root=tmp_path / "uploads-link")[0]) == 2
+    assert len(up.read_reviews(path, allowed_root=tmp_path / "uploads-link")[0]) == 2
 
 
 def test_inside_a_gradio_request_only_files_received_by_the_upload_route_are_read(uploads):
@@ -85,8 +87,23 @@ def test_inside_a_gradio_request_only_files_received_by_the_upload_route_are_rea
     copied = write(uploads / "b" / "secret.txt", "password hunter2\n")
     token = LocalContext.blocks.set(SimpleNamespace(upload_file_set={uploaded}))
     try:
-        assert batch.read_reviews(uploaded, allowed_root=uploads)[0]["text"].tolist() == ["Loved it."]
-        assert refusal(batch.read_reviews, copied, allowed_root=uploads) == batch.REFUSED_MESSAGE
+        received = inputs.received_by_gradio
+        assert up.read_reviews(uploaded, uploads, received)[0]["text"].tolist() == ["Loved it."]
+        assert refusal(up.read_reviews, copied, uploads, received) == up.REFUSED_MESSAGE
+    finally:
+        LocalContext.blocks.reset(token)
+
+
+@pytest.mark.parametrize("record", [SimpleNamespace(), None], ids=["no upload record", "outside a request"])
+def test_without_gradios_record_of_uploads_no_file_is_read(uploads, monkeypatch, record):
+    """Fails closed: a Gradio without ``upload_file_set`` (or no request at all) vouches for no file."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    uploaded = write(uploads / "a" / "reviews.txt", "Loved it.\n")
+    token = LocalContext.blocks.set(record)
+    try:
+        assert not inputs.received_by_gradio(uploaded)
+        assert refusal(up.read_reviews, uploaded, **inputs.gradio_uploads()) == up.REFUSED_MESSAGE
+        assert refusal(up.read_reviews, uploaded) == up.REFUSED_MESSAGE  # no folder named: nothing is read
     finally:
         LocalContext.blocks.reset(token)
 
@@ -95,10 +112,16 @@ def test_the_default_root_is_gradios_upload_folder(registry, tmp_path, monkeypat
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio-uploads"))
     inside = write(tmp_path / "gradio-uploads" / "abc" / "reviews.txt", "Loved it.\n")
     outside = write(tmp_path / "elsewhere" / "reviews.txt", "Loved it.\n")
-    table, _, message = batch.classify_file(registry, "shipped/default", inside, tmp_path / "out")
-    assert len(table) == 1 and "Classified 1 review from" in message
-    assert refusal(batch.classify_file, registry, "shipped/default", outside) == batch.REFUSED_MESSAGE
-    assert refusal(batch.classify_file, registry, "shipped/default", "/etc/passwd") == batch.REFUSED_MESSAGE
+    token = LocalContext.blocks.set(SimpleNamespace(upload_file_set={inside, outside, "/etc/passwd"}))
+    try:
+        table, _, message = batch.classify_file(registry, "shipped/default", inside, tmp_path / "out",
+                                                **inputs.gradio_uploads())
+        assert len(table) == 1 and "Classified 1 review from" in message
+        for path in (outside, "/etc/passwd"):
+            assert refusal(batch.classify_file, registry, "shipped/default", path,
+                           **inputs.gradio_uploads()) == up.REFUSED_MESSAGE
+    finally:
+        LocalContext.blocks.reset(token)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,36 +131,36 @@ def test_the_default_root_is_gradios_upload_folder(registry, tmp_path, monkeypat
 def test_a_csv_with_half_a_million_columns_is_refused_in_well_under_a_second(uploads):
     columns = 550_000
     data = ",".join(f"c{i:x}" for i in range(columns)) + "\n" + ",".join("1" * columns) + "\n"
-    assert len(data) < batch.MAX_BATCH_BYTES
+    assert len(data) < up.MAX_BATCH_BYTES
     path = write(uploads / "wide.csv", data)
     start = time.perf_counter()
-    message = refusal(batch.read_reviews, path, allowed_root=uploads)
+    message = refusal(up.read_reviews, path, allowed_root=uploads)
     elapsed = time.perf_counter() - start
-    assert f"{columns:,} columns; the limit is {batch.MAX_BATCH_COLUMNS}" in message
+    assert f"{columns:,} columns; the limit is {up.MAX_BATCH_COLUMNS}" in message
     assert elapsed < 5, f"refusing took {elapsed:.1f} s"  # generous: it took 130 s before the check
 
 
 def test_rows_wider_than_the_header_are_refused_quickly(uploads):
     path = write(uploads / "wide-row.csv", "text\nLoved it.\n" + ",x" * 500_000 + "\n")
     start = time.perf_counter()
-    assert "not a well-formed CSV" in refusal(batch.read_reviews, path, allowed_root=uploads)
+    assert "not a well-formed CSV" in refusal(up.read_reviews, path, allowed_root=uploads)
     assert time.perf_counter() - start < 5
 
 
 def test_the_column_limit_counts_csv_fields_not_commas(uploads):
-    at_limit = ",".join(f"c{i}" for i in range(batch.MAX_BATCH_COLUMNS - 1)) + ",text\n" + "1," * 199 + "Fine.\n"
-    assert batch.read_reviews(write(uploads / "ok.csv", at_limit), allowed_root=uploads)[1] == "text"
-    over = ",".join(f"c{i}" for i in range(batch.MAX_BATCH_COLUMNS)) + ",text\n"
-    assert "201 columns" in refusal(batch.read_reviews, write(uploads / "over.csv", over), allowed_root=uploads)
+    at_limit = ",".join(f"c{i}" for i in range(up.MAX_BATCH_COLUMNS - 1)) + ",text\n" + "1," * 199 + "Fine.\n"
+    assert up.read_reviews(write(uploads / "ok.csv", at_limit), allowed_root=uploads)[1] == "text"
+    over = ",".join(f"c{i}" for i in range(up.MAX_BATCH_COLUMNS)) + ",text\n"
+    assert "201 columns" in refusal(up.read_reviews, write(uploads / "over.csv", over), allowed_root=uploads)
     quoted = '"' + "a," * 300 + '",text\n1,Loved it.\n'  # 300 commas inside one quoted name
-    assert batch.read_reviews(write(uploads / "quoted.csv", quoted), allowed_root=uploads)[1] == "text"
+    assert up.read_reviews(write(uploads / "quoted.csv", quoted), allowed_root=uploads)[1] == "text"
 
 
 def test_too_many_rows_are_refused_without_parsing_them_all(uploads):
     csv_path = write(uploads / "rows.csv", "id,text\n" + "1,Nice film.\n" * 100_000)
-    assert "more than 5,000 rows" in refusal(batch.read_reviews, csv_path, allowed_root=uploads)
+    assert "more than 5,000 rows" in refusal(up.read_reviews, csv_path, allowed_root=uploads)
     txt_path = write(uploads / "many.txt", "Nice film.\n" * 5_001)
-    assert "5,001 reviews; the limit is 5,000" in refusal(batch.read_reviews, txt_path, allowed_root=uploads)
+    assert "5,001 reviews; the limit is 5,000" in refusal(up.read_reviews, txt_path, allowed_root=uploads)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,7 +193,7 @@ def test_batch_csv_prefers_a_named_text_column_and_keeps_the_others(registry, up
 
 def test_batch_csv_falls_back_to_the_first_string_column(uploads):
     frame = pd.DataFrame({"stars": [1, 10], "score": [0.5, ""], "comment": ["Awful.", "Superb."], "note": ["a", "b"]})
-    table, column = batch.read_reviews(write(uploads / "r.csv", frame.to_csv(index=False)), allowed_root=uploads)
+    table, column = up.read_reviews(write(uploads / "r.csv", frame.to_csv(index=False)), allowed_root=uploads)
     assert column == "comment" and table["comment"].tolist() == ["Awful.", "Superb."]
 
 
@@ -210,7 +233,7 @@ def test_files_in_utf16_utf32_or_with_a_byte_order_mark_are_read(uploads, encodi
     texts = ["Très bon film, vraiment génial.", "Dreadful — boring and far too long.", "素晴らしい映画"]
     content = "\n".join(texts) if name.endswith(".txt") else "id,review\n" + "".join(
         f'{i},"{t}"\n' for i, t in enumerate(texts))
-    table, column = batch.read_reviews(write(uploads / name, content.encode(encoding)), allowed_root=uploads)
+    table, column = up.read_reviews(write(uploads / name, content.encode(encoding)), allowed_root=uploads)
     assert column in ("text", "review") and table[column].tolist() == texts
     if name.endswith(".csv"):
         assert table.columns.tolist() == ["id", "review"]  # no byte-order mark left in the first name
@@ -218,21 +241,19 @@ def test_files_in_utf16_utf32_or_with_a_byte_order_mark_are_read(uploads, encodi
 
 def test_a_binary_file_with_zero_bytes_on_both_sides_is_still_refused(uploads):
     path = write(uploads / "r.txt", bytes(range(256)) * 40)
-    assert "binary" in refusal(batch.read_reviews, path, allowed_root=uploads)
+    assert "binary" in refusal(up.read_reviews, path, allowed_root=uploads)
 
 
 def test_a_broken_utf16_file_is_a_clear_error(uploads):
     path = write(uploads / "r.txt", b"\xff\xfe" + "Fine film".encode("utf-16-le") + b"\x00\xd8")  # a lone surrogate
-    assert "is not UTF-16 text" in refusal(batch.read_reviews, path, allowed_root=uploads)
+    assert "is not UTF-16 text" in refusal(up.read_reviews, path, allowed_root=uploads)
 
 
 def test_refusals_log_one_line_and_no_traceback(uploads, caplog):
     path = write(uploads / "r.csv", b"a,b\n1,2\n")
-    with caplog.at_level("INFO", logger="demo.errors"):
-        error = refusal(batch.read_reviews, path, allowed_root=uploads)
-    assert [r.getMessage() for r in caplog.records] == [f"refused: {error}"]
-    with pytest.raises(gr.Error) as info:
-        batch.read_reviews(path, allowed_root=uploads)
+    with caplog.at_level("INFO", logger="demo.tabs.inputs"), pytest.raises(gr.Error) as info, inputs.refusing():
+        up.read_reviews(path, allowed_root=uploads)
+    assert [r.getMessage() for r in caplog.records] == [f"refused: {info.value.message}"]
     assert info.value.print_exception is False  # Gradio prints no traceback for it
 
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from gradio_client import Client, handle_file
 
 from demo import build_demo
-from demo.batch import REFUSED_MESSAGE
+from demo.services.uploads import REFUSED_MESSAGE
 
 
 def free_port() -> int:

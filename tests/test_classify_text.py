@@ -6,7 +6,8 @@ import json
 
 from test_app import page_outputs, shown_words
 
-from demo import classify as cl
+from demo.services import classify as cl
+from demo.tabs import classify_views as views
 from sentiment_core.predict import CHARS_PER_TOKEN
 
 
@@ -42,7 +43,7 @@ def test_a_short_text_shows_no_cut(registry):
 
 def test_a_text_without_words_is_a_message(registry):
     outputs = page_outputs(registry, "shipped/default", "<br /><br />")
-    assert outputs[:3] == (None, cl.WORDS_EMPTY, None) and "no words" in outputs[3]
+    assert outputs[:3] == (None, views.WORDS_EMPTY, None) and "no words" in outputs[3]
 
 
 def test_every_request_hands_freed_memory_back(registry, monkeypatch):
@@ -66,7 +67,7 @@ def test_the_page_states_what_the_explanation_approximates(registry):
 
 
 def test_a_rough_or_undefined_completeness_is_said_plainly():
-    from demo.classify import approximations
+    from demo.tabs.classify_views import approximations
     from sentiment_core.predict import Analysis
 
     base = {"tokens": ["a", "b"], "probabilities": {"negative": 0.5, "positive": 0.5}, "running": [0.5, 0.5],

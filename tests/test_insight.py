@@ -13,11 +13,12 @@ import gradio as gr
 import pytest
 from gradio_client import Client
 
-from demo import build_demo, insight_tab
-from demo import insight as ins
-from demo.charts import GRADIENT_FLOOR
-from demo.classify import ClassifyProblem
-from demo.models import ModelRegistry
+from demo import build_demo
+from demo.services import insight as ins
+from demo.services.classify import ClassifyProblem
+from demo.services.registry import ModelRegistry
+from demo.tabs import insight as insight_tab
+from demo.tabs.charts import GRADIENT_FLOOR
 from sentiment_core import Predictor
 from sentiment_core.mistakes import error_table
 
@@ -39,7 +40,7 @@ def three(tmp_path: Path, tiny_checkpoint: Path) -> ModelRegistry:
 def components() -> dict:
     """Stand-ins for the components the views key their outputs by."""
     names = ["compare_table", "gradient", "gradient_caption", "err_summary", "err_table", "err_shown"]
-    return {name: name for name in names}
+    return SimpleNamespace(**{name: name for name in names})
 
 
 def test_every_model_reads_the_review_selected_first_with_its_gradient_flow(three):
@@ -53,7 +54,7 @@ def test_every_model_reads_the_review_selected_first_with_its_gradient_flow(thre
     assert list(frame["model"]) == ["lstm (selected)", "default", "tutorial-rnn"]
     assert list(frame["test accuracy"])[::2] == ["88.2%", "59.8%"]  # from each checkpoint's header
     assert set(frame["prediction"]) <= {"negative", "positive"}
-    spec = json.loads(ins.compare_chart(readings, "shipped/lstm").plot)
+    spec = json.loads(insight_tab.compare_chart(readings, "shipped/lstm").plot)
     rows = spec["data"]["values"]
     assert {row["series"] for row in rows} == set(frame["model"])  # one line per model
     assert all(row["gradient norm"] >= GRADIENT_FLOOR for row in rows)
@@ -67,7 +68,7 @@ def test_the_vanilla_rnns_vanished_gradient_sits_on_the_floor(three):
     readings, _ = ins.compare(three, long_review, "shipped/tutorial-rnn")
     rnn = readings[0].flow
     assert 0.0 in rnn.norms  # underflowed far from the end: a log plot needs the floor
-    rows = json.loads(ins.compare_chart(readings, "shipped/tutorial-rnn").plot)["data"]["values"]
+    rows = json.loads(insight_tab.compare_chart(readings, "shipped/tutorial-rnn").plot)["data"]["values"]
     far = [row["gradient norm"] for row in rows if row["series"] == "tutorial-rnn (selected)"
            and row["distance from the end"] >= 100]
     assert GRADIENT_FLOOR in far and max(far) < 1e-9 < 1e-3 < rnn.norms[-1]  # vanished, drawn on the floor
@@ -88,7 +89,7 @@ def test_comparison_refuses_empty_text_and_unknown_models_and_bounds_huge_text(t
     readings, _ = ins.compare(three, huge, "shipped/default")
     for r in readings:
         assert r.flow.truncated and len(r.flow.tokens) <= three.predictor(r.entry.key).max_tokens
-    assert "read only its beginning and end" in ins.compare_caption(readings, [])
+    assert "read only its beginning and end" in insight_tab.compare_caption(readings, [])
 
 
 def test_at_most_six_models_are_compared(three):

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import pandas as pd
 import pytest
+from gradio.context import LocalContext
 
-from demo import batch, classify, form, own_data, views
-from demo import train_tab as tt
-from demo.models import ModelRegistry
-from demo.worker import Run, TrainingWorker
+from demo.services import batch, classify, form, own_data
+from demo.services.registry import ModelRegistry
+from demo.services.worker import Run, TrainingWorker
+from demo.tabs import classify_views
+from demo.tabs import train as tt
+from demo.tabs import train_views as views
 from sentiment_core import Predictor, preset, train
 from sentiment_core.evaluation import Metrics
 
@@ -27,13 +31,25 @@ def moods_csv(path: Path, n: int = 300) -> Path:
     return path
 
 
+class Received:
+    """Gradio's record of the files its upload route received: here, every file in the upload folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder.resolve()
+
+    def __contains__(self, path: str) -> bool:
+        return Path(path).resolve().is_relative_to(self.folder)
+
+
 @pytest.fixture
 def uploads(tmp_path, monkeypatch) -> Path:
-    """Gradio's upload folder for this test."""
+    """Gradio's upload folder for this test, inside a request whose app received every file in it."""
     folder = tmp_path / "gradio-uploads"
     folder.mkdir()
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
-    return folder
+    token = LocalContext.blocks.set(SimpleNamespace(upload_file_set=Received(folder)))
+    yield folder
+    LocalContext.blocks.reset(token)
 
 
 class FakeWorker(TrainingWorker):
@@ -50,7 +66,7 @@ def tab(tmp_path, tiny_checkpoint) -> tt.TrainTab:
     shipped.mkdir()
     shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
     registry = ModelRegistry(shipped, runs, shipped / "default.safetensors")
-    return tt.TrainTab(FakeWorker(threads=1), registry, runs, None, None, {})
+    return tt.TrainTab(FakeWorker(threads=1), registry, runs, None, None, None)
 
 
 def settings() -> list:
@@ -103,7 +119,7 @@ def test_a_bad_file_is_refused_with_its_own_name_before_anything_runs(tab, uploa
     with pytest.raises(gr.Error, match=r"reviews\.csv: column 'text' is empty \(no text\) in row 2 \(line 3\)"):
         tab.start("quick", "x", *settings(), "file", str(bad), "", "")
     assert not hasattr(tab.worker, "started")
-    message = own_data.preview("file", str(bad), None, "", "", None)
+    message = own_data.preview("file", str(bad), None, "", "", None, uploads)
     assert message.startswith("**Cannot train on this file:** reviews.csv: column 'text' is empty")
     assert str(uploads) not in message  # the server's path stays private
 
@@ -112,7 +128,7 @@ def test_the_preview_summarises_classes_and_warns_about_rare_ones(uploads):
     path = moods_csv(uploads / "moods.csv")
     with open(path, "a") as f:
         f.write("A rare one.,sleepy\n")
-    text = own_data.preview("file", str(path), None, "", "mood", None)
+    text = own_data.preview("file", str(path), None, "", "mood", None, uploads)
     assert "**moods.csv**: 301 rows" in text and "4 classes: `angry` (100)" in text
     assert "⚠️ moods.csv: class 'sleepy' has only 1 example" in text
     assert own_data.preview("imdb", str(path), None, "", "", None) == ""
@@ -133,10 +149,10 @@ def test_the_classify_view_names_the_class_it_explains(mood_model):
     predictor = Predictor.from_checkpoint(mood_model)
     analysis = predictor.analyze("A great day, wonderful.")
     known = classify.known_words(predictor, analysis.tokens)
-    line = classify.describe(analysis, 200, known)
+    line = classify_views.describe(analysis, 200, known)
     assert "**" in line and "happy" in line.split("·")[0] and "towards happy:" in line
     assert "follow **happy**: green towards it, red away from it" in line
-    chart = classify.running_chart(analysis)
+    chart = classify_views.running_chart(analysis)
     assert '"title": "P(happy)"' in chart.plot and '"text": "not happy"' in chart.plot
     assert classify.explanation_json(analysis, known)["target"] == "happy"
 
@@ -146,7 +162,7 @@ def test_batch_mode_gives_each_class_its_probability(mood_model, tmp_path, uploa
     upload = uploads / "batch.csv"
     pd.DataFrame({"text": ["A dreadful day.", "A quiet day.", "A wonderful day."]}).to_csv(upload, index=False)
     preview, csv_path, message = batch.classify_file(registry, registry.default_key(), str(upload),
-                                                     out_dir=tmp_path / "out")
+                                                     out_dir=tmp_path / "out", allowed_root=uploads)
     assert preview["prediction"].tolist() == ["angry", "calm", "happy"]
     assert pd.read_csv(csv_path).columns.tolist() == ["text", "prediction", "p_angry", "p_calm", "p_happy"]
     assert message.endswith(": 1 angry, 1 calm, 1 happy.")

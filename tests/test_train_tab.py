@@ -10,11 +10,13 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from demo import build_demo, datasource, form, views
-from demo import train_tab as tt
-from demo.charts import percent_scale
-from demo.models import ModelRegistry
-from demo.worker import Run, TrainingWorker
+from demo import build_demo
+from demo.services import datasource, form
+from demo.services.registry import ModelRegistry
+from demo.services.worker import Run, TrainingWorker
+from demo.tabs import train as tt
+from demo.tabs import train_views as views
+from demo.tabs.charts import percent_scale
 from sentiment_core import ModelConfig, preset
 
 
@@ -34,7 +36,7 @@ def tab(tmp_path: Path, tiny_checkpoint: Path) -> tt.TrainTab:
     shipped.mkdir()
     shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
     registry = ModelRegistry(shipped, runs, shipped / "default.safetensors")
-    return tt.TrainTab(TrainingWorker(threads=1), registry, runs, None, None, {})
+    return tt.TrainTab(TrainingWorker(threads=1), registry, runs, None, None, None)
 
 
 def form_values(**overrides) -> list:
@@ -205,7 +207,7 @@ def test_a_password_adds_a_field_and_an_api_parameter():
     boxes = [b for b in demo.blocks.values() if getattr(b, "label", None) == "Training password"]
     assert len(boxes) == 1 and boxes[0].type == "password"
     start = next(fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "start")  # the page's Start
-    # preset, run name, the settings, the password, then the data source (demo.own_data)
+    # preset, run name, the settings, the password, then the data source (demo.services.own_data)
     assert start.inputs[2 + len(form.FIELDS)] is boxes[0]
     assert [getattr(b, "label", None) for b in start.inputs[3 + len(form.FIELDS):]] == [
         "Train on", "Labelled file", "Text column", "Label column"]
@@ -264,36 +266,38 @@ def test_while_a_run_goes_the_form_shows_its_settings_read_only(tmp_path):
     settings = {**form.preset_settings("tutorial"), "epochs": 7, "device": "cpu"}
     run = Run("rnn-x", "x.safetensors", "tutorial", settings, status="training")
     _, tab = fake_tab(tmp_path, run)
-    controls = tab["controls"]
+    controls = tab.components.controls
     shown = tab.refresh("validation loss", {})  # a page opened (or reloaded) during the run
     for name, control in controls.items():
         assert shown[control] == {"__type__": "update", "value": settings[name], "interactive": False}, name
-    assert shown[tab["preset"]]["value"] == "tutorial" and shown[tab["preset"]]["interactive"] is False
-    assert shown[tab["run_name"]]["value"] == "rnn-x" and shown[tab["run_name"]]["interactive"] is False
+    assert shown[tab.components.preset]["value"] == "tutorial" and shown[tab.components.preset]["interactive"] is False
+    assert shown[tab.components.run_name]["value"] == "rnn-x" and shown[tab.components.run_name]["interactive"] is False
     assert tab.landing().selected == "train"  # and it opens on the Train tab
     # Polls in between send nothing to the form, so nothing a visitor does is overwritten.
     tab.worker.version += 1
-    polled = tab.refresh("validation loss", shown[tab["seen"]])
-    assert all(isinstance(polled[c], type(gr.skip())) for c in [*controls.values(), tab["preset"]])
+    polled = tab.refresh("validation loss", shown[tab.components.seen])
+    assert all(isinstance(polled[c], type(gr.skip())) for c in [*controls.values(), tab.components.preset])
     run.status = "finished"
     tab.worker.version += 1
-    after = tab.refresh("validation loss", polled[tab["seen"]])
+    after = tab.refresh("validation loss", polled[tab.components.seen])
     assert all(after[c] == {"__type__": "update", "interactive": True} for c in controls.values())
-    assert after[tab["run_name"]] == {"__type__": "update", "value": "", "interactive": True}  # that name is taken
+    # that name is taken
+    assert after[tab.components.run_name] == {"__type__": "update", "value": "", "interactive": True}
     assert isinstance(tab.landing(), type(gr.skip()))
 
 
 def test_the_preset_picker_fills_the_form_only_when_a_visitor_picks(tmp_path):
     """A preset shown because of a run (an update) must not refill the form with that preset's defaults."""
     blocks, tab = fake_tab(tmp_path, None)
-    fills = [fn for fn in blocks.fns.values() if tab["controls"]["epochs"] in fn.outputs and
-             any(target == tab["preset"]._id for target, _ in fn.targets)]
-    assert [[event for target, event in fn.targets if target == tab["preset"]._id] for fn in fills] == [["input"]]
+    fills = [fn for fn in blocks.fns.values() if tab.components.controls["epochs"] in fn.outputs and
+             any(target == tab.components.preset._id for target, _ in fn.targets)]
+    preset = tab.components.preset._id
+    assert [[event for target, event in fn.targets if target == preset] for fn in fills] == [["input"]]
 
 
 def test_stop_promises_a_checkpoint_only_once_the_run_has_trained(tmp_path):
     run = Run("r", "r.safetensors", "quick", {}, status="training")
-    tab = tt.TrainTab(FakeWorker(run), ModelRegistry(tmp_path, tmp_path / "runs"), tmp_path, None, None, {})
+    tab = tt.TrainTab(FakeWorker(run), ModelRegistry(tmp_path, tmp_path / "runs"), tmp_path, None, None, None)
     assert tab.stop() == "Stopping: the run has not trained yet, so it ends without saving a checkpoint."
     run.events.append({"kind": "Step", "step": 1, "total_steps": 10, "epoch": 1, "loss": 0.7})
     assert tab.stop() == "Stopping at the next batch; the best checkpoint so far is kept."
@@ -425,7 +429,7 @@ def test_compare_chart_has_one_series_per_run():
 
 def test_polls_that_find_nothing_new_skip_every_output(tmp_path):
     """Gradio needs a value per output: an unchanged run or model list answers with skips, not nothing."""
-    from demo.classify_tab import build_classify_tab
+    from demo.tabs.classify import build_classify_tab
 
     registry = ModelRegistry(tmp_path, tmp_path / "runs")
     with gr.Blocks():

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from demo import form
-from demo.views import status_markdown
-from demo.worker import Run, TrainingWorker, thread_budget
+from demo.services import form
+from demo.services.worker import Run, TrainingWorker, thread_budget
+from demo.tabs.train_views import status_markdown
 from sentiment_core import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,8 +167,8 @@ import sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
 from tests.test_worker import start
-from demo.views import status_markdown
-from demo.worker import TrainingWorker
+from demo.services.worker import TrainingWorker
+from demo.tabs.train_views import status_markdown
 if __name__ == "__main__":
     worker = TrainingWorker(threads=1)
     start(worker, Path({out!r}), epochs=30, max_train_samples=600)

@@ -18,6 +18,8 @@ from typing import Any
 from sentiment_core import ModelConfig, TrainConfig, preset
 from sentiment_core.config import PRESETS
 
+from .user_input import UserInputError
+
 TRAIN_REVIEWS = 22_500  # the 25,000 training reviews minus the default 10% validation share
 
 
@@ -74,7 +76,7 @@ PRESET_ORDER = tuple(sorted(PRESETS, key=lambda name: (name != "fast", name != "
 _NAME_RE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-class FormError(ValueError):
+class FormError(UserInputError):
     """A setting or run name the form cannot accept; the message is for the page."""
 
 

@@ -1,5 +1,5 @@
 """Inside the models, for the Classify tab: every model on one review, how far back each one reads, and
-the reviews a model gets wrong.
+the reviews a model gets wrong, as plain data (the tab draws them: ``demo.tabs.insight``).
 
 - ``compare``: each listed model's probabilities for a text (with its test accuracy) and its gradient
   flow, the norm of d logit / d embedding per token against the token's distance from the end
@@ -26,23 +26,12 @@ from sentiment_core.data import DataError
 from sentiment_core.mistakes import ErrorRow, ErrorTable, error_table
 from sentiment_core.predict import GradientFlow
 
-from . import palette
-from .charts import GRADIENT_FLOOR, gradient_chart
-from .classify import EMPTY_MESSAGE, NO_MODEL_MESSAGE, ClassifyProblem, load_predictor, release_memory, sentiment
-from .models import ModelEntry, ModelRegistry
+from .classify import EMPTY_MESSAGE, NO_MODEL_MESSAGE, ClassifyProblem, load_predictor, release_memory
+from .registry import ModelEntry, ModelRegistry
 
 # Models compared on one review: each costs a forward and a backward pass (up to ~0.1 s on one thread
 # for a 400-token review), and the registry keeps this many predictors loaded.
 MAX_COMPARED = 6
-
-GRADIENT_CAPTION = (
-    "**How far back does each model look?** For every token of the review, the size of the gradient of the "
-    "model's score (its logit) with respect to that token's word vector: how much the prediction would move if "
-    "that word were nudged. Left is the end of the review, right its beginning. A line that stays high reads "
-    "the whole review; a line that falls straight down, as a vanilla RNN's does a few dozen tokens back, is the "
-    f"**vanishing gradient**: the model barely feels, and during training barely learned from, those words. "
-    f"Values at or below {GRADIENT_FLOOR:.0e} (the dashed line) have vanished. A bidirectional model also reads "
-    "from the end backwards, so it feels the beginning too.")
 
 SPLITS = {"validation": "val", "test": "test"}  # as the page names them: as error_table does
 LABEL_FILTERS = ("any", "negative", "positive")
@@ -111,7 +100,8 @@ def compare(registry: ModelRegistry, text: str | None, selected: str | None) -> 
     return readings, notes
 
 
-def _name(reading: ModelReading, selected: str | None) -> str:
+def reading_name(reading: ModelReading, selected: str | None) -> str:
+    """The model's name in the comparison's table and plot."""
     return reading.entry.path.stem + (" (selected)" if reading.entry.key == selected else "")
 
 
@@ -121,28 +111,11 @@ def compare_frame(readings: list[ModelReading], selected: str | None) -> pd.Data
     for r in readings:
         probs = r.flow.probabilities
         accuracy = r.test_accuracy
-        rows.append({"model": _name(r, selected), "cell": r.cell, "prediction": max(probs, key=probs.get),
+        rows.append({"model": reading_name(r, selected), "cell": r.cell, "prediction": max(probs, key=probs.get),
                      "P(positive)": round(probs.get("positive", 0.0), 3),
                      "test accuracy": f"{accuracy:.1%}" if accuracy is not None else "not tested",
                      "tokens read": len(r.flow.tokens)})
     return pd.DataFrame(rows, columns=["model", "cell", "prediction", "P(positive)", "test accuracy", "tokens read"])
-
-
-def compare_chart(readings: list[ModelReading], selected: str | None):
-    """The gradient flow of every compared model, the selected one thicker."""
-    flows = [(_name(r, selected), r.flow.tokens, r.flow.distances, r.flow.norms) for r in readings]
-    names = [name for name, *_ in flows]
-    return gradient_chart(flows, selected=names[0] if readings and readings[0].entry.key == selected else "")
-
-
-def compare_caption(readings: list[ModelReading], notes: list[str]) -> str:
-    """The caption under the plot: how to read it, and which models read only part of the review."""
-    lines = [GRADIENT_CAPTION]
-    cut = [f"{md.code(r.entry.path.stem)} ({len(r.flow.tokens):,})" for r in readings if r.flow.truncated]
-    if cut:
-        lines.append("Long review: these models read only its beginning and end, so their lines stop at the tokens "
-                     f"they read: {', '.join(cut)}.")
-    return "\n\n".join([*lines, *notes])
 
 
 def compare_json(readings: list[ModelReading], notes: list[str], selected: str | None) -> dict[str, Any]:
@@ -227,24 +200,6 @@ def select(table: ErrorTable, label: str, min_tokens: Any, max_tokens: Any, leas
     return table.select(None if label == "any" else label, low, high, bool(least_confident), top)
 
 
-def summary(table: ErrorTable, model_key: str, shown: int, matching: int) -> str:
-    """What the explorer found: the model's mistakes on the split, and how many the filters show."""
-    (tn, fp), (fn, tp) = table.metrics.confusion
-    total = tn + fp + fn + tp
-    split = "validation" if table.split == "val" else "test"
-    lines = [f"{md.code(model_key)} gets **{fp + fn:,} of the {total:,} {split} reviews** wrong "
-             f"(accuracy {table.metrics.accuracy:.1%}): {fp:,} {sentiment('negative')} reviews called positive, "
-             f"{fn:,} {sentiment('positive')} reviews called negative."]
-    if not matching:
-        lines.append("None of them passes the filters.")
-    else:
-        which = (f"the first {shown:,} of the {matching:,}" if shown < matching
-                 else f"{'all ' if matching > 1 else ''}{matching:,}")
-        lines.append(f"Showing {which} that pass the filters. **Click a row** to load that review into the "
-                     "Review box above and see its explanation.")
-    return "  \n".join(lines)
-
-
 def error_frame(rows: list[ErrorRow]) -> pd.DataFrame:
     """The rows as the page's table: id, labels, confidence, length and the review's beginning."""
     def snippet(text: str) -> str:
@@ -253,11 +208,6 @@ def error_frame(rows: list[ErrorRow]) -> pd.DataFrame:
 
     return pd.DataFrame([[r.id, r.label, r.predicted, round(r.confidence, 3), r.tokens, snippet(r.text)]
                          for r in rows], columns=ERROR_COLUMNS)
-
-
-def styled_errors(rows: list[ErrorRow]) -> Any:
-    """The page's table with both label columns in their colours."""
-    return palette.style_labels(error_frame(rows), ["true label", "predicted"])
 
 
 def error_json(table: ErrorTable, model_key: str, rows: list[ErrorRow], matching: int) -> dict[str, Any]:

@@ -1,13 +1,15 @@
 """The Classify tab: model picker and card, a review classified as you type, examples, batch files.
 
-``build_classify_tab`` lays out the tab and wires its events; it returns its components by name so
-``ui.build_demo`` can refresh the model list when training adds a model.
+``build_classify_tab`` lays out the tab and wires its events; it returns the model views with the
+tab's components (``ClassifyComponents``) so ``ui.build_demo`` can refresh the model list when training
+adds a model.
 """
 
 # No ``from __future__ import annotations`` here: ``gr.api`` reads the endpoints' annotations as types
 # to describe their parameters and results on the API page.
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +18,13 @@ from gradio.data_classes import FileData
 
 from sentiment_core import markdown as md
 
-from . import batch, insight_tab, palette
-from . import classify as cl
-from .errors import model_argument, text_argument, user_error
-from .insight import ErrorExplorer
-from .models import ModelRegistry
+from ..services import batch, uploads
+from ..services import classify as cl
+from ..services.insight import ErrorExplorer
+from ..services.registry import ModelRegistry
+from . import classify_views as views
+from . import insight, palette
+from .inputs import gradio_uploads, model_argument, refusing, text_argument, user_error
 
 # Labels skip Gradio's queue (one POST, a few ms; its event machinery cost more than the model):
 # bench/bench_load.py measured p95 time-to-label 0.41 s instead of 0.74 s for 20 typists. They are
@@ -41,16 +45,39 @@ def example_label(example: dict[str, str]) -> str:
     return f"{snippet} ({example['label']})"
 
 
-class ModelViews:
-    """Handlers for the model picker, bound to one registry."""
+@dataclass
+class ClassifyComponents:
+    """The Classify tab's components."""
 
-    def __init__(self, registry: ModelRegistry, components: dict[str, Any]):
+    seen: gr.State  # per page: the versions it has drawn (shared with the Train tab)
+    model: gr.Dropdown
+    model_summary: gr.Markdown
+    problems: gr.Markdown
+    card: gr.Markdown
+    text: gr.Textbox
+    classify: gr.Button
+    label: gr.Label
+    info: gr.Markdown
+    words: gr.HTML
+    running: gr.Plot
+    insight: insight.InsightComponents
+    upload: gr.File
+    download: gr.File
+    batch: gr.Button
+    batch_message: gr.Markdown
+    batch_table: gr.Dataframe
+
+
+class ModelViews:
+    """Handlers for the model picker, bound to one registry; ``c`` is set once the tab is laid out."""
+
+    def __init__(self, registry: ModelRegistry):
         self.registry = registry
-        self.c = components
+        self.c: ClassifyComponents | None = None
 
     def describe(self, model_key: str | None) -> dict:
         """The model's one-paragraph summary and full card."""
-        summary, card = self.c["model_summary"], self.c["card"]
+        summary, card = self.c.model_summary, self.c.card
         if not model_key:
             return {summary: cl.NO_MODEL_MESSAGE, card: ""}
         try:
@@ -73,102 +100,105 @@ class ModelViews:
         choices = self.registry.choices()
         keys = [key for _, key in choices]
         value = model_key if model_key in keys else self.registry.default_key()
-        return {self.c["model"]: gr.Dropdown(choices=choices, value=value), self.c["problems"]: self.problems(),
-                self.c["seen"]: {**seen, "models": signature}}
+        return {self.c.model: gr.Dropdown(choices=choices, value=value), self.c.problems: self.problems(),
+                self.c.seen: {**seen, "models": signature}}
 
     def refresh_event(self) -> dict[str, Any]:
         """Arguments of an event listener that refreshes the model list (page load, timer)."""
         c = self.c
-        outputs = [c["model"], c["problems"], c["seen"]]
-        return {"fn": self.refresh, "inputs": [c["model"], c["seen"]], "outputs": outputs, "show_progress": "hidden",
+        outputs = [c.model, c.problems, c.seen]
+        return {"fn": self.refresh, "inputs": [c.model, c.seen], "outputs": outputs, "show_progress": "hidden",
                 "api_visibility": "private"}
 
 
 def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path, data: str = "") -> ModelViews:
     """Lay out the Classify tab (inside an open ``gr.Tab``) and wire its events; ``data`` is where the
     error explorer reads the IMDB reviews (as ``TrainConfig.data``)."""
-    c: dict[str, Any] = {"seen": seen}
-    models = ModelViews(registry, c)
+    models = ModelViews(registry)
     examples = cl.load_examples()
     with gr.Row(equal_height=False):
         # Only listed models: the list grows while the app runs, and each page's timer sends it the
         # new choices, which Gradio then accepts from that page (the API checks keys itself).
-        c["model"] = gr.Dropdown(registry.choices(), value=registry.default_key(), label="Model",
-                                 info="shipped models and runs trained here", scale=2)
+        model = gr.Dropdown(registry.choices(), value=registry.default_key(), label="Model",
+                            info="shipped models and runs trained here", scale=2)
         with gr.Column(scale=3):
-            c["model_summary"] = gr.Markdown(elem_id="model-summary")
-            c["problems"] = gr.Markdown(models.problems())
+            model_summary = gr.Markdown(elem_id="model-summary")
+            problems = gr.Markdown(models.problems())
     with gr.Accordion("Model card", open=False):
-        c["card"] = gr.Markdown(elem_id="card")
+        card = gr.Markdown(elem_id="card")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            c["text"] = gr.Textbox(label="Review", lines=6, max_lines=14, elem_id="review",
-                                   placeholder="Type or paste a movie review; the prediction follows as you type.")
+            text = gr.Textbox(label="Review", lines=6, max_lines=14, elem_id="review",
+                              placeholder="Type or paste a movie review; the prediction follows as you type.")
             with gr.Row():
-                c["classify"] = gr.Button("Classify", variant="primary")
-                gr.ClearButton([c["text"]], value="Clear")
+                classify = gr.Button("Classify", variant="primary")
+                gr.ClearButton([text], value="Clear")
         with gr.Column(scale=2):
-            c["label"] = gr.Label(label="Prediction", num_top_classes=2, elem_id="prediction")
-            c["info"] = gr.Markdown(cl.EMPTY_MESSAGE, elem_id="info")
+            label = gr.Label(label="Prediction", num_top_classes=2, elem_id="prediction")
+            info = gr.Markdown(cl.EMPTY_MESSAGE, elem_id="info")
     real = [e for e in examples if e["source"].startswith("aclImdb/")]
     short = [e for e in examples if not e["source"].startswith("aclImdb/")]
     with gr.Row():
-        gr.Examples([[e["text"]] for e in short], [c["text"]], label="Short reviews",
+        gr.Examples([[e["text"]] for e in short], [text], label="Short reviews",
                     example_labels=[example_label(e) for e in short])
-        gr.Examples([[e["text"]] for e in real], [c["text"]], label="Real IMDB test reviews",
+        gr.Examples([[e["text"]] for e in real], [text], label="Real IMDB test reviews",
                     example_labels=[example_label(e) for e in real])
-    c["words"] = gr.HTML(cl.WORDS_EMPTY, elem_classes="words-box", elem_id="words", container=True, padding=True)
-    c["running"] = gr.Plot(label=RUNNING_LABEL, elem_id="running", elem_classes="chart")
-    insight_tab.lay_out(c)
+    words = gr.HTML(views.WORDS_EMPTY, elem_classes="words-box", elem_id="words", container=True, padding=True)
+    running = gr.Plot(label=RUNNING_LABEL, elem_id="running", elem_classes="chart")
+    inside = insight.lay_out()
     with gr.Accordion("Batch: classify a file of reviews", open=False):
         gr.Markdown(f"A **.txt** file with one review per line, or a **.csv** file with a header row and a column "
-                    f"named {', '.join(batch.TEXT_COLUMNS)} (else the first text column is used). Up to "
-                    f"{batch.MAX_BATCH_ROWS:,} reviews and {batch.MAX_BATCH_BYTES // 2**20} MB per file.")
+                    f"named {', '.join(uploads.TEXT_COLUMNS)} (else the first text column is used). Up to "
+                    f"{uploads.MAX_BATCH_ROWS:,} reviews and {uploads.MAX_BATCH_BYTES // 2**20} MB per file.")
         with gr.Row():
-            c["upload"] = gr.File(label="Reviews file", file_types=[".txt", ".csv"], scale=1, elem_id="upload")
-            c["download"] = gr.File(label="Predictions (CSV)", interactive=False, scale=1)
-        c["batch"] = gr.Button("Classify file", variant="primary")
-        c["batch_message"] = gr.Markdown(elem_id="batch-message")
-        c["batch_table"] = gr.Dataframe(label="Predictions", interactive=False, wrap=True, max_height=400,
-                                        elem_id="batch-table")
+            upload = gr.File(label="Reviews file", file_types=[".txt", ".csv"], scale=1, elem_id="upload")
+            download = gr.File(label="Predictions (CSV)", interactive=False, scale=1)
+        batch_button = gr.Button("Classify file", variant="primary")
+        batch_message = gr.Markdown(elem_id="batch-message")
+        batch_table = gr.Dataframe(label="Predictions", interactive=False, wrap=True, max_height=400,
+                                   elem_id="batch-table")
+
+    c = models.c = ClassifyComponents(seen, model, model_summary, problems, card, text, classify, label, info, words,
+                                      running, inside, upload, download, batch_button, batch_message, batch_table)
 
     # Two events per keystroke, each keeping only the newest text: the label (a few ms) never
     # waits for the explanation (word attributions and running prediction, tens of ms).
-    text_model = [c["model"], c["text"]]
-    label_io = {"fn": functools.partial(cl.label_view, registry), "inputs": text_model, "outputs": [c["label"]],
+    text_model = [c.model, c.text]
+    label_io = {"fn": functools.partial(views.label_view, registry), "inputs": text_model, "outputs": [c.label],
                 "queue": False, "api_visibility": "private"}
-    explain_io = {"fn": functools.partial(cl.explanation_view, registry), "inputs": text_model,
-                  "outputs": [c["words"], c["running"], c["info"]], "concurrency_limit": EXPLAIN_CONCURRENCY,
+    explain_io = {"fn": functools.partial(views.explanation_view, registry), "inputs": text_model,
+                  "outputs": [c.words, c.running, c.info], "concurrency_limit": EXPLAIN_CONCURRENCY,
                   "concurrency_id": "explain", "api_visibility": "private"}
     explained = []  # the events that explain a new text or model: the model comparison follows each
     for io in (label_io, explain_io):
-        typed = c["text"].change(**io, trigger_mode="always_last", show_progress="hidden")
-        clicked = c["classify"].click(**io, show_progress="minimal")
+        typed = c.text.change(**io, trigger_mode="always_last", show_progress="hidden")
+        clicked = c.classify.click(**io, show_progress="minimal")
     explained += [typed, clicked]
-    describe = {"fn": models.describe, "inputs": [c["model"]], "outputs": [c["model_summary"], c["card"]],
+    describe = {"fn": models.describe, "inputs": [c.model], "outputs": [c.model_summary, c.card],
                 "api_visibility": "private"}
-    described = c["model"].change(**describe)
+    described = c.model.change(**describe)
     described.then(**label_io, show_progress="hidden")
     explained.append(described.then(**explain_io, show_progress="hidden"))
     explorer = ErrorExplorer(registry, data)
-    insight_tab.wire(c, registry, explorer, explained, described)
+    insight.wire(c.insight, c.model, c.text, registry, explorer, explained, described)
 
     # A file's old results go before a new file is read, so an error never sits over stale ones.
-    batch_outputs = [c["batch_table"], c["download"], c["batch_message"]]
+    batch_outputs = [c.batch_table, c.download, c.batch_message]
     clear = {"fn": lambda: (None, None, ""), "inputs": None, "outputs": batch_outputs, "queue": False,
              "show_progress": "hidden", "api_visibility": "private"}
 
     def classify_file_view(model_key: str | None, path: str | None):
-        preview, csv_path, message = batch.classify_file(registry, model_key, path, batch_dir)
+        with refusing():
+            preview, csv_path, message = batch.classify_file(registry, model_key, path, batch_dir, **gradio_uploads())
         return (None if preview is None else palette.style_labels(preview, "prediction")), csv_path, message
 
-    batch_io = {"fn": classify_file_view, "inputs": [c["model"], c["upload"]], "outputs": batch_outputs,
+    batch_io = {"fn": classify_file_view, "inputs": [c.model, c.upload], "outputs": batch_outputs,
                 "concurrency_limit": 2, "concurrency_id": "batch", "api_visibility": "private"}
-    c["batch"].click(**clear).then(**batch_io)
-    c["upload"].upload(**clear).then(**batch_io)
-    c["upload"].clear(**clear)
+    c.batch.click(**clear).then(**batch_io)
+    c.upload.upload(**clear).then(**batch_io)
+    c.upload.clear(**clear)
     add_api(registry)
-    insight_tab.add_api(registry, explorer)
+    insight.add_api(registry, explorer)
     return models
 
 
@@ -180,26 +210,24 @@ def add_api(registry: ModelRegistry) -> None:
     def classify(text: str, model: str | None = None) -> dict:
         """Classify one review: {"label", "probabilities", "model"}; the model defaults to the app's default."""
         text, model = text_argument(text), model_argument(registry, model)
-        try:
+        with refusing():
             probabilities = cl.probabilities(registry, text, model)
-        except cl.ClassifyProblem as exc:
-            raise user_error(str(exc)) from None
         return {"label": max(probabilities, key=probabilities.get), "probabilities": probabilities, "model": model}
 
     def explain(text: str, model: str | None = None) -> dict:
         """Explain one review: label, probabilities, tokens, word attributions, the running prediction and which
         words the model knows."""
         text, model = text_argument(text), model_argument(registry, model)
-        try:
+        with refusing():
             result, predictor = cl.analysis(registry, text, model)
-        except cl.ClassifyProblem as exc:
-            raise user_error(str(exc)) from None
         return {**cl.explanation_json(result, cl.known_words(predictor, result.tokens)), "model": model}
 
     def classify_file(file: FileData, model: str | None = None) -> dict:
         """Classify every review in a .txt (one a line) or .csv (a text column) file: each row with its
         prediction and P(positive), and the counts."""
-        return batch.classify_file_json(registry, model_argument(registry, model), file)
+        model = model_argument(registry, model)
+        with refusing():
+            return batch.classify_file_json(registry, model, file, **gradio_uploads())
 
     def model_card(model: str | None = None) -> dict:
         """A model's name, a plain-text summary and its Markdown card."""

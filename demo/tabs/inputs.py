@@ -1,4 +1,5 @@
-"""Refusals of a visitor's input: a clear message on the page or to the API caller, one line in the log.
+"""Refusals of a visitor's input: a clear message on the page or to the API caller, one line in the log;
+and Gradio's record of the files it received, which the upload checks of ``demo.services`` consult.
 
 Gradio prints a full traceback for every ``gr.Error`` unless told not to; a mistyped file or a
 wrong password is not a server fault, so the log gets one line saying what was refused.
@@ -6,14 +7,19 @@ wrong password is not a server fault, so the log gets one line saying what was r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
+from gradio.context import LocalContext
+from gradio.utils import get_upload_folder
 
-from .classify import NO_MODEL_MESSAGE
-from .models import ModelRegistry
+from ..services import UserInputError
+from ..services.classify import NO_MODEL_MESSAGE
+from ..services.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +28,33 @@ def user_error(message: str) -> gr.Error:
     """A ``gr.Error`` for bad input: logged as one line, without a traceback."""
     log.info("refused: %s", re.sub(r"\s+", " ", message).strip())
     return gr.Error(message, print_exception=False)
+
+
+@contextlib.contextmanager
+def refusing() -> Iterator[None]:
+    """Turn a service's ``UserInputError`` into the page's message (``user_error``)."""
+    try:
+        yield
+    except UserInputError as exc:
+        raise user_error(str(exc)) from None
+
+
+def received_by_gradio(path: str) -> bool:
+    """Whether the Gradio app serving this request received ``path`` through its upload route.
+
+    A mounted app (``gr.mount_gradio_app``) never counts as launched, and Gradio 6.31 then skips its
+    own check: it copies any server file a caller names into the upload folder before the handler
+    runs. Only the upload route's record (``Blocks.upload_file_set``) tells such a copy from an
+    upload. Without that record (outside a request, or a Gradio that no longer keeps it) no file
+    counts as received: the upload is refused rather than trusted.
+    """
+    uploads = getattr(LocalContext.blocks.get(None), "upload_file_set", None)
+    return uploads is not None and path in uploads
+
+
+def gradio_uploads() -> dict[str, Any]:
+    """The arguments of the upload checks (``demo.services.uploads``) for files uploaded to this app."""
+    return {"allowed_root": get_upload_folder(), "received": received_by_gradio}
 
 
 def text_argument(text: Any) -> str:

@@ -13,17 +13,22 @@
 # No ``from __future__ import annotations`` here: ``gr.api`` reads the endpoints' annotations as types.
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from sentiment_core import markdown as md
+from sentiment_core.mistakes import ErrorRow, ErrorTable
 
-from . import insight as ins
+from ..services import insight as ins
+from ..services.classify import ClassifyProblem
+from ..services.insight import ModelReading
+from ..services.registry import ModelRegistry
 from . import palette
-from .classify import ClassifyProblem
-from .errors import model_argument, text_argument, user_error
-from .models import ModelRegistry
+from .charts import GRADIENT_FLOOR, gradient_chart
+from .classify_views import sentiment
+from .inputs import model_argument, refusing, text_argument
 
 # One comparison at a time: each is a forward and a backward pass of every model (up to ~0.5 s on one thread).
 COMPARE_CONCURRENCY = 1
@@ -39,37 +44,111 @@ GRADIENT_LABEL = "Gradient flow: how strongly each model's prediction depends on
 NOT_YET = "Press **Find the mistakes** to score the selected model's reviews."
 
 
-def lay_out(c: dict[str, Any]) -> None:
-    """The two sections' components, added to ``c`` (inside the Classify tab's layout)."""
-    c["compare_open"] = gr.State(False)
+@dataclass
+class InsightComponents:
+    """The two sections' components."""
+
+    compare_open: gr.State
+    compare_section: gr.Accordion
+    compare_table: gr.Dataframe
+    gradient: gr.Plot
+    gradient_caption: gr.Markdown
+    err_split: gr.Radio
+    err_label: gr.Radio
+    err_order: gr.Radio
+    err_min: gr.Number
+    err_max: gr.Number
+    err_find: gr.Button
+    err_summary: gr.Markdown
+    err_table: gr.Dataframe
+    err_shown: gr.State  # per page: the model and split shown, and the shown rows' texts by id
+
+
+def lay_out() -> InsightComponents:
+    """The two sections' components (inside the Classify tab's layout)."""
+    compare_open = gr.State(False)
     with gr.Accordion("Inside the model: every model on this review, and how far back each one reads",
-                      open=False, elem_id="compare-section") as c["compare_section"]:
-        c["compare_table"] = gr.Dataframe(label="Every model on this review", interactive=False, wrap=True,
-                                          elem_id="compare-table")
-        c["gradient"] = gr.Plot(label=GRADIENT_LABEL, elem_id="gradient", elem_classes="chart")
-        c["gradient_caption"] = gr.Markdown(ins.GRADIENT_CAPTION, elem_id="gradient-caption")
+                      open=False, elem_id="compare-section") as compare_section:
+        compare_table = gr.Dataframe(label="Every model on this review", interactive=False, wrap=True,
+                                     elem_id="compare-table")
+        gradient = gr.Plot(label=GRADIENT_LABEL, elem_id="gradient", elem_classes="chart")
+        gradient_caption = gr.Markdown(GRADIENT_CAPTION, elem_id="gradient-caption")
     with gr.Accordion("Mistakes: the reviews this model gets wrong", open=False, elem_id="errors-section"):
         gr.Markdown(ERRORS_INTRO)
         with gr.Row():
-            c["err_split"] = gr.Radio(list(ins.SPLITS), value="validation", label="Reviews", min_width=160)
-            c["err_label"] = gr.Radio(list(ins.LABEL_FILTERS), value="any", label="True label", min_width=220)
-            c["err_order"] = gr.Radio(list(ins.ORDERS), value=ins.ORDERS[0], label="Order", min_width=220)
+            err_split = gr.Radio(list(ins.SPLITS), value="validation", label="Reviews", min_width=160)
+            err_label = gr.Radio(list(ins.LABEL_FILTERS), value="any", label="True label", min_width=220)
+            err_order = gr.Radio(list(ins.ORDERS), value=ins.ORDERS[0], label="Order", min_width=220)
         with gr.Row(equal_height=True):
-            c["err_min"] = gr.Number(0, label="Shortest (tokens)", precision=0, minimum=0,
-                                     maximum=ins.MAX_LENGTH_FILTER, min_width=120)
-            c["err_max"] = gr.Number(0, label="Longest (tokens, 0: any)", precision=0, minimum=0,
-                                     maximum=ins.MAX_LENGTH_FILTER, min_width=120)
-            c["err_find"] = gr.Button("Find the mistakes", variant="primary", min_width=160, elem_id="find-errors")
-        c["err_summary"] = gr.Markdown(NOT_YET, elem_id="errors-summary")
-        c["err_table"] = gr.Dataframe(headers=ins.ERROR_COLUMNS, interactive=False, wrap=True, max_height=480,
-                                      elem_id="errors-table")
-        c["err_shown"] = gr.State({})  # per page: the model and split shown, and the shown rows' texts by id
+            err_min = gr.Number(0, label="Shortest (tokens)", precision=0, minimum=0,
+                                maximum=ins.MAX_LENGTH_FILTER, min_width=120)
+            err_max = gr.Number(0, label="Longest (tokens, 0: any)", precision=0, minimum=0,
+                                maximum=ins.MAX_LENGTH_FILTER, min_width=120)
+            err_find = gr.Button("Find the mistakes", variant="primary", min_width=160, elem_id="find-errors")
+        err_summary = gr.Markdown(NOT_YET, elem_id="errors-summary")
+        err_table = gr.Dataframe(headers=ins.ERROR_COLUMNS, interactive=False, wrap=True, max_height=480,
+                                 elem_id="errors-table")
+        err_shown = gr.State({})
+    return InsightComponents(compare_open, compare_section, compare_table, gradient, gradient_caption, err_split,
+                             err_label, err_order, err_min, err_max, err_find, err_summary, err_table, err_shown)
 
 
-def compare_view(registry: ModelRegistry, c: dict[str, Any], opened: bool, model_key: str | None,
+GRADIENT_CAPTION = (
+    "**How far back does each model look?** For every token of the review, the size of the gradient of the "
+    "model's score (its logit) with respect to that token's word vector: how much the prediction would move if "
+    "that word were nudged. Left is the end of the review, right its beginning. A line that stays high reads "
+    "the whole review; a line that falls straight down, as a vanilla RNN's does a few dozen tokens back, is the "
+    f"**vanishing gradient**: the model barely feels, and during training barely learned from, those words. "
+    f"Values at or below {GRADIENT_FLOOR:.0e} (the dashed line) have vanished. A bidirectional model also reads "
+    "from the end backwards, so it feels the beginning too.")
+
+
+def compare_chart(readings: list[ModelReading], selected: str | None):
+    """The gradient flow of every compared model, the selected one thicker."""
+    flows = [(ins.reading_name(r, selected), r.flow.tokens, r.flow.distances, r.flow.norms) for r in readings]
+    names = [name for name, *_ in flows]
+    return gradient_chart(flows, selected=names[0] if readings and readings[0].entry.key == selected else "")
+
+
+def compare_caption(readings: list[ModelReading], notes: list[str]) -> str:
+    """The caption under the plot: how to read it, and which models read only part of the review."""
+    lines = [GRADIENT_CAPTION]
+    cut = [f"{md.code(r.entry.path.stem)} ({len(r.flow.tokens):,})" for r in readings if r.flow.truncated]
+    if cut:
+        lines.append("Long review: these models read only its beginning and end, so their lines stop at the tokens "
+                     f"they read: {', '.join(cut)}.")
+    return "\n\n".join([*lines, *notes])
+
+
+def summary(table: ErrorTable, model_key: str, shown: int, matching: int) -> str:
+    """What the explorer found: the model's mistakes on the split, and how many the filters show."""
+    (tn, fp), (fn, tp) = table.metrics.confusion
+    total = tn + fp + fn + tp
+    split = "validation" if table.split == "val" else "test"
+    lines = [f"{md.code(model_key)} gets **{fp + fn:,} of the {total:,} {split} reviews** wrong "
+             f"(accuracy {table.metrics.accuracy:.1%}): {fp:,} {sentiment('negative')} reviews called positive, "
+             f"{fn:,} {sentiment('positive')} reviews called negative."]
+    if not matching:
+        lines.append("None of them passes the filters.")
+    else:
+        which = (f"the first {shown:,} of the {matching:,}" if shown < matching
+                 else f"{'all ' if matching > 1 else ''}{matching:,}")
+        lines.append(f"Showing {which} that pass the filters. **Click a row** to load that review into the "
+                     "Review box above and see its explanation.")
+    return "  \n".join(lines)
+
+
+def styled_errors(rows: list[ErrorRow]) -> Any:
+    """The page's table with both label columns in their colours."""
+    return palette.style_labels(ins.error_frame(rows), ["true label", "predicted"])
+
+
+
+
+def compare_view(registry: ModelRegistry, c: InsightComponents, opened: bool, model_key: str | None,
                  text: str | None) -> dict:
     """The comparison table, gradient plot and caption of a text, while the section is open."""
-    outputs = (c["compare_table"], c["gradient"], c["gradient_caption"])
+    outputs = (c.compare_table, c.gradient, c.gradient_caption)
     if not opened:
         return dict.fromkeys(outputs, gr.skip())
     try:
@@ -77,16 +156,16 @@ def compare_view(registry: ModelRegistry, c: dict[str, Any], opened: bool, model
     except ClassifyProblem as exc:
         return dict(zip(outputs, (None, None, md.text(str(exc))), strict=True))
     frame = palette.style_labels(ins.compare_frame(readings, model_key), "prediction")
-    return dict(zip(outputs, (frame, ins.compare_chart(readings, model_key), ins.compare_caption(readings, notes)),
+    return dict(zip(outputs, (frame, compare_chart(readings, model_key), compare_caption(readings, notes)),
                     strict=True))
 
 
-def find_view(explorer: ins.ErrorExplorer, c: dict[str, Any], model_key: str | None, split: str, label: str,
+def find_view(explorer: ins.ErrorExplorer, c: InsightComponents, model_key: str | None, split: str, label: str,
               min_tokens: Any, max_tokens: Any, order: str, shown: dict, only_if_shown: bool = False,
               progress: gr.Progress = gr.Progress()) -> dict:  # noqa: B008 (how Gradio asks for a progress bar)
     """The selected model's mistakes, filtered; with ``only_if_shown`` (a filter changed), only when a
     table is already on the page."""
-    outputs = (c["err_summary"], c["err_table"], c["err_shown"])
+    outputs = (c.err_summary, c.err_table, c.err_shown)
     if only_if_shown and not shown:
         return dict.fromkeys(outputs, gr.skip())
 
@@ -102,7 +181,7 @@ def find_view(explorer: ins.ErrorExplorer, c: dict[str, Any], model_key: str | N
     rows = matching[:ins.MAX_ROWS]
     key = model_key or explorer.registry.default_key()
     texts = {"model": key, "split": split, "texts": {row.id: row.text for row in rows}}
-    return dict(zip(outputs, (ins.summary(table, key, len(rows), len(matching)), ins.styled_errors(rows), texts),
+    return dict(zip(outputs, (summary(table, key, len(rows), len(matching)), styled_errors(rows), texts),
                     strict=True))
 
 
@@ -113,42 +192,43 @@ def pick_view(shown: dict, evt: gr.SelectData) -> Any:
     return text if text is not None else gr.skip()
 
 
-def clear_view(c: dict[str, Any]) -> dict:
+def clear_view(c: InsightComponents) -> dict:
     """A new model: the explorer's table was another model's."""
-    return {c["err_summary"]: NOT_YET, c["err_table"]: None, c["err_shown"]: {}}
+    return {c.err_summary: NOT_YET, c.err_table: None, c.err_shown: {}}
 
 
 SCROLL_TO_REVIEW = "() => document.getElementById('review').scrollIntoView({behavior: 'smooth', block: 'start'})"
 
 
-def wire(c: dict[str, Any], registry: ModelRegistry, explorer: ins.ErrorExplorer, explained: list,
-         model_changed) -> None:
-    """The sections' events: ``explained`` are the events that explain a new text or model, which the
-    comparison follows; ``model_changed`` the model selector's change event."""
+def wire(c: InsightComponents, model: gr.Dropdown, text: gr.Textbox, registry: ModelRegistry,
+         explorer: ins.ErrorExplorer, explained: list, model_changed) -> None:
+    """The sections' events: ``model`` and ``text`` are the Classify tab's model selector and Review box;
+    ``explained`` are the events that explain a new text or model, which the comparison follows;
+    ``model_changed`` the model selector's change event."""
     compare_io = {"fn": functools.partial(compare_view, registry, c),
-                  "inputs": [c["compare_open"], c["model"], c["text"]],
-                  "outputs": [c["compare_table"], c["gradient"], c["gradient_caption"]],
+                  "inputs": [c.compare_open, model, text],
+                  "outputs": [c.compare_table, c.gradient, c.gradient_caption],
                   "concurrency_limit": COMPARE_CONCURRENCY, "concurrency_id": "compare", "api_visibility": "private"}
     for event in explained:
         event.then(**compare_io, show_progress="hidden")
-    c["compare_section"].expand(lambda: True, None, [c["compare_open"]], queue=False, show_progress="hidden",
+    c.compare_section.expand(lambda: True, None, [c.compare_open], queue=False, show_progress="hidden",
                                 api_visibility="private").then(**compare_io, show_progress="minimal")
-    c["compare_section"].collapse(lambda: False, None, [c["compare_open"]], queue=False, show_progress="hidden",
+    c.compare_section.collapse(lambda: False, None, [c.compare_open], queue=False, show_progress="hidden",
                                   api_visibility="private")
 
-    find_inputs = [c["model"], c["err_split"], c["err_label"], c["err_min"], c["err_max"], c["err_order"],
-                   c["err_shown"]]
-    find_outputs = [c["err_summary"], c["err_table"], c["err_shown"]]
+    find_inputs = [model, c.err_split, c.err_label, c.err_min, c.err_max, c.err_order,
+                   c.err_shown]
+    find_outputs = [c.err_summary, c.err_table, c.err_shown]
     find = {"fn": functools.partial(find_view, explorer, c), "inputs": find_inputs, "outputs": find_outputs,
             "concurrency_limit": ERRORS_CONCURRENCY, "concurrency_id": "errors", "api_visibility": "private"}
-    c["err_find"].click(**find, show_progress="full")
+    c.err_find.click(**find, show_progress="full")
     refilter = {**find, "fn": functools.partial(find_view, explorer, c, only_if_shown=True)}
-    for control in (c["err_split"], c["err_label"], c["err_order"]):
+    for control in (c.err_split, c.err_label, c.err_order):
         control.input(**refilter, show_progress="full")
-    for box in (c["err_min"], c["err_max"]):
+    for box in (c.err_min, c.err_max):
         box.submit(**refilter, show_progress="full")
         box.blur(**refilter, show_progress="full")
-    c["err_table"].select(pick_view, [c["err_shown"]], [c["text"]], queue=False, show_progress="hidden",
+    c.err_table.select(pick_view, [c.err_shown], [text], queue=False, show_progress="hidden",
                           api_visibility="private").then(None, js=SCROLL_TO_REVIEW, api_visibility="private")
     model_changed.then(functools.partial(clear_view, c), None, find_outputs, queue=False, show_progress="hidden",
                        api_visibility="private")
@@ -161,10 +241,8 @@ def add_api(registry: ModelRegistry, explorer: ins.ErrorExplorer) -> None:
         """Every listed model on one review (at most 6, the named model first): probabilities, test accuracy,
         and the gradient norm of the logit at each token with the token's distance from the end."""
         text, model = text_argument(text), model_argument(registry, model)
-        try:
+        with refusing():
             readings, notes = ins.compare(registry, text, model)
-        except ClassifyProblem as exc:
-            raise user_error(str(exc)) from None
         return ins.compare_json(readings, notes, model)
 
     def errors(model: str | None = None, split: str = "validation", label: str = "any", min_tokens: int = 0,
@@ -172,14 +250,12 @@ def add_api(registry: ModelRegistry, explorer: ins.ErrorExplorer) -> None:
         """The reviews a model gets wrong on the validation or test split, most confident first (or least), with
         their full texts; label (any, negative, positive: the true one) and length in tokens filter them."""
         model = model_argument(registry, model)
-        try:
+        with refusing():
             top = ins.whole("top", top, ins.MAX_API_ROWS)
             if not isinstance(least_confident, bool):
                 raise ClassifyProblem(f"least_confident must be true or false, not {least_confident!r}.")
             table = explorer.table(model, ins.split_of(split))
             matching = ins.select(table, label, min_tokens, max_tokens, least_confident, 0)
-        except ClassifyProblem as exc:
-            raise user_error(str(exc)) from None
         return ins.error_json(table, model, matching[:top] if top else matching[:ins.MAX_API_ROWS], len(matching))
 
     gr.api(compare_models, api_name="compare_models", concurrency_id="compare", concurrency_limit=COMPARE_CONCURRENCY)

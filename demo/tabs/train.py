@@ -1,29 +1,30 @@
 """The Train tab: the form, Start and Stop, and the live view of the shared training run.
 
-``build_train_tab`` lays out the tab and wires its own buttons; it returns its components by name
-so ``ui.build_demo`` can hook the page-wide timer to ``TrainTab.refresh``. Handlers return dicts
-keyed by component. Training itself runs in a child process owned by ``demo.worker``.
+``build_train_tab`` lays out the tab and wires its own buttons; it returns a ``TrainTab`` holding its
+components (``TrainComponents``) so ``ui.build_demo`` can hook the page-wide timer to
+``TrainTab.refresh``. Handlers return dicts keyed by component. Training itself runs in a child
+process owned by ``demo.services.worker``.
 """
 
-# No ``from __future__ import annotations`` here: ``gr.api`` reads the endpoints' annotations as types
-# to describe their parameters and results on the API page.
+from __future__ import annotations
 
 import dataclasses
 import hmac
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from sentiment_core.config import PRESETS
 from sentiment_core.utils import available_devices
 
-from . import datasource, form, own_data, views
-from .errors import user_error
-from .models import ModelRegistry
-from .worker import Run, TrainingBusyError, TrainingWorker
+from ..services import datasource, form, own_data
+from ..services.registry import ModelRegistry
+from ..services.worker import Run, TrainingBusyError, TrainingWorker
+from . import train_views as views
+from .data_source import DataSourceControls, build_data_source, wire_data_source
+from .inputs import gradio_uploads, user_error
+from .train_api import add_api
 
 DISABLED = ("## Training is disabled on this server\nThis deployment only classifies with the models it has. "
             "Run the app yourself (`python app.py`) to train models; see the README.")
@@ -59,6 +60,28 @@ def _running(run: Run | None) -> str | None:
 
 
 @dataclass
+class TrainComponents:
+    """The Train tab's components; ``controls`` holds the form's, by ``form.FIELDS`` name."""
+
+    seen: gr.State
+    preset: gr.Dropdown
+    run_name: gr.Textbox
+    own_data: DataSourceControls
+    controls: dict[str, gr.components.Component]
+    password: gr.Textbox | None
+    data: gr.Markdown
+    start: gr.Button
+    stop: gr.Button
+    notice: gr.Markdown
+    status: gr.Markdown
+    loss_plot: gr.Plot
+    accuracy_plot: gr.Plot
+    results: gr.Markdown
+    compare_metric: gr.Radio
+    compare_plot: gr.Plot
+
+
+@dataclass
 class TrainTab:
     """The tab's components, and the handlers bound to this app's worker and settings."""
 
@@ -67,12 +90,9 @@ class TrainTab:
     runs_dir: Path
     cap: int | None
     password: str | None
-    components: dict[str, Any]
-    data: str = dataclasses.field(default_factory=datasource.setting)  # see ``demo.datasource``
+    components: TrainComponents | None  # None: the handlers alone, without a page (tests, scripts)
+    data: str = dataclasses.field(default_factory=datasource.setting)  # see ``demo.services.datasource``
     data_dir: Path | None = None  # a server folder whose labelled files a run may name (--train-data-dir)
-
-    def __getitem__(self, name: str) -> Any:
-        return self.components[name]
 
     def _check_password(self, given: str | None) -> None:
         if self.password and not hmac.compare_digest(str(given or "").encode(), self.password.encode()):
@@ -96,7 +116,7 @@ class TrainTab:
             name, path = form.run_path(self.runs_dir, run_name, model_cfg)
             data_settings, data_note = own_data.overrides(
                 source.get("data_source"), source.get("upload"), source.get("data_file"), source.get("text_column"),
-                source.get("label_column"), self.runs_dir, self.data_dir)
+                source.get("label_column"), self.runs_dir, self.data_dir, **gradio_uploads())
             train_cfg = dataclasses.replace(train_cfg, output=str(path), **{"data": self.data, **data_settings})
         except (form.FormError, own_data.DataSourceError) as exc:
             raise user_error(str(exc)) from None
@@ -147,8 +167,7 @@ class TrainTab:
 
     def compare(self, metric: str):
         """The compare plot: saved runs' histories plus the run in progress."""
-        histories = {e.name: self.registry.history(e.key) for e in self.registry.scan()[0]
-                     if e.key.startswith("runs/")}
+        histories = {e.name: e.history for e in self.registry.scan()[0] if e.key.startswith("runs/")}
         _, current = self.worker.snapshot()
         if current is not None and current.of_kind("EpochEnd"):
             histories[current.name] = views.run_histories(current)
@@ -160,18 +179,18 @@ class TrainTab:
         Sent only when a run starts or ends, so a visitor's edits between runs are never overwritten.
         """
         c = self.components
-        fields = [c["preset"], c["run_name"], *c["controls"].values()]
+        fields = [c.preset, c.run_name, *c.controls.values()]
         running = _running(run)
         if seen.get("form") == running:
             return dict.fromkeys(fields, gr.skip())
         if running:
-            updates = {c["controls"][f]: gr.update(value=run.settings[f], interactive=False)
+            updates = {c.controls[f]: gr.update(value=run.settings[f], interactive=False)
                        for f in form.FIELDS if f in run.settings}
-            return {**updates, c["preset"]: gr.update(value=run.preset, interactive=False),
-                    c["run_name"]: gr.update(value=run.name, interactive=False)}
+            return {**updates, c.preset: gr.update(value=run.preset, interactive=False),
+                    c.run_name: gr.update(value=run.name, interactive=False)}
         # The finished run's name is taken now: the next run needs another.
-        return {**{control: gr.update(interactive=True) for control in c["controls"].values()},
-                c["preset"]: gr.update(interactive=True), c["run_name"]: gr.update(value="", interactive=True)}
+        return {**{control: gr.update(interactive=True) for control in c.controls.values()},
+                c.preset: gr.update(interactive=True), c.run_name: gr.update(value="", interactive=True)}
 
     def refresh(self, metric: str, seen: dict) -> dict:
         """Status, plots, buttons, data line and form of the shared run; nothing is sent when nothing changed."""
@@ -181,19 +200,18 @@ class TrainTab:
             return dict.fromkeys(self.refresh_event()["outputs"], gr.skip())
         view = views.training_view(run)
         data = datasource.describe(self.data)  # a run may have downloaded the archive since
-        return {c["status"]: view["status"], c["loss_plot"]: view["loss"], c["accuracy_plot"]: view["accuracy"],
-                c["results"]: view["results"], c["start"]: gr.Button(interactive=view["can_start"]),
-                c["stop"]: gr.Button(interactive=view["can_stop"]), c["compare_plot"]: self.compare(metric),
-                c["data"]: data if seen.get("data") != data else gr.skip(), **self._form(run, seen),
-                c["seen"]: {**seen, "training": version, "data": data, "form": _running(run)}}
+        return {c.status: view["status"], c.loss_plot: view["loss"], c.accuracy_plot: view["accuracy"],
+                c.results: view["results"], c.start: gr.Button(interactive=view["can_start"]),
+                c.stop: gr.Button(interactive=view["can_stop"]), c.compare_plot: self.compare(metric),
+                c.data: data if seen.get("data") != data else gr.skip(), **self._form(run, seen),
+                c.seen: {**seen, "training": version, "data": data, "form": _running(run)}}
 
     def refresh_event(self) -> dict[str, Any]:
         """Arguments of an event listener that redraws the tab (page load, timer, after Start/Stop)."""
         c = self.components
-        outputs = [c[k] for k in ("status", "loss_plot", "accuracy_plot", "results", "start", "stop", "compare_plot",
-                                  "data", "preset", "run_name")]
-        outputs += [*c["controls"].values(), c["seen"]]
-        return {"fn": self.refresh, "inputs": [c["compare_metric"], c["seen"]], "outputs": outputs,
+        outputs = [c.status, c.loss_plot, c.accuracy_plot, c.results, c.start, c.stop, c.compare_plot, c.data,
+                   c.preset, c.run_name, *c.controls.values(), c.seen]
+        return {"fn": self.refresh, "inputs": [c.compare_metric, c.seen], "outputs": outputs,
                 "show_progress": "hidden", "api_visibility": "private"}
 
     def landing(self) -> Any:
@@ -206,81 +224,21 @@ class TrainTab:
         return views.status_dict(self.worker.snapshot()[1])
 
 
-def _api_type(field: form.FormField) -> Any:
-    """The Python type an API caller sends for a form field (None: the preset's value)."""
-    return type(field.config_field.default) | None
-
-
-# The API's data-source parameters (no upload: a file is uploaded in the page, or named in the
-# server's training data folder).
-API_SOURCE = ("data_source", "data_file", "text_column", "label_column")
-
-
-def add_api(tab: TrainTab) -> None:
-    """The training endpoints: named parameters with defaults, plain JSON results, bad input a ``gr.Error``."""
-    first = form.PRESET_ORDER[0]
-
-    sources = [name for name in API_SOURCE if name != "data_file" or tab.data_dir]
-
-    def start_training(*args: Any) -> dict:
-        preset_name, run_name, *values = args
-        values, password, source = values[: len(form.FIELDS)], values[len(form.FIELDS)], values[len(form.FIELDS) + 1:]
-        if not isinstance(preset_name, str) or preset_name not in PRESETS:
-            raise user_error(f"Unknown preset {preset_name!r}; choose one of {', '.join(form.PRESET_ORDER)}.")
-        base = form.preset_settings(preset_name, tab.cap)
-        settings = {f: base[f] if v is None else v for f, v in zip(form.FIELDS, values)}
-        run, notes = tab.start_run(preset_name, run_name, settings, password, dict(zip(sources, source)))
-        return {"name": run.name, "status": run.status, "checkpoint": run.path, "settings": run.settings,
-                "notes": notes}
-
-    parameters = [inspect.Parameter("preset", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=first, annotation=str),
-                  inspect.Parameter("run_name", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="",
-                                    annotation=str | None)]
-    parameters += [inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
-                                     annotation=_api_type(f)) for f in form.FORM]
-    parameters.append(inspect.Parameter("password", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
-                                        annotation=str | None))
-    parameters += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=str | None)
-                   for name in sources]
-    start_training.__signature__ = inspect.Signature(parameters, return_annotation=dict)  # type: ignore[attr-defined]
-    start_training.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": dict}
-    start_training.__doc__ = (f"Start a training run: a preset ({', '.join(form.PRESET_ORDER)}), an optional run "
-                              "name, any settings to change (the others come from the preset), the password "
-                              "when the server sets one, and the data: data_source 'imdb', 'ratings' (IMDB star "
-                              "ratings, 4 classes) or 'file' (a labelled file in the server's training data folder, "
-                              "data_file, with text_column and label_column found by name when empty; upload a "
-                              "file in the page). Returns the run's name, status, checkpoint path and settings.")
-
-    def stop_training(password: str | None = None) -> dict:
-        """Stop the running training run at its next batch (it keeps its best checkpoint): {"stopping", "message"}."""
-        stopping, message = tab.stop_run(password)
-        return {"stopping": stopping, "message": message}
-
-    def training_status() -> dict:
-        """The shared training run's state: name, status, stage, steps, loss, validation accuracy, checkpoint, error."""
-        return tab.status()
-
-    gr.api(start_training, api_name="start_training")
-    gr.api(stop_training, api_name="stop_training")
-    gr.api(training_status, api_name="training_status", queue=False)
-
-
 def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: Path, seen: gr.State,
                     cap: int | None = None, password: str | None = None, data: str | None = None,
                     data_dir: Path | None = None) -> TrainTab:
     """Lay out the Train tab (inside an open ``gr.Tab``) and wire Start, Stop and the preset picker.
 
-    ``data`` is where runs read the IMDB reviews (``demo.datasource.setting``)."""
+    ``data`` is where runs read the IMDB reviews (``demo.services.datasource.setting``)."""
     data = datasource.setting(data)
-    c: dict[str, Any] = {"seen": seen}
     initial = form.preset_settings(form.PRESET_ORDER[0], cap)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=360):
-            c["preset"] = gr.Dropdown(list(form.PRESET_ORDER), value=form.PRESET_ORDER[0], label="Preset",
-                                      info=PRESET_INFO)
-            c["run_name"] = gr.Textbox(label="Run name", placeholder="optional, e.g. my-first-gru",
-                                       info="letters, digits, - and _; empty: generated from the cell and time")
-            c["own_data"] = own_data.build_data_source(data_dir)
+            preset = gr.Dropdown(list(form.PRESET_ORDER), value=form.PRESET_ORDER[0], label="Preset",
+                                 info=PRESET_INFO)
+            run_name = gr.Textbox(label="Run name", placeholder="optional, e.g. my-first-gru",
+                                  info="letters, digits, - and _; empty: generated from the cell and time")
+            data_source = build_data_source(data_dir)
             controls: dict[str, Any] = {}
             for section in form.SECTIONS:
                 fields = [f for f in form.FORM if f.section == section]
@@ -291,37 +249,39 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
                         with gr.Row(equal_height=True):
                             for f in fields[i : i + 2]:
                                 controls[f.name] = control(f, initial[f.name], cap)
-            c["controls"] = controls
         with gr.Column(scale=1, min_width=360):
+            password_box = None
             if password:
-                c["password"] = gr.Textbox(label="Training password", type="password", elem_id="password",
-                                           info="this server asks for it to start or stop a run")
-            c["data"] = gr.Markdown(datasource.describe(data), elem_id="data")
+                password_box = gr.Textbox(label="Training password", type="password", elem_id="password",
+                                          info="this server asks for it to start or stop a run")
+            data_line = gr.Markdown(datasource.describe(data), elem_id="data")
             with gr.Row():
-                c["start"] = gr.Button("Start training", variant="primary", elem_id="start")
-                c["stop"] = gr.Button("Stop", variant="stop", interactive=False, elem_id="stop")
-            c["notice"] = gr.Markdown(elem_id="notice")
-            c["status"] = gr.Markdown(views.status_markdown(None), elem_classes="status-box", elem_id="status")
-            c["loss_plot"] = gr.Plot(label="Loss", elem_id="loss-plot", elem_classes="chart")
-            c["accuracy_plot"] = gr.Plot(label="Validation accuracy per epoch", elem_id="accuracy-plot",
-                                         elem_classes="chart")
-            c["results"] = gr.Markdown(elem_id="results")
+                start = gr.Button("Start training", variant="primary", elem_id="start")
+                stop = gr.Button("Stop", variant="stop", interactive=False, elem_id="stop")
+            notice = gr.Markdown(elem_id="notice")
+            status = gr.Markdown(views.status_markdown(None), elem_classes="status-box", elem_id="status")
+            loss_plot = gr.Plot(label="Loss", elem_id="loss-plot", elem_classes="chart")
+            accuracy_plot = gr.Plot(label="Validation accuracy per epoch", elem_id="accuracy-plot",
+                                    elem_classes="chart")
+            results = gr.Markdown(elem_id="results")
     gr.Markdown("### Compare runs\nRuns saved in the runs folder (this session's and earlier ones), one colour per "
                 "run.")
-    c["compare_metric"] = gr.Radio(list(views.COMPARE_METRICS), value="validation loss", label="Metric")
-    c["compare_plot"] = gr.Plot(label="Runs compared", elem_id="compare-plot", elem_classes="chart")
+    compare_metric = gr.Radio(list(views.COMPARE_METRICS), value="validation loss", label="Metric")
+    compare_plot = gr.Plot(label="Runs compared", elem_id="compare-plot", elem_classes="chart")
+    c = TrainComponents(seen, preset, run_name, data_source, controls, password_box, data_line, start, stop, notice,
+                        status, loss_plot, accuracy_plot, results, compare_metric, compare_plot)
     tab = TrainTab(worker, registry, Path(runs_dir), cap, password, c, data, data_dir)
-    data_inputs = own_data.wire_data_source(c["own_data"], c["preset"], data_dir)
+    data_inputs = wire_data_source(c.own_data, c.preset, data_dir)
 
     refresh = tab.refresh_event()
     fields = [controls[f] for f in form.FIELDS]
     # .input, not .change: a preset shown because a run is going must not refill the form.
-    c["preset"].input(lambda name: dict(zip(fields, (form.preset_settings(name, cap)[f] for f in form.FIELDS))),
-                      [c["preset"]], fields, api_visibility="private")
-    secret = [c["password"]] if password else []
-    c["start"].click(tab.start, [c["preset"], c["run_name"], *fields, *secret, *data_inputs], [c["notice"]],
-                     api_visibility="private").then(**refresh)
-    c["stop"].click(tab.stop, secret, [c["notice"]], api_visibility="private").then(**refresh)
-    c["compare_metric"].change(tab.compare, [c["compare_metric"]], [c["compare_plot"]], api_visibility="private")
+    c.preset.input(lambda name: dict(zip(fields, (form.preset_settings(name, cap)[f] for f in form.FIELDS))),
+                   [c.preset], fields, api_visibility="private")
+    secret = [c.password] if c.password is not None else []
+    c.start.click(tab.start, [c.preset, c.run_name, *fields, *secret, *data_inputs], [c.notice],
+                  api_visibility="private").then(**refresh)
+    c.stop.click(tab.stop, secret, [c.notice], api_visibility="private").then(**refresh)
+    c.compare_metric.change(tab.compare, [c.compare_metric], [c.compare_plot], api_visibility="private")
     add_api(tab)
     return tab

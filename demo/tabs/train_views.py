@@ -13,9 +13,9 @@ from typing import Any
 from sentiment_core import markdown as md
 from sentiment_core.report import class_table, confusion_table, metrics_table, timings_table
 
+from ..services.datasource import failure_hint
+from ..services.worker import Run
 from .charts import line_chart, thin
-from .datasource import failure_hint
-from .worker import Run
 
 EMA_ALPHA = 0.1  # weight of the newest loss in the smoothed curve
 MAX_PLOT_POINTS = 500

@@ -1,0 +1,155 @@
+"""Batch mode: classify a .txt or .csv file of reviews uploaded to the app, with a CSV to download.
+
+The file is read by ``uploads.read_reviews`` (hostile until checked); result files expire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sentiment_core import CheckpointError, EmptyTextError
+from sentiment_core import markdown as md
+
+from .classify import release_memory
+from .registry import ModelRegistry
+from .uploads import Received, read_reviews
+from .user_input import UserInputError
+
+RESULT_TTL_S = 3600  # a batch result stays downloadable this long
+
+
+def prune_results(out_dir: Path, age: float = RESULT_TTL_S) -> None:
+    """Remove earlier requests' result folders older than ``age`` seconds: a public server's disk stays bounded."""
+    now = time.time()
+    for folder in out_dir.glob("batch-*"):
+        with contextlib.suppress(OSError):
+            if now - folder.stat().st_mtime > age:
+                shutil.rmtree(folder)
+
+
+@dataclass
+class BatchResult:
+    """A classified file: its rows with a prediction each, and where the texts came from."""
+
+    name: str  # the file's name, as uploaded
+    column: str  # the column that held the texts
+    model: str  # the model's key
+    table: pd.DataFrame  # the file's rows (blank ones left out), then prediction and p_positive (p_<label> each
+    # for a model of more than two classes)
+    positive_label: str
+    labels: tuple[str, ...] = ("negative", "positive")  # the model's classes
+
+    @property
+    def positive(self) -> int:
+        return int((self.table["prediction"] == self.positive_label).sum())
+
+    def counts(self) -> dict[str, int]:
+        """Reviews predicted as each class."""
+        return {label: int((self.table["prediction"] == label).sum()) for label in self.labels}
+
+    def summary(self, markdown: bool = True) -> str:
+        """'Classified 3 reviews from column text with shipped/default: 2 positive, 1 negative.'"""
+        quote = md.code if markdown else repr
+        count = len(self.table)
+        if len(self.labels) > 2:
+            found = ", ".join(f"{n:,} {md.text(label) if markdown else label}" for label, n in self.counts().items())
+        else:
+            found = f"{self.positive:,} positive, {count - self.positive:,} negative"
+        return (f"Classified {count:,} review{'s' if count != 1 else ''} from column {quote(self.column)} with "
+                f"{quote(self.model)}: {found}.")
+
+
+def classify_reviews(registry: ModelRegistry, model_key: str | None, path: str, name: str | None = None,
+                     allowed_root: str | os.PathLike | None = None, received: Received | None = None) -> BatchResult:
+    """Predictions for every review in an uploaded file; any problem is a ``UserInputError`` with a clear message.
+
+    ``allowed_root`` and ``received`` say which uploads may be read (``uploads.uploaded_file``).
+    """
+    if not model_key:
+        raise UserInputError("No model is available yet: train one in the Train tab.")
+    table, column = read_reviews(path, allowed_root, received)
+    name = name or Path(path).name
+    try:
+        predictor = registry.predictor(model_key)
+    except KeyError:
+        raise UserInputError(f"The model {model_key!r} is gone or unknown; pick another one.") from None
+    except CheckpointError as exc:
+        raise UserInputError(f"The model {model_key!r} cannot be used: {exc.problem}") from None
+    try:
+        results = predictor.predict_batch(table[column].tolist())
+    except EmptyTextError as exc:  # words only in a middle that the character limit leaves out
+        raise UserInputError(f"{name}: {exc}.") from None
+    finally:
+        release_memory()
+    labels = tuple(predictor.labels)
+    if len(labels) > 2:  # the most probable class, and every class's probability
+        table = table.assign(prediction=[max(r, key=r.get) for r in results],
+                             **{f"p_{label}": [round(r[label], 4) for r in results] for label in labels})
+        return BatchResult(name, str(column), model_key, table, labels[1], labels)
+    positive = [r[predictor.labels[1]] for r in results]
+    table = table.assign(prediction=[predictor.labels[int(p >= 0.5)] for p in positive],
+                         p_positive=[round(p, 4) for p in positive])
+    return BatchResult(name, str(column), model_key, table, predictor.labels[1], labels)
+
+
+def classify_file(registry: ModelRegistry, model_key: str | None, path: str | None,
+                  out_dir: str | Path | None = None, allowed_root: str | os.PathLike | None = None,
+                  received: Received | None = None) -> tuple[pd.DataFrame | None, str | None, str]:
+    """The page's batch view: a preview table, a CSV of every prediction to download, and a summary."""
+    if not path:
+        return None, None, "Upload a .txt file (one review per line) or a .csv file with a text column."
+    result = classify_reviews(registry, model_key, path, allowed_root=allowed_root, received=received)
+    # A folder per request: two visitors uploading "reviews.csv" at once must not share a file.
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        prune_results(Path(out_dir))
+    csv_path = Path(tempfile.mkdtemp(prefix="batch-", dir=out_dir)) / f"{Path(path).stem}-predictions.csv"
+    result.table.to_csv(csv_path, index=False)
+    texts = result.table[result.column]
+    if len(result.labels) > 2:
+        chance = [round(row[f"p_{label}"], 3) for label, (_, row) in zip(result.table["prediction"],
+                                                                            result.table.iterrows())]
+        probability = ("P(prediction)", chance)
+    else:
+        probability = ("P(positive)", [round(p, 3) for p in result.table["p_positive"]])
+    preview = pd.DataFrame({
+        "review": [t if len(t) <= 160 else t[:157] + "..." for t in texts],
+        "prediction": result.table["prediction"],
+        probability[0]: probability[1],
+    })
+    return preview, str(csv_path), result.summary()
+
+
+def classify_file_json(registry: ModelRegistry, model_key: str | None, file: Any,
+                       allowed_root: str | os.PathLike | None = None, received: Received | None = None
+                       ) -> dict[str, Any]:
+    """The API's batch answer: every row of the file with its prediction, and the counts, as plain values.
+
+    ``file`` is what ``gradio_client.handle_file`` sends: a dict whose ``path`` the app's upload
+    route returned. Anything else is refused like a file that was never uploaded.
+    """
+    path = file.get("path") if isinstance(file, dict) else None
+    if not isinstance(path, str) or not path:
+        raise UserInputError("file must be a file uploaded to this app: pass gradio_client.handle_file(path).")
+    name = file.get("orig_name")
+    result = classify_reviews(registry, model_key, path, name if isinstance(name, str) and name else None,
+                              allowed_root, received)
+    return {
+        "model": result.model,
+        "column": result.column,
+        "reviews": len(result.table),
+        **({"positive": result.positive, "negative": len(result.table) - result.positive}
+           if len(result.labels) == 2 else {}),
+        "counts": result.counts(),  # per class, for a model of any number of classes
+        "predictions": result.table.to_dict(orient="records"),
+        "message": result.summary(markdown=False),
+    }

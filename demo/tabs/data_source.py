@@ -1,0 +1,71 @@
+"""The Train tab's data block: IMDB polarity, IMDB star ratings, or your own labelled file
+(checked by ``demo.services.own_data`` as soon as it is given)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from sentiment_core.config import MAX_COLUMN_NAME
+
+from ..services import own_data
+from .inputs import gradio_uploads
+
+
+@dataclass
+class DataSourceControls:
+    """The data block's components; ``name`` exists only on a server with ``--train-data-dir``."""
+
+    source: gr.Radio
+    file_group: gr.Group
+    upload: gr.File
+    name: gr.Textbox | None
+    text_column: gr.Textbox
+    label_column: gr.Textbox
+    summary: gr.Markdown
+
+    @property
+    def inputs(self) -> list[Any]:
+        """The inputs a Start needs, in ``own_data.overrides``' order."""
+        return [self.source, self.upload, *([self.name] if self.name is not None else []), self.text_column,
+                self.label_column]
+
+
+def build_data_source(data_dir: Path | None) -> DataSourceControls:
+    """Lay out the data controls (inside an open layout block)."""
+    with gr.Accordion("Data", open=True):
+        source = gr.Radio([(label, value) for label, value in own_data.SOURCES], value="imdb", label="Train on",
+                          info="IMDB comes with the app; your own file needs a text and a label column")
+        with gr.Group(visible=False) as file_group:
+            upload = gr.File(label="Labelled file", file_types=own_data.FILE_TYPES, type="filepath")
+            name = None
+            if data_dir is not None:
+                name = gr.Textbox(label=f"…or a file in {data_dir.name}/ on this server", placeholder="reviews.csv")
+            with gr.Row():
+                text_column = gr.Textbox(label="Text column", placeholder="found by name: text, review, …",
+                                         max_length=MAX_COLUMN_NAME)
+                label_column = gr.Textbox(label="Label column", placeholder="found by name: label, class, …",
+                                          max_length=MAX_COLUMN_NAME)
+            summary = gr.Markdown(elem_id="data-summary")
+    return DataSourceControls(source, file_group, upload, name, text_column, label_column, summary)
+
+
+def wire_data_source(c: DataSourceControls, preset: gr.components.Component, data_dir: Path | None) -> list[Any]:
+    """Show the file controls for 'your own file', check a file as soon as it is given, follow a
+    preset that implies its data; returns the inputs a Start needs, in ``overrides``' order."""
+    inputs = c.inputs
+
+    def check(source, upload, *rest):
+        named, (text, label) = (rest[0], rest[1:]) if c.name is not None else (None, rest)
+        return own_data.preview(source, upload, named, text, label, data_dir, **gradio_uploads())
+
+    c.source.change(lambda source: gr.Group(visible=source == "file"), [c.source], [c.file_group],
+                    api_visibility="private")
+    for component in inputs:
+        component.change(check, inputs, [c.summary], api_visibility="private", show_progress="minimal")
+    preset.input(lambda p: gr.Radio(value=own_data.SOURCE_OF_PRESET[p]) if p in own_data.SOURCE_OF_PRESET
+                 else gr.skip(), [preset], [c.source], api_visibility="private")
+    return inputs
