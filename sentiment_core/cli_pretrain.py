@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from .cli_options import add_config_options, count_type
 from .config import MAX_THREADS
 from .events import Finished, Status, Timing
 from .lm import LMConfig
@@ -23,8 +24,6 @@ from .pretrain import LMEpochEnd, LMStarted, LMStep, PretrainConfig, pretrain
 
 def add_pretrain_parser(sub: Any) -> None:
     """The ``pretrain`` subcommand and its options (one per config field)."""
-    from .cli import add_config_options, count_type
-
     p = sub.add_parser(
         "pretrain", help="pretrain a recurrent language model on the training and unlabeled reviews",
         description="Pretrain a forward and a backward language model on the IMDB training slice and the 50,000 "

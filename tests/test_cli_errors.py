@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-import sentiment_core.cli as cli
+import sentiment_core.cli_checkpoints as cli_checkpoints
 from sentiment_core.cli import main
 from sentiment_core.mistakes import error_table
 
@@ -63,7 +63,7 @@ def test_least_confident_first(tiny_checkpoint, cache_dir, table, capsys):
     (["--batch-size", "0"], "at least 1"),
 ])
 def test_bad_options_are_usage_errors_before_anything_runs(args, problem, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "error_table", lambda *a, **k: pytest.fail("the table was computed"))
+    monkeypatch.setattr(cli_checkpoints, "error_table", lambda *a, **k: pytest.fail("the table was computed"))
     with pytest.raises(SystemExit) as exit_info:
         main(["errors", *args])
     assert exit_info.value.code == 2
@@ -72,7 +72,7 @@ def test_bad_options_are_usage_errors_before_anything_runs(args, problem, capsys
 
 def test_lengths_the_wrong_way_round_and_a_missing_checkpoint_are_one_line_errors(tmp_path, capsys, monkeypatch):
     with monkeypatch.context() as patched:
-        patched.setattr(cli, "error_table", lambda *a, **k: pytest.fail("the table was computed"))
+        patched.setattr(cli_checkpoints, "error_table", lambda *a, **k: pytest.fail("the table was computed"))
         assert main(["errors", "--min-length", "50", "--max-length", "10"]) == 2
         assert "error: --min-length 50 is above --max-length 10" in capsys.readouterr().err
         assert main(["errors", "--label", "neutral"]) == 2  # checked against the checkpoint's labels

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 import sentiment_core.cli as cli
+import sentiment_core.cli_checkpoints as cli_checkpoints
+import sentiment_core.cli_train as cli_train
 from sentiment_core.checkpoint import save_checkpoint
 from sentiment_core.config import ModelConfig, TrainConfig
 from sentiment_core.data import DataError, TokenCache, load_corpus
@@ -57,8 +59,8 @@ def no_data(*args, **kwargs):
     (["train", "--num-layers", "2.5"], "--num-layers", "expected a whole number"),
 ])
 def test_bad_numbers_are_usage_errors_before_anything_runs(args, option, problem, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "load_corpus", no_data)
-    monkeypatch.setattr(cli, "load_split", no_data)
+    monkeypatch.setattr(cli_train, "load_corpus", no_data)
+    monkeypatch.setattr(cli_checkpoints, "load_split", no_data)
     with pytest.raises(SystemExit) as exit_info:
         cli.main(args)
     assert exit_info.value.code == 2
@@ -73,7 +75,7 @@ def test_vocab_size_sets_the_vocabulary_the_run_builds(tmp_path, monkeypatch):
         seen["cfg"] = cfg
         raise DataError("enough: the config is what this test checks")
 
-    monkeypatch.setattr(cli, "load_corpus", capture)
+    monkeypatch.setattr(cli_train, "load_corpus", capture)
     output = str(tmp_path / "v.safetensors")
     assert cli.main(["train", "--preset", "quick", "--vocab-size", "500", "--output", output]) == 1
     assert seen["cfg"].vocab_size == 500
@@ -81,14 +83,14 @@ def test_vocab_size_sets_the_vocabulary_the_run_builds(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("output", ["model.md", "model", "model.safetensors.md"])
 def test_train_refuses_an_output_that_is_not_a_safetensors_file(output, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "load_corpus", no_data)
+    monkeypatch.setattr(cli_train, "load_corpus", no_data)
     assert cli.main(["train", "--output", str(tmp_path / output)]) == 1
     assert "output must be a .safetensors file" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
 def test_train_refuses_to_replace_a_checkpoint_or_a_non_card_before_loading_data(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "load_corpus", no_data)
+    monkeypatch.setattr(cli_train, "load_corpus", no_data)
     old = tmp_path / "old.safetensors"
     old.write_bytes(b"last week's model")
     assert cli.main(["train", "--output", str(old)]) == 1
@@ -149,8 +151,8 @@ def test_invalid_utf8_in_arguments_and_stdin_is_replaced_with_a_note(random_chec
 
 
 def test_a_stop_before_training_began_is_not_a_success(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "load_corpus", lambda cfg, progress=None: None)
-    monkeypatch.setattr(cli, "train", lambda *args, **kwargs: iter([Finished("stopped")]))
+    monkeypatch.setattr(cli_train, "load_corpus", lambda cfg, progress=None: None)
+    monkeypatch.setattr(cli_train, "train", lambda *args, **kwargs: iter([Finished("stopped")]))
     assert cli.main(["train", "--output", str(tmp_path / "s.safetensors")]) == 130
     assert "no checkpoint was written" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
 

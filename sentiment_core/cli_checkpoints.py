@@ -1,0 +1,218 @@
+"""The commands over a trained checkpoint: ``evaluate``, ``errors``, ``predict``, ``card``, ``behaviour``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from . import DEFAULT_CHECKPOINT, markdown
+from .behaviour import HALVES, MAX_CASES, render_markdown, run_suite
+from .calibration import run_behaviour
+from .card import describe_architecture, write_card
+from .checkpoint import load_checkpoint, read_metadata, update_checkpoint
+from .cli_options import REPLACED_NOTE, ProgressBars, count_type, field_of, option_type, read_lines, repair_utf8
+from .config import MAX_SAMPLES, TrainConfig
+from .data import EncodedDataset, make_loader
+from .evaluation import EVAL_SPLITS, evaluate, load_split, split_config
+from .mistakes import error_table
+from .predict import Predictor
+from .report import class_table, confusion_table, errors_table, metrics_table
+
+
+def add_checkpoint_parsers(sub: Any) -> None:
+    """The ``evaluate``, ``errors``, ``predict``, ``card`` and ``behaviour`` subcommands."""
+    p = sub.add_parser("evaluate", help="metrics of a checkpoint on the test or validation split")
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint file")
+    p.add_argument("--data", default="", help="IMDB archive or folder, or a labelled file (default: the "
+                   "checkpoint's labelled file if it was trained on one, else $SENTIMENT_DATA or the download)")
+    p.add_argument("--cache-dir", default="", help="download and token cache folder")
+    p.add_argument("--split", default="test", choices=EVAL_SPLITS, help="which split to score")
+    p.add_argument("--max-samples", type=option_type(field_of(TrainConfig, "max_eval_samples")), default=0,
+                   help="stratified slice of the split (0 = all)")
+    p.add_argument("--batch-size", type=option_type(field_of(TrainConfig, "batch_size")), default=128,
+                   help="reviews per batch")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("errors", help="the reviews a checkpoint gets wrong, most confident first",
+                       description="List the validation or test reviews a checkpoint misclassifies, most "
+                       "confident mistakes first. The table is cached per checkpoint content and split.")
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint file")
+    p.add_argument("--data", default="", help="IMDB archive or folder, or a labelled file (default: the "
+                   "checkpoint's labelled file if it was trained on one, else $SENTIMENT_DATA or the download)")
+    p.add_argument("--cache-dir", default="", help="download, token and errors cache folder")
+    p.add_argument("--split", default="test", choices=EVAL_SPLITS,
+                   help="test, or val: the validation reviews the checkpoint was trained with")
+    p.add_argument("--max-samples", type=option_type(field_of(TrainConfig, "max_eval_samples")), default=0,
+                   help="stratified slice of the split (0 = all)")
+    p.add_argument("--batch-size", type=option_type(field_of(TrainConfig, "batch_size")), default=128,
+                   help="reviews per batch")
+    p.add_argument("--top", type=count_type(MAX_SAMPLES), default=20, help="show this many (0 = all)")
+    p.add_argument("--label", help="only reviews whose true label is this (one of the checkpoint's labels)")
+    p.add_argument("--min-length", type=count_type(MAX_SAMPLES), default=0,
+                   help="only reviews of at least this many tokens")
+    p.add_argument("--max-length", type=count_type(MAX_SAMPLES), default=0,
+                   help="only reviews of at most this many tokens (0 = no limit)")
+    p.add_argument("--least-confident", action="store_true", help="the least confident mistakes first")
+    p.add_argument("--json", action="store_true", help="one JSON object per review, with its full text")
+    p.set_defaults(func=cmd_errors)
+
+    p = sub.add_parser("predict", help="classify texts given as arguments or in a file")
+    p.add_argument("text", nargs="*", help="review texts")
+    p.add_argument("--file", help="a file with one review per line (- for stdin)")
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint file")
+    p.add_argument("--max-tokens", type=option_type(field_of(TrainConfig, "max_tokens")), default=0,
+                   help="token limit per review (default: the model's)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("card", help="(re)write the markdown model card next to a checkpoint")
+    p.add_argument("checkpoint", help="checkpoint file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing .md even if it is not a model card")
+    p.add_argument("--seeds", nargs="+", metavar="CHECKPOINT", default=[],
+                   help="checkpoints of the same recipe with other --init-seed values: their validation and test "
+                   "accuracy go into the checkpoint, for the card's mean and spread")
+    p.set_defaults(func=cmd_card)
+
+    p = sub.add_parser("behaviour", help="behavioural tests (negation, contrast, invariance, ...) of a checkpoint",
+                       description="Run the project's CheckList-style behavioural suite on a checkpoint whose labels "
+                       "are negative and positive, and print a Markdown report (or JSON). Look at the dev half while "
+                       "improving a model; report the held-out half.")
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint file")
+    p.add_argument("--half", default="dev", choices=[*HALVES, "both"], help="which half of the suite to run")
+    p.add_argument("--failures", type=count_type(MAX_CASES), default=3, help="failing examples shown per test")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object keyed by half")
+    p.add_argument("--record", action="store_true", help="also store both halves' results (and the calibration on the "
+                   "suite's short sentences) in the checkpoint, for its card: what training does for a new model")
+    p.set_defaults(func=cmd_behaviour)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    ckpt = load_checkpoint(args.checkpoint)
+    # Rebuild the run's split (same seed and validation share) on the data given here, reading
+    # only the split scored: not the training reviews, nor the unlabeled ones of its word vectors.
+    cfg = split_config(ckpt.train_config, args.data, args.cache_dir, args.max_samples)
+    reviews = load_split(cfg, args.split, progress=ProgressBars(), classes=ckpt.labels)
+    loader = make_loader(EncodedDataset(reviews, ckpt.vocab, cfg.max_tokens), args.batch_size, shuffle=False)
+    metrics = evaluate(ckpt.model, tqdm(loader, desc=f"evaluate {args.split}", unit="batch"))
+    if args.json:
+        print(json.dumps({"labels": ckpt.labels, **metrics.to_dict()}, ensure_ascii=False))
+        return 0
+    print(f"\n{repair_utf8(args.checkpoint)[0]}: {describe_architecture(dataclasses.asdict(ckpt.model_config))}\n")
+    print(metrics_table({args.split: metrics.to_dict()}, style="text"))
+    print("\nconfusion matrix\n" + confusion_table(metrics.confusion, style="text", labels=ckpt.labels))
+    if len(ckpt.labels) > 2:
+        print("\nper class\n" + class_table(metrics.to_dict(), ckpt.labels, style="text"))
+    return 0
+
+
+def cmd_errors(args: argparse.Namespace) -> int:
+    if args.max_length and args.min_length > args.max_length:
+        print(f"error: --min-length {args.min_length} is above --max-length {args.max_length}", file=sys.stderr)
+        return 2
+    labels = read_metadata(args.checkpoint)["labels"]
+    if args.label is not None and args.label not in labels:
+        print(f"error: --label {repair_utf8(args.label)[0]!r} is not a label of {repair_utf8(args.checkpoint)[0]} "
+              f"({', '.join(labels)})", file=sys.stderr)
+        return 2
+    table = error_table(args.checkpoint, args.split, data=args.data, cache_dir=args.cache_dir,
+                        max_samples=args.max_samples, batch_size=args.batch_size, progress=ProgressBars())
+    rows = table.select(label=args.label, min_tokens=args.min_length, max_tokens=args.max_length,
+                        least_confident=args.least_confident, top=args.top)
+    if args.json:
+        for row in rows:
+            print(json.dumps(dataclasses.asdict(row), ensure_ascii=False))
+        return 0
+    metrics = table.metrics
+    which = "least" if args.least_confident else "most"
+    shown = f"the {len(rows):,} {which} confident" if args.top else f"all {len(rows):,}, {which} confident first"
+    filters = [f"true label {args.label}"] if args.label else []
+    if args.min_length or args.max_length:
+        filters.append(f"{args.min_length:,} to {f'{args.max_length:,}' if args.max_length else 'any'} tokens")
+    print(f"\n{repair_utf8(args.checkpoint)[0]} on {args.split}: {len(table.rows):,} errors in {metrics.count:,} "
+          f"reviews (accuracy {metrics.accuracy:.2%}); {shown}{' with ' + ', '.join(filters) if filters else ''}:\n")
+    print(errors_table(rows, style="text") if rows else "(none)")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    predictor = Predictor.from_checkpoint(args.checkpoint, max_tokens=args.max_tokens)
+    cleaned = [repair_utf8(text) for text in args.text]
+    if any(bad for _, bad in cleaned):
+        print(REPLACED_NOTE.format(what="the arguments"), file=sys.stderr)
+    texts = [text for text, _ in cleaned]
+    if args.file == "-":
+        stdin = getattr(sys.stdin, "buffer", None)  # bytes: a bad byte is replaced, not a UnicodeDecodeError
+        texts += read_lines(stdin.read() if stdin else repair_utf8(sys.stdin.read())[0].encode(), "stdin")
+    elif args.file:
+        texts += read_lines(Path(args.file).read_bytes(), args.file)
+    if not texts:
+        print("nothing to classify: give a text, or --file FILE (one review per line, - for stdin)", file=sys.stderr)
+        return 2
+    results = predictor.predict_batch(texts)
+    for text, probs in zip(texts, results):
+        label = max(probs, key=probs.get)
+        if args.json:
+            print(json.dumps({"text": text, "label": label, **probs}))
+        else:
+            snippet = text if len(text) <= 60 else text[:57] + "..."
+            print(f"{label:8s} {probs[label]:6.1%}  {snippet}")
+    return 0
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    if args.seeds:
+        update_checkpoint(args.checkpoint, {"seeds": seed_record(args.checkpoint, args.seeds)})
+    print(f"wrote {repair_utf8(str(write_card(args.checkpoint, overwrite=args.overwrite)))[0]}")
+    return 0
+
+
+# Settings that may differ between seeds of one recipe.
+_PER_SEED = ("init_seed", "output", "overwrite", "num_threads", "device")
+
+
+def seed_record(path: str, others: list[str]) -> list[dict[str, Any]]:
+    """Validation and test accuracy (and held-out behaviour) of the checkpoint at ``path`` and of
+    ``others``, which must be the same recipe with another ``init_seed``."""
+    def recipe(meta: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in (meta["train_config"] or {}).items() if k not in _PER_SEED}
+
+    mine = read_metadata(path)
+    rows = []
+    for other in [path, *others]:
+        meta = read_metadata(other)
+        if recipe(meta) != recipe(mine) or meta["model_config"] != mine["model_config"]:
+            raise ValueError(f"{other} is not the recipe of {path} with another seed")
+        metrics = meta["metrics"]
+        if "test" not in metrics:
+            raise ValueError(f"{other} has no test figures (a run that stopped early)")
+        rows.append({"init_seed": meta["train_config"]["init_seed"], "this": other == path,
+                     "val": metrics["val"]["accuracy"], "test": metrics["test"]["accuracy"],
+                     "heldout": (metrics.get("behaviour") or {}).get("heldout", {}).get("summary", {})})
+    return rows
+
+
+def cmd_behaviour(args: argparse.Namespace) -> int:
+    predictor = Predictor.from_checkpoint(args.checkpoint)
+    if args.record:
+        # What training records for a polarity model, for a checkpoint trained before the suite existed.
+        behaviour, short = run_behaviour(predictor.predict_batch, predictor.labels)
+        calibration = {**(predictor.checkpoint.metrics.get("calibration") or {}), **short}
+        update_checkpoint(args.checkpoint, {"behaviour": behaviour, "calibration": calibration})
+        print(f"recorded both halves in {repair_utf8(args.checkpoint)[0]}; "
+              f"'python -m sentiment_core card {repair_utf8(args.checkpoint)[0]}' writes its card")
+    halves = HALVES if args.half == "both" else (args.half,)
+    results = [run_suite(predictor.predict_batch, predictor.labels, half, max_examples=args.failures)
+               for half in halves]
+    if args.json:
+        print(json.dumps({result.half: result.to_dict() for result in results}, ensure_ascii=False))
+        return 0
+    print(f"Checkpoint {markdown.code(repair_utf8(args.checkpoint)[0])}\n")
+    print("\n\n".join(map(render_markdown, results)))
+    return 0
