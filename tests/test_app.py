@@ -241,6 +241,7 @@ def test_app_options_come_from_flags_or_environment(monkeypatch):
     import app
 
     assert "demo" not in vars(app)  # importing builds nothing
+    monkeypatch.setenv("SENTIMENT_DATA", "download")  # a valid data setting (checked, not fetched) with or without IMDB
     monkeypatch.setenv("SENTIMENT_MAX_TRAIN_SAMPLES", "500")
     monkeypatch.setenv("SENTIMENT_DISABLE_TRAINING", "1")
     monkeypatch.setenv("SENTIMENT_RUNS_DIR", "/srv/runs")

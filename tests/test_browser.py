@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # On a developer's machine without Chromium these tests skip; in CI (.ci/run installs it) they must run.
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.imdb,  # the app over the tiny IMDB model, training on IMDB as a user would
     pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
                        reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
 ]
@@ -30,14 +31,14 @@ else:
 
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path):
+def url(tmp_path_factory: pytest.TempPathFactory, imdb_checkpoint: Path):
     from bench.screenshots import free_port
     from demo import build_demo, launch_options
 
     root = tmp_path_factory.mktemp("browser-app")
     shipped = root / "checkpoints"
     shipped.mkdir()
-    shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
+    shutil.copy(imdb_checkpoint, shipped / "default.safetensors")
     for name in ("tutorial-rnn", "lstm"):  # the shipped vanilla RNN and LSTM, to compare with
         shutil.copy(ROOT / "checkpoints" / f"{name}.safetensors", shipped / f"{name}.safetensors")
     demo = build_demo(checkpoint_dir=shipped, runs_dir=root / "runs")
@@ -204,7 +205,7 @@ def test_every_model_on_the_review_draws_one_gradient_line_each(browser, url, vi
     page.close()
 
 
-def test_a_mistake_clicked_in_the_explorer_is_classified_and_explained(page, tiny_checkpoint):
+def test_a_mistake_clicked_in_the_explorer_is_classified_and_explained(page, imdb_checkpoint):
     expect = sync_api.expect
     page.get_by_text("Mistakes: the reviews this model gets wrong").click()
     page.locator("#find-errors").click()
@@ -212,10 +213,10 @@ def test_a_mistake_clicked_in_the_explorer_is_classified_and_explained(page, tin
     ids = page.locator("#errors-table").get_by_text(re.compile(r"^(pos|neg)/\d+_\d+$"))
     expect(ids.first).to_be_attached()
     cell = next(c for c in ids.all() if c.is_visible())
-    row = next(r for r in error_table(tiny_checkpoint, "val").rows if r.id == cell.inner_text())  # cached by now
+    row = next(r for r in error_table(imdb_checkpoint, "val").rows if r.id == cell.inner_text())  # cached by now
     cell.click()
     expect(page.locator("#review textarea")).to_have_value(row.text)
-    tokens = len(Predictor.from_checkpoint(tiny_checkpoint).read(row.text).tokens)
+    tokens = len(Predictor.from_checkpoint(imdb_checkpoint).read(row.text).tokens)
     expect(page.locator("#info")).to_contain_text(f"from {tokens:,} tokens")
     expect(page.locator("#prediction")).to_contain_text(row.predicted)  # the mistake, shown in the classifier
     expect(page.locator("#words .words-text")).to_contain_text(tokenize(row.text)[0])

@@ -49,6 +49,7 @@ def test_every_command_has_help(command, capsys):
         assert option in out
 
 
+@pytest.mark.imdb
 def test_train_evaluate_predict_end_to_end(tmp_path):
     ckpt = tmp_path / "cli.safetensors"
     result = run_cli("train", "--preset", "quick", "--max-train-samples", "600", "--max-eval-samples", "200",
@@ -92,11 +93,11 @@ def test_predict_with_nothing_to_classify(tiny_checkpoint, capsys):
     assert "nothing to classify" in capsys.readouterr().err
 
 
-def test_ctrl_c_during_training_stops_cleanly_and_keeps_a_checkpoint(tmp_path):
+def test_ctrl_c_during_training_stops_cleanly_and_keeps_a_checkpoint(tmp_path, synthetic_data):
     ckpt = tmp_path / "interrupted.safetensors"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sentiment_core", "train", "--preset", "quick", "--max-train-samples", "2000",
+        [sys.executable, "-m", "sentiment_core", "train", "--preset", "quick", "--data", str(synthetic_data),
          "--max-eval-samples", "200", "--epochs", "30", "--output", str(ckpt)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

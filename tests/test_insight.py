@@ -172,6 +172,7 @@ def test_the_explorer_filters_orders_and_loads_a_clicked_review(three):
     assert insight_tab.pick_view({}, clicked) == gr.skip()
 
 
+@pytest.mark.imdb  # the app's error explorer scores every model on the app's data setting, IMDB
 def test_the_endpoints_answer_plain_json_and_refuse_bad_input(three, tmp_path):
     demo = build_demo(checkpoint_dir=three.folders["shipped"], runs_dir=tmp_path / "runs", allow_training=False)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)

@@ -84,6 +84,7 @@ def test_an_uploaded_file_is_checked_copied_and_trained_on(tab, uploads):
     assert (train_cfg.text_column, train_cfg.label_column, train_cfg.imdb_labels) == ("text", "mood", "polarity")
 
 
+@pytest.mark.imdb
 def test_imdb_sources_set_the_labels_and_old_api_callers_keep_the_preset(tab):
     tab.start("quick", "r", *settings(), "ratings")
     assert tab.worker.started[2].imdb_labels == "rating-bins" and tab.worker.started[2].data == tab.data  # IMDB

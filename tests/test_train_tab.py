@@ -159,6 +159,7 @@ def test_run_paths_refuse_to_overwrite_and_generate_unique_names(tmp_path):
 # Handlers
 
 
+@pytest.mark.imdb  # the tab checks its IMDB data before the settings
 def test_bad_settings_start_nothing(tab):
     with pytest.raises(gr.Error, match="Bad settings"):
         tab.start("quick", "", *form_values(dropout=1.5))
@@ -169,6 +170,7 @@ def test_bad_settings_start_nothing(tab):
 
 
 @pytest.mark.slow
+@pytest.mark.imdb
 def test_a_run_started_from_the_tab_trains_saves_a_card_and_becomes_selectable(tab):
     assert tab.start("quick", "tiny run", *form_values()) == "Started **tiny-run**."
     with pytest.raises(gr.Error, match="in progress"):
