@@ -46,7 +46,7 @@ from .lm import LanguageModel, LMConfig
 from .lm_checkpoint import load_language_model, resume_path, save_language_model
 from .model import count_parameters
 from .tempfiles import atomic_file
-from .training import hardware_description, lr_factor
+from .training_run import hardware_description, lr_factor
 from .utils import mixed_precision, resolve_device, set_seed
 from .vocab import Vocab
 

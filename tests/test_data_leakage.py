@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 import sentiment_core.pretrain as pretrain_module
-import sentiment_core.training as training
+import sentiment_core.training_run as training_run
 from sentiment_core import load_checkpoint, preset, train
 from sentiment_core.config import ModelConfig, TrainConfig
 from sentiment_core.data import Corpus, Reviews, TokenLists
@@ -33,14 +33,14 @@ def test_only_training_text_builds_the_vocabulary_and_only_training_and_unlabele
     corpus = Corpus(train=reviews(40, "trainmark", [0, 1], 1), val=reviews(12, "valmark", [0, 1], 2),
                     test=reviews(12, "testmark", [0, 1], 3), unlabeled=reviews(30, "unlabeledmark", [-1], 4))
     seen: list[list[str]] = []
-    real = training.ppmi_svd_vectors
+    real = training_run.ppmi_svd_vectors
 
     def spy(docs, *args, **kwargs):
         docs = [list(d) for d in docs]
         seen.extend(docs)
         return real(docs, *args, **kwargs)
 
-    monkeypatch.setattr(training, "ppmi_svd_vectors", spy)
+    monkeypatch.setattr(training_run, "ppmi_svd_vectors", spy)
     model_cfg, train_cfg = preset("quick", embed_dim=8, hidden_dim=8, epochs=1, batch_size=8, warmup_steps=0,
                                   pretrain_embeddings=True, output=str(tmp_path / "leak.safetensors"))
     events = list(train(model_cfg, train_cfg, corpus))

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import torch
 
-import sentiment_core.training as training
+import sentiment_core.training_run as training_run
 from sentiment_core import preset, train
 from sentiment_core.data import Reviews, load_unlabeled, read_raw, resolve_source, token_cache_dir
 from sentiment_core.embeddings import VectorCache, cooccurrence, ppmi_matrix, ppmi_svd_vectors
@@ -134,8 +134,8 @@ def test_a_second_run_takes_its_word_vectors_from_the_cache(tmp_path, monkeypatc
     corpus = dataclasses.replace(corpus, unlabeled=Reviews(corpus.train.ids, [-1] * len(corpus.train),
                                                            corpus.train.items))
     computed = []
-    real = training.ppmi_svd_vectors
-    monkeypatch.setattr(training, "ppmi_svd_vectors", lambda *a, **k: computed.append(1) or real(*a, **k))
+    real = training_run.ppmi_svd_vectors
+    monkeypatch.setattr(training_run, "ppmi_svd_vectors", lambda *a, **k: computed.append(1) or real(*a, **k))
 
     def word_vectors(**changes):
         cfg = dataclasses.replace(train_cfg, output=str(tmp_path / f"{len(computed)}-{len(changes)}.safetensors"),

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import sentiment_core.training as training
+import sentiment_core.training_run as training_run
 from sentiment_core import load_checkpoint, preset, train
 from sentiment_core.config import ModelConfig, TrainConfig
 from sentiment_core.data import Corpus, Reviews, TokenLists
@@ -17,7 +18,7 @@ from sentiment_core.finetune import init_from_lm, param_groups, start_from_lm, u
 from sentiment_core.lm import LanguageModel, LMConfig, init_classifier
 from sentiment_core.lm_checkpoint import export_encoder, load_language_model, save_language_model
 from sentiment_core.model import SentimentRNN
-from sentiment_core.training import lr_factor
+from sentiment_core.training_run import lr_factor
 from sentiment_core.vocab import Vocab
 
 WORDS = {0: ["bad", "awful", "dull"], 1: ["good", "great", "fun"]}
@@ -110,13 +111,13 @@ def test_a_classifier_starts_from_the_encoder_alone(corpus, lm_path, tmp_path):
 def test_training_from_a_language_model_starts_from_its_vocabulary_and_weights(corpus, lm_path, tmp_path,
                                                                                 monkeypatch):
     initialised = []
-    real = training.init_from_lm
+    real = training_run.init_from_lm
 
     def spy(model, lm):
         real(model, lm)
         initialised.append({k: v.detach().clone() for k, v in model.state_dict().items()})
 
-    monkeypatch.setattr(training, "init_from_lm", spy)
+    monkeypatch.setattr(training_run, "init_from_lm", spy)
     # Frozen for longer than the run: the embedding and the recurrence must leave it as they came.
     model_cfg, train_cfg = preset("quick", epochs=1, batch_size=8, warmup_steps=0, pretrained_lm=str(lm_path),
                                   unfreeze_steps=1000, output=str(tmp_path / "ft.safetensors"))
@@ -162,7 +163,7 @@ def test_unfreeze_trains_the_head_then_the_recurrence_then_the_embeddings(lm_pat
 
 def test_training_unfreezes_at_the_right_steps_with_discriminative_rates(corpus, lm_path, tmp_path, monkeypatch):
     calls, groups = [], []
-    real_unfreeze, real_groups = training.unfreeze, training.param_groups
+    real_unfreeze, real_groups = training.unfreeze, training_run.param_groups
 
     def spy_unfreeze(model, step, every):
         real_unfreeze(model, step, every)
@@ -173,7 +174,7 @@ def test_training_unfreezes_at_the_right_steps_with_discriminative_rates(corpus,
         return real_groups(model, lr, decay)
 
     monkeypatch.setattr(training, "unfreeze", spy_unfreeze)
-    monkeypatch.setattr(training, "param_groups", spy_groups)
+    monkeypatch.setattr(training_run, "param_groups", spy_groups)
     model_cfg, train_cfg = preset("quick", epochs=1, batch_size=8, warmup_steps=0, pretrained_lm=str(lm_path),
                                   unfreeze_steps=2, lr_decay=2.6, output=str(tmp_path / "ft.safetensors"))
     events = list(train(model_cfg, train_cfg, corpus))

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import sentiment_core.training as training
+import sentiment_core.training_run as training_run
 from sentiment_core import load_checkpoint, load_corpus, preset, train
 from sentiment_core.data import Reviews
 from sentiment_core.training import EpochEnd, Finished, Status
@@ -41,14 +42,14 @@ def test_a_stop_before_the_run_loads_no_data_and_saves_nothing(tmp_path, monkeyp
 
 def test_a_stop_during_the_word_vectors_saves_nothing(small_corpus, tmp_path, monkeypatch):
     stop = threading.Event()
-    real = training.ppmi_svd_vectors
+    real = training_run.ppmi_svd_vectors
 
     def vectors_then_stop(*args, **kwargs):
         out = real(*args, **kwargs)
         stop.set()  # Stop pressed while the vectors were computed
         return out
 
-    monkeypatch.setattr(training, "ppmi_svd_vectors", vectors_then_stop)
+    monkeypatch.setattr(training_run, "ppmi_svd_vectors", vectors_then_stop)
     events = list(train(*configs(tmp_path / "w.safetensors", pretrain_embeddings=True), small_corpus, stop=stop))
     assert [e.kind for e in events if e.kind != "Timing"] == ["Status", "Finished"]
     assert events[-1].status == "stopped" and events[-1].path == "" and not events[-1].error
@@ -56,7 +57,7 @@ def test_a_stop_during_the_word_vectors_saves_nothing(small_corpus, tmp_path, mo
 
 
 def test_a_stop_announced_with_the_word_vector_status_skips_them(small_corpus, tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "ppmi_svd_vectors", no_data)
+    monkeypatch.setattr(training_run, "ppmi_svd_vectors", no_data)
     stop = threading.Event()
     events = []
     for event in train(*configs(tmp_path / "v.safetensors", pretrain_embeddings=True), small_corpus, stop=stop):
