@@ -30,7 +30,8 @@ from .checkpoint import MAX_FILE_BYTES, Checkpoint, load_checkpoint
 from .config import MAX_BATCH, TrainConfig, default_cache_dir
 from .data import BucketBatchSampler, EncodedDataset, Progress, Source, collate, inspect_table, is_table, resolve_source
 from .data.cache import cache_key
-from .data.table import sha256_and_line_breaks, table_format, table_texts
+from .data.formats import sha256_and_line_breaks
+from .data.table import table_format, table_texts
 from .evaluation import EVAL_SPLITS, Metrics, load_split, loss_function, predictions, split_config, targets
 from .model import class_probabilities
 from .tempfiles import atomic_file, read_or_discard

@@ -18,15 +18,15 @@ probe sentences, so the suite never tests a sentence the classifier was trained 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import logging
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 from ..tokenizer import tokenize_many
+from .formats import wide_csv_fields
 from .source import DataError, Reviews
 from .tokens import TokenLists, concat
 
@@ -117,17 +117,6 @@ def scrub(reviews: Reviews, probes: AbstractSet[tuple[str, ...]]) -> tuple[Revie
     return Reviews(list(reviews.ids), list(reviews.labels), items), removed
 
 
-@contextlib.contextmanager
-def _field_limit(limit: int) -> Iterator[None]:
-    """csv's field size limit raised for a block and restored after it: a review may be longer than
-    csv's default 128 KB, and the limit is process-wide, so it must not stay raised."""
-    saved = csv.field_size_limit(limit)
-    try:
-        yield
-    finally:
-        csv.field_size_limit(saved)
-
-
 def read_counterfactual(path: str | Path, classes: Sequence[str]) -> list[tuple[str, int, str]]:
     """(batch_id, label index, text) rows of a counterfactual TSV (``Sentiment``, ``Text``, ``batch_id``)."""
     path = Path(path)
@@ -137,7 +126,7 @@ def read_counterfactual(path: str | Path, classes: Sequence[str]) -> list[tuple[
         raise DataError(f"{path}: larger than {MAX_COUNTERFACTUAL_BYTES // 2**20} MB; not a counterfactual split")
     index = {name.lower(): i for i, name in enumerate(classes)}
     rows = []
-    with _field_limit(MAX_COUNTERFACTUAL_BYTES), open(path, encoding="utf-8", newline="") as f:
+    with wide_csv_fields(MAX_COUNTERFACTUAL_BYTES), open(path, encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f, delimiter="\t")
         try:
             if not reader.fieldnames or not {"Sentiment", "Text", "batch_id"} <= set(reader.fieldnames):

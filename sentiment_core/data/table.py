@@ -8,7 +8,7 @@ named in ``TrainConfig``. Labels may be strings or integers, two classes or more
 split column (train / validation / test) is honoured. The file is read in three streaming passes,
 so its raw texts are never all in memory at once:
 
-1. ``sha256_and_line_breaks``: its sha256 (the cache key), checking on the way that a text file is UTF-8;
+1. ``formats.sha256_and_line_breaks``: its sha256 (the cache key), checking on the way that a text file is UTF-8;
 2. ``inspect_table``: every row checked (a text, a label, a known split), labels counted;
 3. ``table_texts``: the texts alone, straight into the tokenizer; the tokens are cached on disk
    like IMDB's, keyed on the file's content and the text column.
@@ -19,20 +19,17 @@ the format allows; a class with few examples is a warning (``LabelledTable.warni
 
 from __future__ import annotations
 
-import codecs
-import csv
-import hashlib
-import json
 import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config import MAX_CLASSES
+from .formats import open_table, sha256_and_line_breaks
 from .source import DataError, Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -49,11 +46,9 @@ SPLIT_VALUES = {"train": "train", "training": "train", "validation": "val", "val
                 "dev": "val", "test": "test", "testing": "test"}
 MIN_CLASS_EXAMPLES = 10  # fewer in a class is warned about: its metrics rest on a handful of rows
 MAX_LABEL_CHARS = 100  # a longer label is a text in the wrong column
-MAX_FIELD_CHARS = 16 * 2**20  # one CSV field; Python's csv module stops at 128 KB by default
 SHOWN = 5  # rows named in one error message
 _NUMBER_RE = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
 _INTEGER_RE = re.compile(r"[-+]?\d+")
-_BLOCK = 1 << 20
 
 
 def table_format(data: str | Path) -> str | None:
@@ -87,179 +82,6 @@ class LabelledTable:
     def ids(self) -> list[str]:
         """Row numbers, 1-based, header not counted: what error messages and the errors table name."""
         return [str(i) for i in range(1, len(self.labels) + 1)]
-
-
-# ---------------------------------------------------------------------------------------------
-# Pass 1: sha256 and encoding
-
-
-def sha256_and_line_breaks(path: Path, fmt: str, progress: Progress = no_progress) -> tuple[str, int]:
-    """The file's sha256 and its number of line breaks; a text format is also checked to be UTF-8,
-    as it is read. ``progress("read", bytes, total bytes)`` after every megabyte."""
-    digest = hashlib.sha256()
-    decoder = codecs.getincrementaldecoder("utf-8")() if fmt != "parquet" else None
-    offset, lines = 0, 1
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            while block := f.read(_BLOCK):
-                progress("read", offset, size)
-                digest.update(block)
-                if decoder is not None:
-                    try:
-                        decoder.decode(block)
-                    except UnicodeDecodeError as exc:
-                        raise _not_utf8(path, block, exc, offset, lines) from None
-                    lines += block.count(b"\n")
-                offset += len(block)
-            if decoder is not None:
-                try:
-                    decoder.decode(b"", final=True)
-                except UnicodeDecodeError:
-                    raise DataError(f"{path} is not UTF-8 text: it ends in the middle of a character; "
-                                    "save it as UTF-8") from None
-    except OSError as exc:
-        raise DataError(f"could not read {path}: {exc.strerror or exc}") from None
-    progress("read", offset, offset)
-    return digest.hexdigest(), lines - 1
-
-
-def _not_utf8(path: Path, block: bytes, exc: UnicodeDecodeError, offset: int, lines: int) -> DataError:
-    # The decoder may hold up to 3 bytes of an unfinished character from the previous block, so
-    # the bad byte is at most that far before the block; searching this block is close enough.
-    at = max(0, exc.start)
-    bad = block[at : at + 1] or block[:1]
-    line = lines + block.count(b"\n", 0, at)
-    return DataError(f"{path} is not UTF-8 text: byte 0x{bad.hex()} at line {line:,} (byte {offset + at:,}) is not "
-                     "valid UTF-8; save the file as UTF-8 (Excel: 'CSV UTF-8'; pandas: encoding='utf-8')")
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading rows
-
-
-@dataclass
-class _Reader:
-    """Column names and a row iterator of one file: rows of the asked columns' values, with where
-    each row is (for messages); a missing value is None."""
-
-    columns: list[str]
-    rows: Callable[[list[str]], Iterator[tuple[int, str, list[Any]]]]  # (row number, where, values)
-    size: int | None = None  # rows, when the format says (Parquet)
-
-
-def _reader(path: Path, fmt: str) -> _Reader:
-    if fmt in ("csv", "tsv"):
-        return _csv_reader(path, "," if fmt == "csv" else "\t")
-    if fmt == "jsonl":
-        return _jsonl_reader(path)
-    return _parquet_reader(path)
-
-
-def _csv_reader(path: Path, delimiter: str) -> _Reader:
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
-
-    def open_rows():
-        f = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - closed by the caller's with
-        return f, csv.reader(f, delimiter=delimiter)  # utf-8-sig: a byte-order mark is not part of a name
-
-    f, reader = open_rows()
-    with f:
-        try:
-            header = next(reader, None)
-        except csv.Error as exc:
-            raise DataError(f"{path}, line {reader.line_num}: {exc}") from None
-    if not header or not any(name.strip() for name in header):
-        raise DataError(f"{path} is empty: expected a header row naming its columns")
-    header = [name.strip() for name in header]
-
-    def rows(wanted: list[str]) -> Iterator[tuple[int, str, list[Any]]]:
-        where_col = [header.index(name) for name in wanted]
-        f, reader = open_rows()
-        with f:
-            next(reader)
-            row = 0
-            try:
-                for values in reader:
-                    if not values:
-                        continue  # a blank line
-                    row += 1
-                    if len(values) != len(header):
-                        raise DataError(f"{path}, row {row:,} (line {reader.line_num:,}): {len(values)} fields, "
-                                        f"the header has {len(header)}; is a text with a "
-                                        f"{'comma' if delimiter == ',' else 'tab'} or quote not quoted?")
-                    yield row, f"row {row:,} (line {reader.line_num:,})", [values[i] for i in where_col]
-            except csv.Error as exc:
-                raise DataError(f"{path}, line {reader.line_num:,}: {exc}") from None
-
-    return _Reader(header, rows)
-
-
-def _jsonl_reader(path: Path) -> _Reader:
-    def records() -> Iterator[tuple[int, int, dict]]:
-        with open(path, encoding="utf-8-sig") as f:
-            row = 0
-            for line_no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                if row == 0 and line.lstrip().startswith("["):
-                    raise DataError(f"{path} holds a JSON array; save it as JSON Lines, one object per line "
-                                    "(pandas: to_json(path, orient='records', lines=True))")
-                try:
-                    record = json.loads(line)
-                except ValueError as exc:
-                    raise DataError(f"{path}, line {line_no:,}: not valid JSON ({exc})") from None
-                if not isinstance(record, dict):
-                    raise DataError(f"{path}, line {line_no:,}: a JSON {type(record).__name__}, not an object "
-                                    "with the text and label as fields")
-                row += 1
-                yield row, line_no, record
-
-    first = next(records(), None)
-    if first is None:
-        raise DataError(f"{path} is empty: expected one JSON object per line")
-    columns = list(first[2])
-
-    def rows(wanted: list[str]) -> Iterator[tuple[int, str, list[Any]]]:
-        for row, line_no, record in records():
-            yield row, f"row {row:,} (line {line_no:,})", [record.get(name) for name in wanted]
-
-    return _Reader(columns, rows)
-
-
-def _parquet_reader(path: Path) -> _Reader:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:  # pragma: no cover - pyarrow is in requirements.txt
-        raise DataError(f"reading {path} needs pyarrow: pip install pyarrow") from None
-    try:
-        parquet = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises its own ArrowInvalid / OSError subclasses
-        raise DataError(f"{path} is not a readable Parquet file ({exc})") from None
-    schema = parquet.schema_arrow
-    columns = list(schema.names)
-
-    def rows(wanted: list[str]) -> Iterator[tuple[int, str, list[Any]]]:
-        import pyarrow as pa
-
-        for name in wanted:
-            kind = schema.field(name).type
-            if pa.types.is_dictionary(kind):
-                kind = kind.value_type
-            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)
-                    or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind)):
-                raise DataError(f"{path}, column {name!r}: values of type {kind}, not texts, numbers or labels")
-        row = 0
-        try:
-            for batch in parquet.iter_batches(batch_size=8192, columns=wanted):
-                values = [batch.column(i).to_pylist() for i in range(len(wanted))]
-                for cells in zip(*values):
-                    row += 1
-                    yield row, f"row {row:,}", list(cells)
-        except (UnicodeDecodeError, OSError, ValueError) as exc:
-            raise DataError(f"{path}, after row {row:,}: could not read the values ({exc})") from None
-
-    return _Reader(columns, rows, parquet.metadata.num_rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,7 +170,7 @@ def inspect_table(path: str | Path, text_column: str = "", label_column: str = "
     if not path.is_file():
         raise DataError(f"{path}: no such file" if not path.exists() else f"{path} is not a regular file")
     digest, line_breaks = sha256_and_line_breaks(path, fmt, progress)
-    reader = _reader(path, fmt)
+    reader = open_table(path, fmt)
     # Rows expected, for progress: a text file's lines less the header (rows may span lines: an upper bound).
     expected = reader.size if reader.size is not None else max(1, line_breaks - (fmt != "jsonl"))
     text = _find_column(path, reader.columns, text_column, TEXT_NAMES, "text", "--text-column")
@@ -443,5 +265,5 @@ def _sorted_classes(names: list[str]) -> list[str]:
 
 def table_texts(table: LabelledTable) -> Iterator[str]:
     """The texts of a checked table, in row order, read again from the file (pass 3)."""
-    for _, _, cells in _reader(table.path, table.format).rows([table.text_column]):
+    for _, _, cells in open_table(table.path, table.format).rows([table.text_column]):
         yield cells[0]
