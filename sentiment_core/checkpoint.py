@@ -30,7 +30,7 @@ from .checkpoint_header import DTYPES, FORMAT, FORMAT_VERSION, CheckpointError, 
 from .config import ModelConfig, TrainConfig, to_dict
 from .data import LABELS
 from .model import SentimentRNN, count_parameters
-from .tempfiles import remove_stale
+from .tempfiles import atomic_file
 from .vocab import Vocab
 
 __all__ = [
@@ -96,36 +96,15 @@ def save_checkpoint(
     parse_header(path, header)
     tensors = {k: v.detach().to("cpu", STORE[dtype]).contiguous() for k, v in model.state_dict().items()}
     blob = save_safetensors(tensors, metadata=header)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(path.parent, f".{path.name}.")  # left by a save that was killed mid-write
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_file(path, "wb", hidden=True, durable=True) as f:
             f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise OSError(errno.ENOSPC, f"no space left on the device to save the checkpoint "
                           f"({len(blob) / 1e6:.1f} MB); the previous file there is unchanged", str(path)) from exc
         raise
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
     return path
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# Read once at import: os.umask() can only be read by setting it, which is not thread-safe.
-_UMASK = _read_umask()
 
 
 def estimate_checkpoint_bytes(model_cfg: ModelConfig, vocab_words: int, dtype: str = "float32") -> int:

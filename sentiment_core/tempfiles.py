@@ -41,16 +41,37 @@ def remove_stale(folder: Path, prefix: str, suffix: str = ".tmp", age: float = S
     return removed
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
-def atomic_file(path: Path, mode: str = "wb", **open_args: Any) -> Iterator[IO]:
+def atomic_file(path: Path, mode: str = "wb", *, hidden: bool = False, durable: bool = False,
+                **open_args: Any) -> Iterator[IO]:
     """A file to write ``path``'s new content into: a temp file beside it, renamed over ``path`` when
-    the block ends, deleted if it raises (an ``OSError`` then propagates; the old file is intact)."""
+    the block ends, deleted if it raises (the exception propagates; the old file is intact).
+
+    ``hidden``: the temp file's name starts with a dot, so a folder listing (the app's model list)
+    never shows a half-written file. ``durable``: its bytes reach the disk before the rename, and
+    the file gets the permissions of an ordinary new file (mkstemp makes it 0600).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(path.parent, f"{path.name}.")  # left by a write that was killed
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    prefix = f".{path.name}." if hidden else f"{path.name}."
+    remove_stale(path.parent, prefix)  # left by a write that was killed
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, mode, **open_args) as f:
             yield f
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        if durable:
+            os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

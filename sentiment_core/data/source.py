@@ -13,13 +13,13 @@ import hashlib
 import logging
 import os
 import tarfile
-import tempfile
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import default_cache_dir
+from ..tempfiles import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +81,8 @@ def download_imdb(
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("downloading %s", url)
     digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        with atomic_file(target, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or IMDB_SIZE)
             done = 0
             while chunk := response.read(1 << 20):
@@ -91,17 +90,13 @@ def download_imdb(
                 digest.update(chunk)
                 done += len(chunk)
                 progress("download", done, total)
-        if digest.hexdigest() != sha256:
-            raise DataError(
-                f"checksum mismatch for {url}: got sha256 {digest.hexdigest()}, expected {sha256}; "
-                "the download is corrupt or not the IMDB archive, and was discarded"
-            )
-        os.replace(tmp, target)
+            if digest.hexdigest() != sha256:
+                raise DataError(
+                    f"checksum mismatch for {url}: got sha256 {digest.hexdigest()}, expected {sha256}; "
+                    "the download is corrupt or not the IMDB archive, and was discarded"
+                )
     except OSError as exc:
         raise DataError(f"could not download {url}: {exc}") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 
