@@ -20,7 +20,8 @@ from common import ROOT  # noqa: F401  (puts the repository on sys.path, sets $S
 
 from sentiment_core.data import load_corpus
 from sentiment_core.lm import LanguageModel, LMConfig
-from sentiment_core.pretrain import PretrainConfig, prepare_text
+from sentiment_core.lm_text import prepare_text
+from sentiment_core.pretrain import PretrainConfig
 from sentiment_core.utils import mixed_precision, resolve_device
 
 

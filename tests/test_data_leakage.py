@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-import sentiment_core.pretrain as pretrain_module
+import sentiment_core.lm_text as lm_text
 import sentiment_core.training_run as training_run
 from sentiment_core import load_checkpoint, preset, train
 from sentiment_core.config import ModelConfig, TrainConfig
@@ -87,7 +87,7 @@ def test_the_language_model_reads_only_training_and_unlabeled_text(tmp_path, mon
         read[self.training].extend([*tokens.flatten().tolist(), *targets.flatten().tolist()])
         return real_forward(self, direction, tokens, targets, state)
 
-    monkeypatch.setattr(pretrain_module, "Vocab", SpyVocab)
+    monkeypatch.setattr(lm_text, "Vocab", SpyVocab)
     monkeypatch.setattr(LanguageModel, "forward", spy_forward)
     lm_cfg = LMConfig(embed_dim=8, hidden_dim=8, cutoffs="6")
     cfg = PretrainConfig(epochs=2, batch_size=4, bptt=8, min_freq=1, warmup_steps=0, device="cpu",

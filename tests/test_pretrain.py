@@ -21,17 +21,8 @@ from sentiment_core.data import Corpus, Reviews, TokenLists
 from sentiment_core.events import Finished, Status
 from sentiment_core.lm import LanguageModel, LMConfig
 from sentiment_core.lm_checkpoint import export_encoder, load_language_model, resume_path, save_language_model
-from sentiment_core.pretrain import (
-    LMEpochEnd,
-    LMStarted,
-    LMStep,
-    PretrainConfig,
-    batchify,
-    perplexity,
-    prepare_text,
-    pretrain,
-    review_stream,
-)
+from sentiment_core.lm_text import batchify, perplexity, prepare_text, review_stream
+from sentiment_core.pretrain import LMEpochEnd, LMStarted, LMStep, PretrainConfig, pretrain
 from sentiment_core.vocab import Vocab
 
 LM_CFG = LMConfig(embed_dim=8, hidden_dim=16, cutoffs="8", embed_dropout=0.0, input_dropout=0.0,
