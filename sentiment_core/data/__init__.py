@@ -34,8 +34,6 @@ from .corpus import (
     load_corpus,
     load_table_corpus,
     rating_class,
-    split_indices,
-    stratified_sample,
 )
 from .source import (
     IMDB_SHA256,
@@ -51,6 +49,7 @@ from .source import (
     read_raw,
     resolve_source,
 )
+from .splits import split_indices, stratified_sample
 from .table import LabelledTable, inspect_table, is_table
 from .tokens import TokenLists
 from .workers import tokenize_stream, tokenize_texts
