@@ -97,6 +97,10 @@ def phase_train(csv_path: str, cache: str, threads: int, steps: int) -> dict:
     from sentiment_core.training import Started, Step
 
     model_cfg, train_cfg = config(csv_path, cache, threads)
+    if threads:  # the bench's process sets torch's thread count: train() leaves it alone
+        import torch
+
+        torch.set_num_threads(threads)
     start_rss = rss_mb()
     start = time.perf_counter()
     corpus = load_corpus(train_cfg)
