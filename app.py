@@ -21,8 +21,6 @@ import os
 import signal
 import sys
 
-MAX_UPLOAD = "20mb"  # the batch tab refuses files over 5 MB with its own message; this stops huge ones early
-
 
 def _count(minimum: int):
     """An argparse type: a whole number of at least ``minimum``."""
@@ -126,13 +124,14 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from demo import launch_options
+    from demo.services.uploads import MAX_UPLOAD_MB  # the batch tab refuses files over 5 MB with its own message
     from demo.services.worker import thread_budget
 
     torch.set_num_threads(args.threads or thread_budget()[0])
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     demo = _build(args)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share or None, max_file_size=MAX_UPLOAD,
-                **launch_options())
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share or None,
+                max_file_size=f"{MAX_UPLOAD_MB}mb", **launch_options())
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ def test_at_most_six_models_are_compared(three):
     runs.mkdir()
     for i in range(6):
         shutil.copy(three.folders["shipped"] / "default.safetensors", runs / f"run-{i}.safetensors")
-    keys, left_out = ins.compared_keys(three, "runs/run-5")
+    keys, left_out, _ = ins.compared_keys(three, "runs/run-5")
     assert len(keys) == ins.MAX_COMPARED and keys[0] == "runs/run-5" and left_out == 3
     _, notes = ins.compare(three, "Fine.", "runs/run-5")
     assert notes == ["3 more models not compared (at most 6)."]
@@ -172,7 +172,6 @@ def test_the_explorer_filters_orders_and_loads_a_clicked_review(three):
     assert insight_tab.pick_view({}, clicked) == gr.skip()
 
 
-@pytest.mark.imdb  # the app's error explorer scores every model on the app's data setting, IMDB
 def test_the_endpoints_answer_plain_json_and_refuse_bad_input(three, tmp_path):
     demo = build_demo(checkpoint_dir=three.folders["shipped"], runs_dir=tmp_path / "runs", allow_training=False)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)

@@ -43,9 +43,9 @@ class BatchResult:
     name: str  # the file's name, as uploaded
     column: str  # the column that held the texts
     model: str  # the model's key
-    table: pd.DataFrame  # the file's rows (blank ones left out), then prediction and p_positive (p_<label> each
-    # for a model of more than two classes)
-    positive_label: str
+    table: pd.DataFrame  # the file's rows (blank ones left out), then prediction and p_<positive class> (p_<label>
+    # each for a model of more than two classes)
+    positive_label: str  # of two classes, the one whose probability is given (the entry's positive class)
     labels: tuple[str, ...] = ("negative", "positive")  # the model's classes
 
     @property
@@ -60,10 +60,10 @@ class BatchResult:
         """'Classified 3 reviews from column text with shipped/default: 2 positive, 1 negative.'"""
         quote = md.code if markdown else repr
         count = len(self.table)
-        if len(self.labels) > 2:
-            found = ", ".join(f"{n:,} {md.text(label) if markdown else label}" for label, n in self.counts().items())
-        else:
-            found = f"{self.positive:,} positive, {count - self.positive:,} negative"
+        counts = self.counts()
+        if len(self.labels) == 2:  # the positive class first
+            counts = {self.positive_label: counts.pop(self.positive_label), **counts}
+        found = ", ".join(f"{n:,} {md.text(label) if markdown else label}" for label, n in counts.items())
         return (f"Classified {count:,} review{'s' if count != 1 else ''} from column {quote(self.column)} with "
                 f"{quote(self.model)}: {found}.")
 
@@ -80,6 +80,7 @@ def classify_reviews(registry: ModelRegistry, model_key: str | None, path: str, 
     name = name or Path(path).name
     try:
         predictor = registry.predictor(model_key)
+        positive_label = registry.entry(model_key).positive_class
     except KeyError:
         raise UserInputError(f"The model {model_key!r} is gone or unknown; pick another one.") from None
     except CheckpointError as exc:
@@ -95,10 +96,10 @@ def classify_reviews(registry: ModelRegistry, model_key: str | None, path: str, 
         table = table.assign(prediction=[max(r, key=r.get) for r in results],
                              **{f"p_{label}": [round(r[label], 4) for r in results] for label in labels})
         return BatchResult(name, str(column), model_key, table, labels[1], labels)
-    positive = [r[predictor.labels[1]] for r in results]
-    table = table.assign(prediction=[predictor.labels[int(p >= 0.5)] for p in positive],
-                         p_positive=[round(p, 4) for p in positive])
-    return BatchResult(name, str(column), model_key, table, predictor.labels[1], labels)
+    positive_label = positive_label or labels[1]
+    table = table.assign(prediction=[labels[int(r[labels[1]] >= 0.5)] for r in results],
+                         **{f"p_{positive_label}": [round(r[positive_label], 4) for r in results]})
+    return BatchResult(name, str(column), model_key, table, positive_label, labels)
 
 
 def classify_file(registry: ModelRegistry, model_key: str | None, path: str | None,
@@ -120,7 +121,8 @@ def classify_file(registry: ModelRegistry, model_key: str | None, path: str | No
                                                                             result.table.iterrows())]
         probability = ("P(prediction)", chance)
     else:
-        probability = ("P(positive)", [round(p, 3) for p in result.table["p_positive"]])
+        label = result.positive_label
+        probability = (f"P({label})", [round(p, 3) for p in result.table[f"p_{label}"]])
     preview = pd.DataFrame({
         "review": [t if len(t) <= 160 else t[:157] + "..." for t in texts],
         "prediction": result.table["prediction"],
@@ -148,7 +150,7 @@ def classify_file_json(registry: ModelRegistry, model_key: str | None, file: Any
         "column": result.column,
         "reviews": len(result.table),
         **({"positive": result.positive, "negative": len(result.table) - result.positive}
-           if len(result.labels) == 2 else {}),
+           if result.labels == ("negative", "positive") else {}),
         "counts": result.counts(),  # per class, for a model of any number of classes
         "predictions": result.table.to_dict(orient="records"),
         "message": result.summary(markdown=False),

@@ -1,11 +1,13 @@
 """Inside the models, for the Classify tab: every model on one review, how far back each one reads, and
 the reviews a model gets wrong, as plain data (the tab draws them: ``demo.tabs.insight``).
 
-- ``compare``: each listed model's probabilities for a text (with its test accuracy) and its gradient
-  flow, the norm of d logit / d embedding per token against the token's distance from the end
-  (``Predictor.gradient_by_position``): a vanilla RNN's drops towards zero a few dozen tokens back.
-- ``ErrorExplorer``: a model's mistakes on the validation or test split (``error_table``, cached on
-  disk per checkpoint and split, and the last few in memory), filtered and ordered for the page.
+- ``compare``: each listed model with the selected model's classes: its probabilities for a text (with its
+  test accuracy) and its gradient flow, the norm of d logit / d embedding per token against the token's
+  distance from the end (``Predictor.gradient_by_position``):
+  a vanilla RNN's drops towards zero a few dozen tokens back.
+- ``ErrorExplorer``: a model's mistakes on the validation or test split of the data it was trained on (IMDB,
+  or its own labelled file: ``ModelEntry.training_data``; ``error_table``, cached on disk per checkpoint and
+  split, and the last few in memory), filtered and ordered for the page.
 
 Only models of the registry are read: a model is named by its key, never by a path.
 """
@@ -16,6 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -34,7 +37,7 @@ from .registry import ModelEntry, ModelRegistry
 MAX_COMPARED = 6
 
 SPLITS = {"validation": "val", "test": "test"}  # as the page names them: as error_table does
-LABEL_FILTERS = ("any", "negative", "positive")
+ANY_LABEL = "any"  # the true-label filter that keeps every row; the others are the model's classes
 ORDERS = ("most confident first", "least confident first")
 MAX_ROWS = 200  # mistakes shown on the page (the API returns up to MAX_API_ROWS)
 MAX_API_ROWS = 1000
@@ -64,18 +67,29 @@ class ModelReading:
         return test["accuracy"] if test else None
 
 
-def compared_keys(registry: ModelRegistry, selected: str | None) -> tuple[list[str], int]:
-    """The models to compare (the selected one first, then the list's order), and how many are left out."""
-    keys = [key for _, key in registry.choices()]
-    ordered = ([selected] if selected in keys else []) + [key for key in keys if key != selected]
-    return ordered[:MAX_COMPARED], max(0, len(ordered) - MAX_COMPARED)
+def label_filters(labels: list[str] | tuple[str, ...]) -> list[str]:
+    """The explorer's true-label filter for a model of these classes: any, then each class."""
+    return [ANY_LABEL, *labels]
+
+
+def compared_keys(registry: ModelRegistry, selected: str | None) -> tuple[list[str], int, int]:
+    """The models to compare (the selected one first, then the list's order), how many of them are left
+    out, and how many listed models are not comparable: only models with the classes of the selected one
+    (else the default one), in the same order, are compared."""
+    entries = registry.scan()[0]
+    keys = [e.key for e in entries]
+    anchor = selected if selected in keys else registry.default_key()
+    classes = next((e.label_set for e in entries if e.key == anchor), None)
+    same = [e.key for e in entries if e.label_set == classes]
+    ordered = ([selected] if selected in same else []) + [key for key in same if key != selected]
+    return ordered[:MAX_COMPARED], max(0, len(ordered) - MAX_COMPARED), len(keys) - len(same)
 
 
 def compare(registry: ModelRegistry, text: str | None, selected: str | None) -> tuple[list[ModelReading], list[str]]:
     """Every listed model's reading of ``text`` (at most ``MAX_COMPARED``), and notes on models left out."""
     if not text or not text.strip():
         raise ClassifyProblem(EMPTY_MESSAGE)
-    keys, left_out = compared_keys(registry, selected)
+    keys, left_out, other_classes = compared_keys(registry, selected)
     if not keys:
         raise ClassifyProblem(NO_MODEL_MESSAGE)
     if selected and selected not in keys:
@@ -97,6 +111,8 @@ def compare(registry: ModelRegistry, text: str | None, selected: str | None) -> 
         release_memory()
     if left_out:
         notes.append(f"{left_out} more model{'s' if left_out > 1 else ''} not compared (at most {MAX_COMPARED}).")
+    if other_classes:
+        notes.append(f"{other_classes} model{'s' if other_classes > 1 else ''} with other classes not compared.")
     return readings, notes
 
 
@@ -105,17 +121,29 @@ def reading_name(reading: ModelReading, selected: str | None) -> str:
     return reading.entry.path.stem + (" (selected)" if reading.entry.key == selected else "")
 
 
+def probability_columns(readings: list[ModelReading]) -> dict[str, str]:
+    """The comparison's probability columns by class: P(<positive class>) for two classes, one per class for more
+    (the compared models share their classes: ``compared_keys``)."""
+    if not readings:
+        return {}
+    entry = readings[0].entry
+    shown = [entry.positive_class] if entry.positive_class else entry.labels
+    return {label: f"P({label})" for label in shown}
+
+
 def compare_frame(readings: list[ModelReading], selected: str | None) -> pd.DataFrame:
-    """One row per model: its name, cell, prediction, P(positive) and test accuracy."""
+    """One row per model: its name, cell, prediction, its classes' probabilities and test accuracy."""
+    columns = probability_columns(readings)
     rows = []
     for r in readings:
         probs = r.flow.probabilities
         accuracy = r.test_accuracy
         rows.append({"model": reading_name(r, selected), "cell": r.cell, "prediction": max(probs, key=probs.get),
-                     "P(positive)": round(probs.get("positive", 0.0), 3),
+                     **{column: round(probs.get(label, 0.0), 3) for label, column in columns.items()},
                      "test accuracy": f"{accuracy:.1%}" if accuracy is not None else "not tested",
                      "tokens read": len(r.flow.tokens)})
-    return pd.DataFrame(rows, columns=["model", "cell", "prediction", "P(positive)", "test accuracy", "tokens read"])
+    return pd.DataFrame(rows, columns=["model", "cell", "prediction", *columns.values(), "test accuracy",
+                                       "tokens read"])
 
 
 def compare_json(readings: list[ModelReading], notes: list[str], selected: str | None) -> dict[str, Any]:
@@ -161,6 +189,22 @@ class ErrorExplorer:
         self._tables: OrderedDict[tuple, ErrorTable] = OrderedDict()
         self._lock = threading.Lock()
 
+    def data_of(self, entry: ModelEntry) -> str:
+        """The data ``entry`` is scored on (as ``TrainConfig.data``): the app's IMDB setting for a model trained on
+        IMDB, the file a model was trained on for one trained on a file; ``ClassifyProblem`` if that is gone."""
+        data = entry.training_data
+        if data.is_imdb:
+            return self.data
+        if data.kind == "file":
+            found = entry.data_file()
+            if found is None:
+                raise ClassifyProblem(
+                    f"{entry.key} was trained on the file {Path(data.path).name}, which is no longer on this server: "
+                    "its mistakes can only be found on the data it was trained on.")
+            return str(found)
+        raise ClassifyProblem(f"{entry.key} does not record the data it was trained on: there is nothing to "
+                              "find its mistakes in.")
+
     def table(self, model_key: str | None, split: str,
               progress: Callable[[str, int, int], None] = lambda stage, done, total: None) -> ErrorTable:
         """The errors table of a listed model on ``split`` ("val" or "test"); ``ClassifyProblem`` if there is none."""
@@ -168,19 +212,21 @@ class ErrorExplorer:
         if not model_key:
             raise ClassifyProblem(NO_MODEL_MESSAGE)
         try:
-            path = self.registry.entry(model_key).path
+            entry = self.registry.entry(model_key)
+            path = entry.path
             stat = path.stat()
         except (KeyError, OSError):
             raise ClassifyProblem(f"The model {model_key!r} is gone or unknown; pick a listed model.") from None
-        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, split)
+        data = self.data_of(entry)
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, split, data)
         with self._lock:
             if key in self._tables:
                 self._tables.move_to_end(key)
                 return self._tables[key]
         try:
-            table = error_table(path, split, data=self.data, progress=progress)
+            table = error_table(path, split, data=data, progress=progress)
         except (DataError, CheckpointError, OSError) as exc:
-            raise ClassifyProblem(f"The reviews could not be scored: {exc}") from None
+            raise ClassifyProblem(f"The {entry.examples} could not be scored: {exc}") from None
         with self._lock:
             self._tables[key] = table
             while len(self._tables) > self.keep:
@@ -191,13 +237,14 @@ class ErrorExplorer:
 def select(table: ErrorTable, label: str, min_tokens: Any, max_tokens: Any, least_confident: bool,
            top: int) -> list[ErrorRow]:
     """The table's rows that pass the filters, checked as they come from the page or a caller."""
-    if label not in LABEL_FILTERS:
-        raise ClassifyProblem(f"label must be one of {', '.join(LABEL_FILTERS)}, not {label!r}.")
+    filters = label_filters(table.labels)
+    if label not in filters:
+        raise ClassifyProblem(f"label must be one of {', '.join(filters)}, not {label!r}.")
     low = whole("min_tokens", min_tokens or 0, MAX_LENGTH_FILTER)
     high = whole("max_tokens", max_tokens or 0, MAX_LENGTH_FILTER)
     if high and low > high:
         raise ClassifyProblem(f"The shortest length ({low:,}) is above the longest ({high:,}).")
-    return table.select(None if label == "any" else label, low, high, bool(least_confident), top)
+    return table.select(None if label == ANY_LABEL else label, low, high, bool(least_confident), top)
 
 
 def error_frame(rows: list[ErrorRow]) -> pd.DataFrame:
@@ -212,9 +259,12 @@ def error_frame(rows: list[ErrorRow]) -> pd.DataFrame:
 
 def error_json(table: ErrorTable, model_key: str, rows: list[ErrorRow], matching: int) -> dict[str, Any]:
     """The explorer's answer as plain values, for API callers."""
-    (tn, fp), (fn, tp) = table.metrics.confusion
+    metrics, two = table.metrics, len(table.labels) == 2
+    # Two classes: false positives are the first class's examples called the second (the positive) one.
+    counts = ({"false_positives": metrics.confusion[0][1], "false_negatives": metrics.confusion[1][0]} if two else {})
     return {"model": model_key, "split": "validation" if table.split == "val" else "test",
-            "reviews": tn + fp + fn + tp, "errors": len(table.rows), "accuracy": table.metrics.accuracy,
-            "false_positives": fp, "false_negatives": fn, "matching": matching,
-            "rows": [{"id": r.id, "label": r.label, "predicted": r.predicted, "p_positive": r.p_positive,
+            "labels": list(table.labels), "reviews": metrics.count, "errors": len(table.rows),
+            "accuracy": metrics.accuracy, "confusion": metrics.confusion, **counts, "matching": matching,
+            "rows": [{"id": r.id, "label": r.label, "predicted": r.predicted,
+                      **({"p_positive": r.p_positive} if two else {}),
                       "confidence": r.confidence, "tokens": r.tokens, "text": r.text} for r in rows]}

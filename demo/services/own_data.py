@@ -5,22 +5,32 @@ A file comes as an upload (.csv, .tsv, .jsonl, .json, .parquet), or, on a server
 upload is read only if the server received it (``uploads.uploaded_file``), a name
 only if it resolves inside the folder; the file is checked row by row (``inspect_table``)
 before a run starts, and copied into the runs folder under its content hash, so the run and
-the checkpoint that records it never depend on Gradio's temporary files.
+the checkpoint that records it never depend on Gradio's temporary files. A file is at most
+``MAX_UPLOAD_BYTES``, checked once per version of it (path, size, mtime) and column choice, and
+copied while it is hashed; copies that no checkpoint of the runs folder records are pruned
+(``prune_copies``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-import shutil
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from sentiment_core import CheckpointError
+from sentiment_core.checkpoint import read_metadata
 from sentiment_core.config import MAX_COLUMN_NAME
 from sentiment_core.data import DataError, LabelledTable, inspect_table
 from sentiment_core.data.table import FORMATS
+from sentiment_core.tempfiles import atomic_file
 
-from .uploads import Received, uploaded_file
+from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, Received, uploaded_file
 from .user_input import UserInputError
 
 SOURCES = (("IMDB: negative / positive", "imdb"), ("IMDB: star ratings in 4 classes (1-2, 3-4, 7-8, 9-10)", "ratings"),
@@ -28,6 +38,14 @@ SOURCES = (("IMDB: negative / positive", "imdb"), ("IMDB: star ratings in 4 clas
 SOURCE_OF_PRESET = {"ratings": "ratings"}  # a preset that implies its data; the others leave the choice alone
 FILE_TYPES = sorted(FORMATS)
 SHOWN_CLASSES = 12
+CHECKED_FILES = 16  # checked files remembered (a preview per column edit, then Start, read each once)
+# A copy made or reused this recently may be about to be read by a run that is starting: never pruned.
+COPY_GRACE_S = 600.0
+COPY_BLOCK = 1 << 20
+
+log = logging.getLogger(__name__)
+_checked: OrderedDict[tuple, LabelledTable] = OrderedDict()
+_checked_lock = threading.Lock()
 
 
 class DataSourceError(UserInputError):
@@ -40,7 +58,7 @@ def _own_path(upload: str | None, name: str | None, data_dir: Path | None, allow
     points at; anything else is refused."""
     if upload:
         try:
-            return uploaded_file(upload, allowed_root, received)
+            return _capped(uploaded_file(upload, allowed_root, received), Path(upload).name)
         except UserInputError as exc:
             raise DataSourceError(str(exc)) from None
     if name and name.strip():
@@ -50,8 +68,32 @@ def _own_path(upload: str | None, name: str | None, data_dir: Path | None, allow
         real = os.path.realpath(os.path.join(root, name.strip()))
         if os.path.commonpath([root, real]) != root or not os.path.isfile(real):
             raise DataSourceError(f"No file {name.strip()!r} in this server's training data folder.")
-        return Path(real)
+        return _capped(Path(real), name.strip())
     raise DataSourceError("Upload a labelled file (.csv, .tsv, .jsonl or .parquet), or pick an IMDB source.")
+
+
+def _capped(path: Path, shown: str) -> Path:
+    """``path`` if it is at most ``MAX_UPLOAD_BYTES``; else a ``DataSourceError`` naming it as ``shown``."""
+    size = path.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise DataSourceError(f"{shown} is {size / 2**20:,.1f} MB; the limit is {MAX_UPLOAD_MB} MB per training file.")
+    return path
+
+
+def _inspect(path: Path, text: str, label: str) -> LabelledTable:
+    """``inspect_table``, once per version of the file (path, size, mtime) and choice of columns."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns, text, label)
+    with _checked_lock:
+        if key in _checked:
+            _checked.move_to_end(key)
+            return _checked[key]
+    table = inspect_table(path, text, label)
+    with _checked_lock:
+        _checked[key] = table
+        while len(_checked) > CHECKED_FILES:
+            _checked.popitem(last=False)
+    return table
 
 
 def _columns(text_column: str | None, label_column: str | None) -> tuple[str, str]:
@@ -71,7 +113,7 @@ def check_file(upload: str | None, name: str | None, text_column: str | None, la
     path = _own_path(upload, name, data_dir, allowed_root, received)
     text, label = _columns(text_column, label_column)
     try:
-        return path, inspect_table(path, text, label)
+        return path, _inspect(path, text, label)
     except DataError as exc:
         # Messages name the server path of an upload; the visitor knows it by its own name.
         raise DataSourceError(str(exc).replace(str(path), Path(upload or name or path).name)) from None
@@ -122,16 +164,61 @@ def overrides(source: str | None, upload: str | None, name: str | None, text_col
     if source == "ratings":
         return {"imdb_labels": "rating-bins"}, "IMDB star ratings in 4 classes"
     path, table = check_file(upload, name, text_column, label_column, data_dir, allowed_root, received)
-    digest = table.fingerprint
-    copy = runs_dir / "data" / f"{digest[:16]}{path.suffix.lower()}"
-    if not copy.exists():
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        tmp = copy.with_name(f".{copy.name}.{os.getpid()}.tmp")
-        shutil.copyfile(path, tmp)
-        if hashlib.sha256(tmp.read_bytes()).hexdigest() != digest:  # changed while being copied
-            tmp.unlink()
-            raise DataSourceError("The file changed while it was being read; upload it again.")
-        os.replace(tmp, copy)
+    copy = _copy(path, table.fingerprint, runs_dir)
     settings = {"data": str(copy), "imdb_labels": "polarity", "text_column": table.text_column,
                 "label_column": table.label_column, "split_column": table.split_column}
     return settings, f"{Path(upload or name or '').name}: {len(table):,} rows, {len(table.classes)} classes"
+
+
+def _copy(path: Path, digest: str, runs_dir: Path) -> Path:
+    """The copy of ``path`` (whose sha256 is ``digest``) in the runs folder's ``data/``, made if it is not
+    there: written through a hidden temp file, hashed as it is written, and removed if anything fails."""
+    copy = runs_dir / "data" / f"{digest[:16]}{path.suffix.lower()}"
+    if copy.exists():
+        os.utime(copy)  # in use again: a fresh mtime keeps it from pruning until the run records it
+        return copy
+    hashed = hashlib.sha256()
+    try:
+        with atomic_file(copy, "wb", hidden=True) as out, open(path, "rb") as src:
+            while block := src.read(COPY_BLOCK):
+                hashed.update(block)
+                out.write(block)
+            if hashed.hexdigest() != digest:
+                raise DataSourceError("The file changed while it was being read; upload it again.")
+    except OSError as exc:
+        raise DataSourceError(f"The file could not be copied for training: {exc.strerror or exc}.") from None
+    return copy
+
+
+def recorded_copies(runs_dir: Path) -> set[str]:
+    """The names of the ``data/`` copies that the checkpoints in the runs folder were trained on."""
+    names = set()
+    for checkpoint in runs_dir.glob("*.safetensors"):
+        try:
+            data = (read_metadata(checkpoint).get("train_config") or {}).get("data") or ""
+        except CheckpointError:  # unusable, or a pretrained reader: it records no data copy
+            continue
+        if data:
+            names.add(Path(data).name)
+    return names
+
+
+def prune_copies(runs_dir: Path, keep: Iterable[str | os.PathLike] = (), grace_s: float = COPY_GRACE_S) -> list[Path]:
+    """Delete the data copies in ``runs_dir/data`` that no checkpoint of the runs folder records, except
+    those named in ``keep`` (a run's data in use) and those made or reused in the last ``grace_s``
+    seconds (a run starting); returns what was deleted. Problems are logged, never raised."""
+    folder = runs_dir / "data"
+    if not folder.is_dir():
+        return []
+    kept = recorded_copies(runs_dir) | {Path(k).name for k in keep if k}
+    now, gone = time.time(), []
+    for path in folder.iterdir():
+        try:
+            if path.name.startswith(".") or path.name in kept or not path.is_file() or \
+                    now - path.stat().st_mtime < grace_s:
+                continue
+            path.unlink()
+            gone.append(path)
+        except OSError as exc:
+            log.warning("could not prune the data copy %s: %s", path, exc)
+    return gone

@@ -24,6 +24,8 @@ from .user_input import UserInputError
 Received = Callable[[str], bool]  # whether the server received this path through its upload route
 
 MAX_BATCH_BYTES = 5 * 1024 * 1024
+MAX_UPLOAD_MB = 20  # any file the app takes (the server's upload limit) or reads by name for training
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 MAX_BATCH_ROWS = 5_000
 # A CSV's columns are checked on its header line before pandas parses it: half a million of them
 # held a batch slot for two minutes.

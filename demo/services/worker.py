@@ -27,6 +27,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ class _Job:
     deadline: float | None = None  # monotonic time after which the child is terminated
     terminated: bool = False
     saved: str = ""  # the best checkpoint written so far
+    data: str = ""  # the data setting the run reads (a labelled file's copy in the runs folder, or IMDB's)
 
 
 def thread_budget(cores: int | None = None) -> tuple[int, int]:
@@ -119,6 +121,7 @@ class TrainingWorker:
         self._watcher: threading.Thread | None = None
         self._version = 0  # bumped on every change, so pages redraw only when something happened
         self._context = mp.get_context("spawn")  # fork would copy the server's threads and locks
+        self.after_run: list[Callable[[], None]] = []  # called (in the watcher thread) once a run has ended
 
     # -- control -----------------------------------------------------------------------------------
 
@@ -134,12 +137,18 @@ class TrainingWorker:
             process = self._context.Process(target=child.main, args=(spec, send, stop), name=f"train-{run.name}")
             process.start()
             send.close()  # the child holds the only writing end: its exit ends the pipe
-            self._job = job = _Job(run, process, receive, stop)
+            self._job = job = _Job(run, process, receive, stop, data=train_cfg.data)
             self._runs.append(run)
             self._version += 1
             self._watcher = threading.Thread(target=self._watch, args=(job,), name=f"watch-{run.name}", daemon=True)
             self._watcher.start()
         return run
+
+    def data_in_use(self) -> list[str]:
+        """The data setting of the run in progress (none if no run is going)."""
+        with self._lock:
+            job = self._job
+            return [job.data] if job is not None and job.run.running and job.data else []
 
     def stop(self) -> bool:
         """Ask the current run to stop; False if nothing is running."""
@@ -274,6 +283,11 @@ class TrainingWorker:
                 log.exception("could not write the model card of %s", job.saved)
         with self._lock:
             self._version += 1
+        for hook in list(self.after_run):
+            try:
+                hook()
+            except Exception:  # housekeeping: the run itself has ended well or not, as recorded
+                log.exception("an after-run hook failed")
 
 
 def _exit_reason(code: int | None) -> str:

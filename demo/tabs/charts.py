@@ -149,18 +149,20 @@ def percent_scale(values: Sequence[float]) -> tuple[list[float], list[float], st
 
 
 def running_chart(positions: Sequence[int], values: Sequence[float], tokens: Sequence[str],
-                  height: int = 220, target: str | None = None) -> AltairPlotData | None:
+                  height: int = 220, target: str | None = None, opposite: str | None = None
+                  ) -> AltairPlotData | None:
     """P(positive) after each token read: a neutral line over a green (positive) and a red (negative) half.
 
     Each point takes the colour of the side it lies on, and the halves are labelled in the plot,
     so the chart needs no separate legend. ``target``: for a model of more classes, the class the
-    values are the probability of; its half is the green one, the other is labelled "not" it.
+    values are the probability of; its half is the green one, the other is labelled ``opposite`` (the other
+    class of two), else "not" it.
     """
     if not positions:
         return None
     # A class name is only a title: it may hold characters a Vega-Lite field name can't ('.', '[').
     field, title = ("P(positive)", "P(positive)") if target is None else ("probability", f"P({target})")
-    above, below = ("positive", "negative") if target is None else (target, f"not {target}")
+    above, below = ("positive", "negative") if target is None else (target, opposite or f"not {target}")
     rows = [{"tokens read": pos, field: p, "token": tok} for pos, p, tok in zip(positions, values, tokens)]
     x = {"field": "tokens read", "type": "quantitative", "title": "tokens read",
          "scale": {"zero": False, "nice": False, "padding": 8}, "axis": {"format": "d", "tickMinStep": 1}}

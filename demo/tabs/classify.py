@@ -32,7 +32,8 @@ from .inputs import gradio_uploads, model_argument, refusing, text_argument, use
 # Explanations run one at a time in the queue, so however many visitors type, a core stays free
 # for their labels.
 EXPLAIN_CONCURRENCY = 1
-RUNNING_LABEL = "Running prediction: P(positive) had the review ended after each token"
+MAX_SHOWN_CLASSES = 20  # class probabilities in the Prediction box: every class of any model but a huge one
+RUNNING_LABEL = "Running prediction: the probability had the review ended after each token"
 
 
 def example_label(example: dict[str, str]) -> str:
@@ -86,6 +87,13 @@ class ModelViews:
             return {summary: f"The model {md.code(model_key)} is gone; pick another one.", card: ""}
         return {summary: entry.summary(), card: self.registry.card(model_key)}
 
+    def labels(self, model_key: str | None) -> list[str]:
+        """The classes of a listed model (none if it is gone)."""
+        try:
+            return self.registry.entry(model_key or "").labels
+        except KeyError:
+            return []
+
     def problems(self) -> str:
         problems = self.registry.scan()[1]
         if not problems:
@@ -134,7 +142,7 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path,
                 classify = gr.Button("Classify", variant="primary")
                 gr.ClearButton([text], value="Clear")
         with gr.Column(scale=2):
-            label = gr.Label(label="Prediction", num_top_classes=2, elem_id="prediction")
+            label = gr.Label(label="Prediction", num_top_classes=MAX_SHOWN_CLASSES, elem_id="prediction")
             info = gr.Markdown(cl.EMPTY_MESSAGE, elem_id="info")
     real = [e for e in examples if e["source"].startswith("aclImdb/")]
     short = [e for e in examples if not e["source"].startswith("aclImdb/")]
@@ -145,7 +153,7 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path,
                     example_labels=[example_label(e) for e in real])
     words = gr.HTML(views.WORDS_EMPTY, elem_classes="words-box", elem_id="words", container=True, padding=True)
     running = gr.Plot(label=RUNNING_LABEL, elem_id="running", elem_classes="chart")
-    inside = insight.lay_out()
+    inside = insight.lay_out(models.labels(registry.default_key()))
     with gr.Accordion("Batch: classify a file of reviews", open=False):
         gr.Markdown(f"A **.txt** file with one review per line, or a **.csv** file with a header row and a column "
                     f"named {', '.join(uploads.TEXT_COLUMNS)} (else the first text column is used). Up to "
@@ -224,7 +232,7 @@ def add_api(registry: ModelRegistry) -> None:
 
     def classify_file(file: FileData, model: str | None = None) -> dict:
         """Classify every review in a .txt (one a line) or .csv (a text column) file: each row with its
-        prediction and P(positive), and the counts."""
+        prediction and the probability of its positive class (of every class for more than two), and the counts."""
         model = model_argument(registry, model)
         with refusing():
             return batch.classify_file_json(registry, model, file, **gradio_uploads())

@@ -63,11 +63,13 @@ def coverage(known: list[bool | None]) -> str:
 
 
 def words_html(tokens: list[str], attributions: list[float], known: list[bool | None],
-               gap_at: int | None = None) -> str:
-    """The review's tokens on backgrounds of the palette's colours, with a legend; unknown words underlined."""
+               gap_at: int | None = None, towards: tuple[str, str] = ("negative", "positive")) -> str:
+    """The review's tokens on backgrounds of the palette's colours, with a legend; unknown words underlined.
+    ``towards``: what a red and a green word push towards (``directions``)."""
+    red, green = (html.escape(name) for name in towards)
     legend = ('<div class="words-legend"><b>Word contributions</b> (integrated gradients): '
-              '<span class="swatch negative"></span> towards negative · '
-              '<span class="swatch positive"></span> towards positive · the strongest word has the full colour · '
+              f'<span class="swatch negative"></span> towards {red} · '
+              f'<span class="swatch positive"></span> towards {green} · the strongest word has the full colour · '
               '<span class="unknown">dotted</span>: unknown to the model</div>')
     marks = list(known)
     if gap_at is not None:
@@ -145,10 +147,15 @@ def approximations(analysis: Analysis) -> str:
 
 
 def running_chart(analysis: Analysis):
-    """P(positive) had the review ended after each token; with more classes, P of the predicted class."""
-    return draw_running(analysis.running_positions, analysis.running,
-                        [analysis.tokens[pos - 1] for pos in analysis.running_positions],
-                        target=analysis.target if len(analysis.probabilities) > 2 else None)
+    """P(second class) had the review ended after each token (P(positive) for an IMDB model); with more
+    classes, P of the predicted class."""
+    labels = list(analysis.probabilities)
+    tokens = [analysis.tokens[pos - 1] for pos in analysis.running_positions]
+    if len(labels) > 2:
+        return draw_running(analysis.running_positions, analysis.running, tokens, target=analysis.target)
+    if tuple(labels) == ("negative", "positive"):
+        return draw_running(analysis.running_positions, analysis.running, tokens)
+    return draw_running(analysis.running_positions, analysis.running, tokens, target=labels[1], opposite=labels[0])
 
 
 def label_view(registry: ModelRegistry, model_key: str | None, text: str | None) -> Any:
@@ -171,5 +178,6 @@ def explanation_view(registry: ModelRegistry, model_key: str | None, text: str |
     except cl.ClassifyProblem as exc:
         return WORDS_EMPTY, None, md.text(str(exc))
     known = cl.known_words(predictor, result.tokens)
-    return (words_html(result.tokens, result.attributions, known, result.cut_at), running_chart(result),
+    (_, green), (_, red) = directions(result)
+    return (words_html(result.tokens, result.attributions, known, result.cut_at, (red, green)), running_chart(result),
             describe(result, predictor.max_tokens, known))

@@ -36,9 +36,10 @@ COMPARE_CONCURRENCY = 1
 ERRORS_CONCURRENCY = 1
 
 ERRORS_INTRO = (
-    "The reviews the selected model classifies wrongly, scored when you press **Find the mistakes** (the "
-    "validation split's 2,500 reviews take a few seconds; the test split's 25,000 about a minute the first "
-    "time, then they are cached). *Confidence* is the probability the model gave its wrong answer: the most "
+    "The reviews the selected model classifies wrongly, scored when you press **Find the mistakes** on the data "
+    "it was trained on (for IMDB, the validation split's 2,500 reviews take a few seconds; the test split's "
+    "25,000 about a minute the first time, then they are cached; a model trained on your own file is scored on "
+    "that file's validation or test rows). *Confidence* is the probability the model gave its wrong answer: the most "
     "confident mistakes are often sarcasm, mixed reviews or a twist at the end.")
 GRADIENT_LABEL = "Gradient flow: how strongly each model's prediction depends on each token"
 NOT_YET = "Press **Find the mistakes** to score the selected model's reviews."
@@ -64,8 +65,9 @@ class InsightComponents:
     err_shown: gr.State  # per page: the model and split shown, and the shown rows' texts by id
 
 
-def lay_out() -> InsightComponents:
-    """The two sections' components (inside the Classify tab's layout)."""
+def lay_out(labels: list[str] | tuple[str, ...] = ()) -> InsightComponents:
+    """The two sections' components (inside the Classify tab's layout); ``labels``: the classes of the model
+    selected when the page opens, the true-label filter's choices."""
     compare_open = gr.State(False)
     with gr.Accordion("Inside the model: every model on this review, and how far back each one reads",
                       open=False, elem_id="compare-section") as compare_section:
@@ -77,7 +79,7 @@ def lay_out() -> InsightComponents:
         gr.Markdown(ERRORS_INTRO)
         with gr.Row():
             err_split = gr.Radio(list(ins.SPLITS), value="validation", label="Reviews", min_width=160)
-            err_label = gr.Radio(list(ins.LABEL_FILTERS), value="any", label="True label", min_width=220)
+            err_label = gr.Radio(ins.label_filters(labels), value=ins.ANY_LABEL, label="True label", min_width=220)
             err_order = gr.Radio(list(ins.ORDERS), value=ins.ORDERS[0], label="Order", min_width=220)
         with gr.Row(equal_height=True):
             err_min = gr.Number(0, label="Shortest (tokens)", precision=0, minimum=0,
@@ -120,14 +122,29 @@ def compare_caption(readings: list[ModelReading], notes: list[str]) -> str:
     return "\n\n".join([*lines, *notes])
 
 
-def summary(table: ErrorTable, model_key: str, shown: int, matching: int) -> str:
-    """What the explorer found: the model's mistakes on the split, and how many the filters show."""
-    (tn, fp), (fn, tp) = table.metrics.confusion
-    total = tn + fp + fn + tp
+SHOWN_CONFUSIONS = 4  # the commonest kinds of mistake the summary names, for a model of more than two classes
+
+
+def confusions(table: ErrorTable, noun: str) -> str:
+    """The kinds of mistake and their counts: both for two classes, the commonest for more."""
+    labels, confusion = table.labels, table.metrics.confusion
+    pairs = [(confusion[t][p], t, p) for t in range(len(labels)) for p in range(len(labels)) if t != p]
+    if len(labels) > 2:
+        pairs = sorted((pair for pair in pairs if pair[0]), key=lambda pair: (-pair[0], pair[1], pair[2]))
+    named = [f"{n:,} {sentiment(labels[t])} {noun} called {md.text(labels[p])}" for n, t, p in pairs[:SHOWN_CONFUSIONS]]
+    rest = sum(n for n, _, _ in pairs[SHOWN_CONFUSIONS:])
+    return ", ".join(named) + (f", {rest:,} others" if rest else "")
+
+
+def summary(table: ErrorTable, model_key: str, shown: int, matching: int, noun: str = "reviews") -> str:
+    """What the explorer found: the model's mistakes on the split, and how many the filters show; ``noun``:
+    what the model's data calls an example (``ModelEntry.examples``)."""
+    metrics = table.metrics
+    wrong = metrics.count - sum(metrics.confusion[c][c] for c in range(len(metrics.confusion)))
     split = "validation" if table.split == "val" else "test"
-    lines = [f"{md.code(model_key)} gets **{fp + fn:,} of the {total:,} {split} reviews** wrong "
-             f"(accuracy {table.metrics.accuracy:.1%}): {fp:,} {sentiment('negative')} reviews called positive, "
-             f"{fn:,} {sentiment('positive')} reviews called negative."]
+    kinds = f": {confusions(table, noun)}" if wrong else ""
+    lines = [f"{md.code(model_key)} gets **{wrong:,} of the {metrics.count:,} {split} {noun}** wrong "
+             f"(accuracy {metrics.accuracy:.1%}){kinds}."]
     if not matching:
         lines.append("None of them passes the filters.")
     else:
@@ -180,8 +197,12 @@ def find_view(explorer: ins.ErrorExplorer, c: InsightComponents, model_key: str 
         return dict(zip(outputs, (md.text(str(exc)), None, {}), strict=True))
     rows = matching[:ins.MAX_ROWS]
     key = model_key or explorer.registry.default_key()
+    try:
+        noun = explorer.registry.entry(key).examples
+    except KeyError:
+        noun = "reviews"
     texts = {"model": key, "split": split, "texts": {row.id: row.text for row in rows}}
-    return dict(zip(outputs, (summary(table, key, len(rows), len(matching)), styled_errors(rows), texts),
+    return dict(zip(outputs, (summary(table, key, len(rows), len(matching), noun), styled_errors(rows), texts),
                     strict=True))
 
 
@@ -192,9 +213,14 @@ def pick_view(shown: dict, evt: gr.SelectData) -> Any:
     return text if text is not None else gr.skip()
 
 
-def clear_view(c: InsightComponents) -> dict:
-    """A new model: the explorer's table was another model's."""
-    return {c.err_summary: NOT_YET, c.err_table: None, c.err_shown: {}}
+def clear_view(registry: ModelRegistry, c: InsightComponents, model_key: str | None) -> dict:
+    """A new model: the explorer's table was another model's, and the true-label filter offers its classes."""
+    try:
+        labels = registry.entry(model_key or registry.default_key() or "").labels
+    except KeyError:
+        labels = []
+    return {c.err_summary: NOT_YET, c.err_table: None, c.err_shown: {},
+            c.err_label: gr.Radio(choices=ins.label_filters(labels), value=ins.ANY_LABEL)}
 
 
 SCROLL_TO_REVIEW = "() => document.getElementById('review').scrollIntoView({behavior: 'smooth', block: 'start'})"
@@ -230,8 +256,8 @@ def wire(c: InsightComponents, model: gr.Dropdown, text: gr.Textbox, registry: M
         box.blur(**refilter, show_progress="full")
     c.err_table.select(pick_view, [c.err_shown], [text], queue=False, show_progress="hidden",
                           api_visibility="private").then(None, js=SCROLL_TO_REVIEW, api_visibility="private")
-    model_changed.then(functools.partial(clear_view, c), None, find_outputs, queue=False, show_progress="hidden",
-                       api_visibility="private")
+    model_changed.then(functools.partial(clear_view, registry, c), [model], [*find_outputs, c.err_label],
+                       queue=False, show_progress="hidden", api_visibility="private")
 
 
 def add_api(registry: ModelRegistry, explorer: ins.ErrorExplorer) -> None:
@@ -248,7 +274,7 @@ def add_api(registry: ModelRegistry, explorer: ins.ErrorExplorer) -> None:
     def errors(model: str | None = None, split: str = "validation", label: str = "any", min_tokens: int = 0,
                max_tokens: int = 0, least_confident: bool = False, top: int = 50) -> dict:
         """The reviews a model gets wrong on the validation or test split, most confident first (or least), with
-        their full texts; label (any, negative, positive: the true one) and length in tokens filter them."""
+        their full texts; label (any, or one of the model's classes: the true one) and length in tokens filter them."""
         model = model_argument(registry, model)
         with refusing():
             top = ins.whole("top", top, ins.MAX_API_ROWS)

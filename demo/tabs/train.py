@@ -271,6 +271,9 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
     c = TrainComponents(seen, preset, run_name, data_source, controls, password_box, data_line, start, stop, notice,
                         status, loss_plot, accuracy_plot, results, compare_metric, compare_plot)
     tab = TrainTab(worker, registry, Path(runs_dir), cap, password, c, data, data_dir)
+    # Copies of training files that no checkpoint records go at start and after each run (the running one stays).
+    own_data.prune_copies(tab.runs_dir, worker.data_in_use())
+    worker.after_run.append(lambda: own_data.prune_copies(tab.runs_dir, worker.data_in_use()))
     data_inputs = wire_data_source(c.own_data, c.preset, data_dir)
 
     refresh = tab.refresh_event()
