@@ -245,6 +245,10 @@ class FakeWorker:
 
     def __init__(self, run: Run | None = None) -> None:
         self.run, self.version, self.stopped = run, 1, 0
+        self.after_run = []
+
+    def data_in_use(self) -> list[str]:
+        return []
 
     def snapshot(self):
         return self.version, self.run
