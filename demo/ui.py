@@ -1,4 +1,4 @@
-"""The Gradio app: ``build_demo(...)`` composes the Classify and Train tabs and the page-wide events.
+"""The Gradio app: ``build_demo(...)`` composes the Classify, Behaviour and Train tabs and the page-wide events.
 
 Each tab is built by its own module (``tabs.classify``, ``tabs.train``), bound to this demo's model
 registry and training worker (``services``), which ``build_demo`` owns: nothing is shared between two
@@ -23,6 +23,8 @@ from .services import datasource
 from .services.registry import ModelRegistry
 from .services.worker import TrainingWorker
 from .tabs import palette
+from .tabs.behaviour import build_behaviour_tab
+from .tabs.behaviour_views import CSS as BEHAVIOUR_CSS
 from .tabs.classify import build_classify_tab
 from .tabs.train import DISABLED, build_train_tab
 
@@ -49,7 +51,7 @@ CSS = """
 /* Wide tables (a card's metrics) scroll sideways on a phone instead of breaking words letter by letter. */
 #card, #results { overflow-x: auto; }
 #card th, #card td, #results th, #results td { white-space: nowrap; }
-""" + palette.CSS
+""" + palette.CSS + BEHAVIOUR_CSS
 
 
 def launch_options() -> dict[str, Any]:
@@ -105,6 +107,8 @@ def build_demo(
         with gr.Tabs() as tabs:
             with gr.Tab("Classify", id="classify"):
                 models = build_classify_tab(registry, seen, batch_dir, data)
+            with gr.Tab("Behaviour", id="behaviour") as behaviour_tab:
+                build_behaviour_tab(registry, behaviour_tab, tabs, models.c.text)
             train = None
             with gr.Tab("Train", id="train"):
                 if allow_training:

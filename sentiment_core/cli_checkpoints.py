@@ -12,7 +12,18 @@ from typing import Any
 from tqdm import tqdm
 
 from . import DEFAULT_CHECKPOINT, markdown
-from .behaviour import HALVES, MAX_CASES, render_markdown, run_suite
+from .behaviour import (
+    EXPECTATIONS,
+    HALVES,
+    MAX_CASES,
+    MAX_FILLS,
+    TemplateError,
+    default_lexicons,
+    render_markdown,
+    run_suite,
+    run_template,
+    template_test,
+)
 from .calibration import run_behaviour
 from .card import describe_architecture, write_card
 from .checkpoint import load_checkpoint, read_metadata, update_checkpoint
@@ -90,6 +101,14 @@ def add_checkpoint_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the results as one JSON object keyed by half")
     p.add_argument("--record", action="store_true", help="also store both halves' results (and the calibration on the "
                    "suite's short sentences) in the checkpoint, for its card: what training does for a new model")
+    p.add_argument("--template", help="run your own test instead: a sentence with placeholders filled from the dev "
+                   f"half's lexicons, e.g. 'This movie is not {{pos_adj}}.' (at most {MAX_FILLS} fills)")
+    p.add_argument("--expect", default="positive", choices=[e.name for e in EXPECTATIONS],
+                   help="what every fill of --template should do: " + "; ".join(f"{e.name}: {e.help}"
+                                                                                 for e in EXPECTATIONS))
+    p.add_argument("--slot", default="", help="the placeholder X of a comparison (default: the template's last)")
+    p.add_argument("--lexicon", action="append", default=[], metavar="NAME=WORD,WORD",
+                   help="replace or add a lexicon for --template (repeatable)")
     p.set_defaults(func=cmd_behaviour)
 
 
@@ -198,7 +217,34 @@ def seed_record(path: str, others: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
+def cmd_template(args: argparse.Namespace) -> int:
+    """``behaviour --template``: one's own test, its failure rate and every failing fill."""
+    lexicons = default_lexicons()
+    for item in args.lexicon:
+        name, _, words = item.partition("=")
+        lexicons[name.strip()] = [word for word in words.split(",")]
+    try:
+        suite = template_test(args.template, args.expect, args.slot, lexicons)
+        predictor = Predictor.from_checkpoint(args.checkpoint)
+        result = run_template(predictor.predict_batch, predictor.labels, suite)
+    except TemplateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result), ensure_ascii=False))
+        return 0
+    print(f"{result.failures:,} of {result.cases:,} fills fail ({result.failure_rate:.1%}): expected {args.expect}")
+    for example in result.examples:
+        line = f"  {example.probabilities['positive']:.2f}  {example.text}"
+        if example.perturbed is not None:
+            line += f"  ->  {example.perturbed_probabilities['positive']:.2f}  {example.perturbed}"
+        print(line)
+    return 0
+
+
 def cmd_behaviour(args: argparse.Namespace) -> int:
+    if args.template is not None:
+        return cmd_template(args)
     predictor = Predictor.from_checkpoint(args.checkpoint)
     if args.record:
         # What training records for a polarity model, for a checkpoint trained before the suite existed.

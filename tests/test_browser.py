@@ -346,3 +346,29 @@ def test_training_from_the_page_shows_loss_points_and_stops(browser, page, url):
     expect(page.locator("#model-summary")).to_contain_text("from-the-browser")
     page.locator("#review textarea").fill("A fine film.")
     expect(page.locator("#info")).to_contain_text("tokens")
+
+
+@pytest.mark.parametrize("viewport", [WIDE, NARROW], ids=["1366px", "400px"])
+def test_behaviour_tab_loads_a_failing_example_and_runs_a_template(browser, url, viewport, imdb_checkpoint):
+    from sentiment_core.behaviour import run_suite
+
+    expect = sync_api.expect
+    page = open_page(browser, url, viewport)
+    page.get_by_role("tab", name="Behaviour").click()
+    page.locator("#behaviour-run").click()
+    expect(page.locator("#behaviour-table")).to_contain_text("negation of positive", timeout=120_000)
+    expect(page.locator("#behaviour-table")).to_contain_text("an example that fails")
+    predictor = Predictor.from_checkpoint(imdb_checkpoint)  # the default model, whose examples show first
+    dev = run_suite(predictor.predict_batch, predictor.labels, "dev")
+    sentence = next(e.text for t in dev.tests for e in t.examples)
+    cells = page.locator("#behaviour-examples").get_by_text(sentence, exact=True)
+    expect(cells.first).to_be_attached()
+    next(c for c in cells.all() if c.is_visible()).click()
+    expect(page.get_by_role("tab", name="Classify")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#review textarea")).to_have_value(sentence)
+    expect(page.locator("#info")).to_contain_text(f"from {len(tokenize(sentence))} tokens")
+    page.get_by_role("tab", name="Behaviour").click()
+    page.locator("#template textarea").fill("This {thing} is not {pos_adj}.")
+    page.locator("#run-template").click()
+    expect(page.locator("#template-summary")).to_contain_text("fills fail", timeout=60_000)
+    page.close()

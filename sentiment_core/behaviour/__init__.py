@@ -38,10 +38,11 @@ from .suite import (
     normalize,
     probe_sentences,
 )
+from .templates import EXPECTATIONS, MAX_FILLS, TemplateError, default_lexicons, run_template, template_test
 
 __all__ = [
-    "BUG_REPORT_SENTENCES", "DIRECTION_TOLERANCE", "HALVES", "HELDOUT_SHA256", "INVARIANCE_TOLERANCE", "MAX_CASES",
-    "SUITE_VERSION", "BehaviourResult", "BehaviourTest", "Case", "Example", "Suite", "SuiteResult", "Summary",
-    "applies_to", "band", "fill", "load_half", "normalize", "passes", "probe_sentences", "render_markdown",
-    "run_suite",
+    "BUG_REPORT_SENTENCES", "DIRECTION_TOLERANCE", "EXPECTATIONS", "HALVES", "HELDOUT_SHA256", "INVARIANCE_TOLERANCE",
+    "MAX_CASES", "MAX_FILLS", "SUITE_VERSION", "BehaviourResult", "BehaviourTest", "Case", "Example", "Suite",
+    "SuiteResult", "Summary", "TemplateError", "applies_to", "band", "default_lexicons", "fill", "load_half",
+    "normalize", "passes", "probe_sentences", "render_markdown", "run_suite", "run_template", "template_test",
 ]
