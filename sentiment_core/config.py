@@ -152,6 +152,8 @@ class TrainConfig:
     max_train_samples: int = option(0, "stratified slice of the training reviews (0 = all)", min=0, max=MAX_SAMPLES)
     max_eval_samples: int = option(0, "stratified slice of validation and test reviews (0 = all)",
                                    min=0, max=MAX_SAMPLES)
+    max_classes: int = option(50, "refuse a --data file with more distinct labels than this", min=2,
+                              max=MAX_CLASSES)
     max_tokens: int = option(400, "keep at most this many tokens per review, head and tail (0 = all)",
                              min=0, max=MAX_TOKENS)
     vocab_size: int = option(25_000, "most frequent training words kept in the vocabulary", min=1, max=MAX_VOCAB)
@@ -214,6 +216,8 @@ class TrainConfig:
             raise ValueError(f"output must be a {CHECKPOINT_SUFFIX} file, not {self.output!r}")
         if self.pretrained_lm and self.pretrain_embeddings:
             raise ValueError("pretrained_lm brings its own word vectors: leave pretrain_embeddings off")
+        if "\0" in self.data:
+            raise ValueError("data must not contain a NUL character")
         for key in ("text_column", "label_column", "split_column"):
             value = getattr(self, key)
             if len(value) > MAX_COLUMN_NAME or not value.isprintable():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 TIMEOUT = dt.timedelta(minutes=30)  # a process that waits longer on the others gives up (one has died)
+JOIN_TIMEOUT = dt.timedelta(seconds=60)  # every process must have started by then (a launch that is wrong)
 ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE")
 
 
@@ -96,6 +98,9 @@ def from_env(device: str = "auto") -> Distributed:
     except (KeyError, ValueError):
         raise DistributedError(f"a multi-process run needs {', '.join(ENV)} in the environment: "
                                "start it with torchrun") from None
+    if world_size < 1 or not 0 <= rank < world_size or not 0 <= local_rank < world_size:
+        raise DistributedError(f"RANK={rank}, LOCAL_RANK={local_rank}, WORLD_SIZE={world_size}: each rank must be "
+                               "from 0 to WORLD_SIZE - 1; start the run with torchrun, which sets them")
     if device == "mps":
         raise DistributedError("device 'mps' cannot train on several processes; use cpu or cuda")
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
@@ -107,12 +112,45 @@ def from_env(device: str = "auto") -> Distributed:
                                    "here): start at most one process per GPU")
         where = torch.device("cuda", local_rank)
         torch.cuda.set_device(where)
-        torch_dist.init_process_group("nccl", timeout=TIMEOUT, device_id=where)
+        store = _joined_store(rank, world_size)
+        torch_dist.init_process_group("nccl", store=store, rank=rank, world_size=world_size, timeout=TIMEOUT,
+                                      device_id=where)
     else:
         where = torch.device("cpu")
-        torch_dist.init_process_group("gloo", timeout=TIMEOUT)
+        store = _joined_store(rank, world_size)
+        torch_dist.init_process_group("gloo", store=store, rank=rank, world_size=world_size, timeout=TIMEOUT)
     log.info("process %d of %d (local rank %d) on %s", rank, world_size, local_rank, where)
     return Distributed(rank, local_rank, world_size, where)
+
+
+def _joined_store(rank: int, world_size: int) -> torch_dist.Store:
+    """The rendezvous store at MASTER_ADDR:MASTER_PORT, once all ``world_size`` processes have reached
+    it; a ``DistributedError`` saying how many did after ``JOIN_TIMEOUT`` (a process was never started,
+    or WORLD_SIZE is wrong), rather than the half hour the collectives may later wait."""
+    try:
+        host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    except (KeyError, ValueError):
+        raise DistributedError("a multi-process run needs MASTER_ADDR and MASTER_PORT in the environment: "
+                               "start it with torchrun") from None
+    # torchrun's agent serves the store itself; without it (a hand-made environment) rank 0 does.
+    serve = rank == 0 and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True"
+    try:
+        store = torch_dist.TCPStore(host, port, world_size, is_master=serve, timeout=JOIN_TIMEOUT,
+                                    wait_for_workers=False)
+    except (RuntimeError, OSError) as exc:  # DistStoreError is a RuntimeError
+        raise DistributedError(f"could not reach the run's store at {host}:{port} within "
+                               f"{JOIN_TIMEOUT.total_seconds():.0f} s ({exc}); is rank 0 running?") from None
+    key = f"sentiment_core/joined/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+    joined = store.add(key, 1)
+    deadline = time.monotonic() + JOIN_TIMEOUT.total_seconds()
+    while joined < world_size:
+        if time.monotonic() > deadline:
+            raise DistributedError(f"only {joined} of WORLD_SIZE={world_size} processes started within "
+                                   f"{JOIN_TIMEOUT.total_seconds():.0f} s; start all of them (torchrun "
+                                   f"--nproc_per_node={world_size}) or fix WORLD_SIZE")
+        time.sleep(0.1)
+        joined = store.add(key, 0)
+    return store
 
 
 def shutdown() -> None:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .checkpoint import MAX_FILE_BYTES, Checkpoint, load_checkpoint
-from .config import MAX_BATCH, TrainConfig, default_cache_dir
+from .config import MAX_BATCH, MAX_CLASSES, TrainConfig, default_cache_dir
 from .data import BucketBatchSampler, EncodedDataset, Progress, Source, collate, inspect_table, is_table, resolve_source
 from .data.cache import cache_key
 from .data.formats import sha256_and_line_breaks
@@ -149,7 +149,8 @@ def _raw_texts(cfg: TrainConfig, source: Source | None, split: str, ids: set[str
     if source is None:
         wanted = {int(rid) for rid in ids}
         return {str(row): text for row, text in enumerate(table_texts(inspect_table(
-            cfg.data, cfg.text_column, cfg.label_column, cfg.split_column)), 1) if row in wanted}
+            cfg.data, cfg.text_column, cfg.label_column, cfg.split_column, max_classes=MAX_CLASSES)), 1)
+            if row in wanted}
     raw = source.read([ARCHIVE_SPLIT[split]])[ARCHIVE_SPLIT[split]]
     return {rid: text for rid, text in zip(raw.ids, raw.items) if rid in ids}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .data.limits import SHOWN_CLASSES
 from .tokenizer import clean_text
 
 # (column title, metrics key, format) of a metrics table, in order: two classes (precision,
@@ -103,10 +104,12 @@ def confusion_table(confusion: Sequence[Sequence[int]], style: str = "markdown",
         labels = ["negative", "positive"] if len(confusion) == 2 else [str(c) for c in range(len(confusion))]
     if len(labels) != len(confusion):
         raise ValueError(f"{len(labels)} labels for a {len(confusion)} x {len(confusion)} confusion matrix")
-    names = [_cell(label, style) for label in labels]
+    kept = _shown_classes([sum(row) for row in confusion])
+    names = [_cell(labels[c], style) for c in kept]
     corner = "" if style == "markdown" else "truth \\ predicted"
     header = [corner, *(f"predicted {name}" if style == "markdown" else name for name in names)]
-    return render([header, *([name, *(f"{n:,}" for n in row)] for name, row in zip(names, confusion))], style)
+    body = ([name, *(f"{confusion[c][p]:,}" for p in kept)] for name, c in zip(names, kept))
+    return render([header, *body], style) + _left_out(confusion, kept)
 
 
 def class_table(metrics: dict[str, Any], labels: Sequence[str], style: str = "markdown") -> str:
@@ -114,10 +117,28 @@ def class_table(metrics: dict[str, Any], labels: Sequence[str], style: str = "ma
     metrics = complete(metrics)
     support = [sum(row) for row in metrics["confusion"]]
     rows = [["class", *(title for title, _, _ in CLASS_METRICS), "reviews"]]
-    for c, label in enumerate(labels):
-        rows.append([_cell(label, style), *(fmt.format(metrics[key][c]) for _, key, fmt in CLASS_METRICS),
+    kept = _shown_classes(support)
+    for c in kept:
+        rows.append([_cell(labels[c], style), *(fmt.format(metrics[key][c]) for _, key, fmt in CLASS_METRICS),
                      f"{support[c]:,}"])
-    return render(rows, style)
+    return render(rows, style) + _left_out(metrics["confusion"], kept)
+
+
+def _shown_classes(support: Sequence[int]) -> list[int]:
+    """The classes a table shows: all, or the ``SHOWN_CLASSES`` with the most reviews, in class order."""
+    if len(support) <= SHOWN_CLASSES.value:
+        return list(range(len(support)))
+    return sorted(sorted(range(len(support)), key=lambda c: -support[c])[: SHOWN_CLASSES.value])
+
+
+def _left_out(confusion: Sequence[Sequence[int]], kept: list[int]) -> str:
+    """One line on the classes a table leaves out (none: nothing): how many, their reviews, how many right."""
+    rest = sorted(set(range(len(confusion))) - set(kept))
+    if not rest:
+        return ""
+    reviews, right = sum(sum(confusion[c]) for c in rest), sum(confusion[c][c] for c in rest)
+    return (f"\n\n{len(rest):,} more classes with fewer reviews are left out of this table: {reviews:,} "
+            f"reviews, {right:,} of them classified right.")
 
 
 def _cell(text: str, style: str) -> str:

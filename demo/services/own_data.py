@@ -26,10 +26,11 @@ from typing import Any
 from sentiment_core import CheckpointError
 from sentiment_core.checkpoint import read_metadata
 from sentiment_core.config import MAX_COLUMN_NAME
-from sentiment_core.data import DataError, LabelledTable, inspect_table
+from sentiment_core.data import DataError, LabelledTable
 from sentiment_core.data.table import FORMATS
 from sentiment_core.tempfiles import atomic_file
 
+from .data_check import CHECKER
 from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, Received, uploaded_file
 from .user_input import UserInputError
 
@@ -62,6 +63,8 @@ def _own_path(upload: str | None, name: str | None, data_dir: Path | None, allow
         except UserInputError as exc:
             raise DataSourceError(str(exc)) from None
     if name and name.strip():
+        if "\0" in name:
+            raise DataSourceError("A file name cannot hold a NUL character.")
         if data_dir is None:
             raise DataSourceError("This server reads no files by name: upload the file.")
         root = os.path.realpath(data_dir)
@@ -88,7 +91,7 @@ def _inspect(path: Path, text: str, label: str) -> LabelledTable:
         if key in _checked:
             _checked.move_to_end(key)
             return _checked[key]
-    table = inspect_table(path, text, label)
+    table = CHECKER.check(path, text, label)  # in a child process, bounded (data_check.py)
     with _checked_lock:
         _checked[key] = table
         while len(_checked) > CHECKED_FILES:

@@ -5,14 +5,17 @@ IMDB: the 25,000 training reviews are split into train and validation with a fix
 tokenized, so a small run tokenizes only the reviews it uses. Its labels are the polarity
 (negative/positive) or, with ``imdb_labels="rating-bins"``, the star rating in four classes.
 
-A labelled file (``table.py``) is checked, tokenized whole (and cached), then split by its
-split column or a stratified, seeded split.
+A labelled file (``table.py``) is checked, split by its split column or a stratified, seeded
+split, then tokenized: whole (and cached), or, when the run's slices leave out most of its rows,
+only the rows the run uses. ``max_train_samples`` also caps the unlabeled reviews word vectors
+are computed from, so a small run tokenizes a small share of everything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -126,14 +129,23 @@ def load_corpus(cfg: TrainConfig, progress: Progress = no_progress) -> Corpus:
     labels = {s: imdb_labels(cache, s, cfg.imdb_labels) for s in SPLITS}
     train_idx, val_idx, test_idx = train_val_test_slices(labels["train"], labels["test"], cfg)
     tokens = cache.load({"train": train_idx + val_idx, "test": test_idx}, progress)
-    # The unlabeled reviews are needed whole; loading them apart keeps a small run's labeled part small.
-    unlabeled = cache.load({"unsup": None}, progress)["unsup"] if cfg.pretrain_embeddings else None
+    # Loaded apart, so a small run's labeled part stays small; as many as the training slice, if capped.
+    unlabeled = cache.load({"unsup": _unlabeled_slice(cache, cfg)}, progress)["unsup"] if cfg.pretrain_embeddings \
+        else None
     clock.lap("tokenizing" if missing else "reading cached tokens")
     labelled, n_train = relabel(tokens["train"], cfg.imdb_labels), len(train_idx)
     train, classes = labelled.subset(range(n_train)), imdb_classes(cfg.imdb_labels)
     return Corpus(train, labelled.subset(range(n_train, len(labelled))), relabel(tokens["test"], cfg.imdb_labels),
                   unlabeled, cache_key(source), clock.laps, classes, _few_examples(train, classes),
                   "IMDB, polarity" if cfg.imdb_labels == "polarity" else "IMDB, star ratings in 4 bins")
+
+
+def _unlabeled_slice(cache: TokenCache, cfg: TrainConfig) -> list[int] | None:
+    """Seeded indices of ``max_train_samples`` unlabeled reviews; None (all) when uncapped."""
+    if not cfg.max_train_samples:
+        return None
+    n = len(cache.ids("unsup"))
+    return sorted(random.Random(cfg.seed).sample(range(n), min(n, cfg.max_train_samples)))
 
 
 def _few_examples(train: Reviews, classes: list[str]) -> list[str]:
@@ -159,29 +171,37 @@ def table_cache_path(table: LabelledTable, cache_dir: str = "") -> Path:
     return Path(cache_dir or default_cache_dir()) / "tokens" / f"table-{key}" / "texts.tokens"
 
 
-def load_table_tokens(table: LabelledTable, cache_dir: str = "",
-                      progress: Progress = no_progress) -> tuple[TokenLists, bool]:
-    """The tokenized texts of a checked table, in row order, and whether they came from the cache;
-    if not, they are tokenized as the file streams past, then cached."""
+def load_table_tokens(table: LabelledTable, cache_dir: str = "", progress: Progress = no_progress,
+                      rows: list[int] | None = None) -> tuple[TokenLists, bool]:
+    """The tokenized texts of a checked table, in row order (only ``rows``, sorted 0-based indices,
+    when given), and whether they came from the cache. If not, they are tokenized as the file
+    streams past: the whole file, then cached, unless ``rows`` is under half of it (a small run
+    tokenizes only its own rows, and caches nothing)."""
     path = table_cache_path(table, cache_dir)
     cached = TokenCache.read_file(path)
     if cached is not None and len(cached) == len(table):
-        return cached.items, True
+        return (cached.items if rows is None else cached.items.take(rows)), True
+    if rows is not None and 2 * len(rows) < len(table):
+        return tokenize_stream(table_texts(table, set(rows)), len(rows), progress), False
     log.info("tokenizing %s once; cached in %s", table.path, path.parent)
     tokens = tokenize_stream(table_texts(table), len(table), progress)
     write_cache(path, Reviews(table.ids(), [-1] * len(table), tokens))  # labels live in the file, not here
-    return tokens, False
+    return (tokens if rows is None else tokens.take(rows)), False
 
 
 def load_table_corpus(cfg: TrainConfig, progress: Progress = no_progress) -> Corpus:
     """``load_corpus`` of a labelled file: checked, tokenized (or read from the cache) and split."""
     clock = _Clock()
-    table = inspect_table(cfg.data, cfg.text_column, cfg.label_column, cfg.split_column, progress)
+    table = inspect_table(cfg.data, cfg.text_column, cfg.label_column, cfg.split_column, progress,
+                          max_classes=cfg.max_classes)
     clock.lap("checking the file")
-    tokens, cached = load_table_tokens(table, cfg.cache_dir, progress)
-    clock.lap("reading cached tokens" if cached else "tokenizing")
     train, val, test = table_splits(table, cfg)
-    everything = Reviews(table.ids(), table.labels, tokens)
+    rows = sorted({*train, *val, *test})
+    tokens, cached = load_table_tokens(table, cfg.cache_dir, progress, rows)
+    clock.lap("reading cached tokens" if cached else "tokenizing")
+    position = {row: i for i, row in enumerate(rows)}
+    everything = Reviews([str(row + 1) for row in rows], [table.labels[row] for row in rows], tokens)
+    train, val, test = ([position[row] for row in part] for part in (train, val, test))
     train_reviews = everything.subset(train)
     key = hashlib.sha256(f"table\n{table.fingerprint}\n{table.text_column}".encode()).hexdigest()
     split = (f"split by its column {table.split_column!r}" if table.split_column else

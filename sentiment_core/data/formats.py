@@ -18,9 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .limits import (
+    MAX_CELL_BYTES,
+    MAX_LINE_BYTES,
+    PARQUET_BATCH_BYTES,
+    CellBudget,
+    amount,
+    check_parquet_metadata,
+    check_parquet_sizes,
+    dictionary_bytes,
+)
 from .source import DataError, Progress, no_progress
 
-MAX_FIELD_CHARS = 16 * 2**20  # one CSV field; Python's csv module stops at 128 KB by default
+MAX_FIELD_CHARS = MAX_CELL_BYTES.value  # one CSV field; Python's csv module stops at 128 KB by default
 _BLOCK = 1 << 20
 
 
@@ -96,12 +106,28 @@ class Reader:
 
 
 def open_table(path: Path, fmt: str) -> Reader:
-    """The ``Reader`` of a file in format ``fmt`` (csv, tsv, jsonl or parquet)."""
+    """The ``Reader`` of a file in format ``fmt`` (csv, tsv, jsonl or parquet), its rows counted
+    against the caps of ``limits`` (rows, bytes a cell, bytes in all) as they are read."""
     if fmt in ("csv", "tsv"):
-        return _csv_reader(path, "," if fmt == "csv" else "\t")
-    if fmt == "jsonl":
-        return _jsonl_reader(path)
-    return _parquet_reader(path)
+        reader = _csv_reader(path, "," if fmt == "csv" else "\t")
+    elif fmt == "jsonl":
+        reader = _jsonl_reader(path)
+    else:
+        reader = _parquet_reader(path)
+    for i, name in enumerate(reader.columns, 1):
+        if "\0" in name:
+            raise DataError(f"{path}: the name of column {i} ({name[:40]!r}) holds a NUL character; rename it")
+    inner = reader.rows
+
+    def rows(wanted: list[str]) -> Iterator[tuple[int, str, list[Any]]]:
+        budget = CellBudget(path)
+        for row, where, values in inner(wanted):
+            budget.row(row, where)
+            for name, value in zip(wanted, values):
+                budget.add(value, where, name)
+            yield row, where, values
+
+    return Reader(reader.columns, rows, reader.size)
 
 
 def _csv_reader(path: Path, delimiter: str) -> Reader:
@@ -114,7 +140,7 @@ def _csv_reader(path: Path, delimiter: str) -> Reader:
         try:
             header = next(reader, None)
         except csv.Error as exc:
-            raise DataError(f"{path}, line {reader.line_num}: {exc}") from None
+            raise DataError(f"{path}, line {reader.line_num}: {_csv_problem(exc)}") from None
     if not header or not any(name.strip() for name in header):
         raise DataError(f"{path} is empty: expected a header row naming its columns")
     header = [name.strip() for name in header]
@@ -136,16 +162,27 @@ def _csv_reader(path: Path, delimiter: str) -> Reader:
                                         f"{'comma' if delimiter == ',' else 'tab'} or quote not quoted?")
                     yield row, f"row {row:,} (line {reader.line_num:,})", [values[i] for i in where_col]
             except csv.Error as exc:
-                raise DataError(f"{path}, line {reader.line_num:,}: {exc}") from None
+                raise DataError(f"{path}, line {reader.line_num:,}: {_csv_problem(exc)}") from None
 
     return Reader(header, rows)
 
 
+def _csv_problem(exc: csv.Error) -> str:
+    if "field limit" in str(exc):
+        return f"a field longer than {amount(MAX_CELL_BYTES)}; at most that a cell"
+    return str(exc)
+
+
 def _jsonl_reader(path: Path) -> Reader:
     def records() -> Iterator[tuple[int, int, dict]]:
+        limit = MAX_LINE_BYTES.value
         with open(path, encoding="utf-8-sig") as f:
-            row = 0
-            for line_no, line in enumerate(f, 1):
+            row, line_no = 0, 0
+            while line := f.readline(limit + 1):
+                line_no += 1
+                if len(line) > limit:
+                    raise DataError(f"{path}, line {line_no:,}: longer than {amount(MAX_LINE_BYTES)}; at most that "
+                                    "a line")
                 if not line.strip():
                     continue
                 if row == 0 and line.lstrip().startswith("["):
@@ -153,6 +190,12 @@ def _jsonl_reader(path: Path) -> Reader:
                                     "(pandas: to_json(path, orient='records', lines=True))")
                 try:
                     record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}, line {line_no:,}: not valid JSON ({exc.msg} at column "
+                                    f"{exc.colno:,})") from None
+                except RecursionError:
+                    raise DataError(f"{path}, line {line_no:,}: lists or objects nested too deep to read "
+                                    "(thousands of levels); a row is one flat object") from None
                 except ValueError as exc:
                     raise DataError(f"{path}, line {line_no:,}: not valid JSON ({exc})") from None
                 if not isinstance(record, dict):
@@ -195,14 +238,34 @@ def _parquet_reader(path: Path) -> Reader:
             if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)
                     or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind)):
                 raise DataError(f"{path}, column {name!r}: values of type {kind}, not texts, numbers or labels")
-        row = 0
+        check_parquet_metadata(path, parquet, wanted)
+        # Texts are read as dictionaries, so a text repeated on every row is measured (limits.dictionary_bytes)
+        # before any row of it is copied out; values become Python strings a few MiB at a time.
+        texts = [name for name in wanted if not _is_number(schema.field(name).type)]
+        budget, row = CellBudget(path), 0
         try:
-            for batch in parquet.iter_batches(batch_size=8192, columns=wanted):
-                values = [batch.column(i).to_pylist() for i in range(len(wanted))]
-                for cells in zip(*values):
-                    row += 1
-                    yield row, f"row {row:,}", list(cells)
+            check_parquet_sizes(path, pq.ParquetFile(path, read_dictionary=texts), wanted)
+            for batch in pq.ParquetFile(path, read_dictionary=texts).iter_batches(batch_size=8192, columns=wanted):
+                sizes = [dictionary_bytes(batch.column(i)).to_pylist() for i in range(len(wanted))]
+                start, pending = 0, 0
+                for k, cells in enumerate(zip(*sizes)):
+                    for name, size in zip(wanted, cells):
+                        budget.count(size, f"row {row + k + 1:,}", name)
+                    pending += sum(cells)
+                    if pending < PARQUET_BATCH_BYTES and k + 1 < batch.num_rows:
+                        continue
+                    piece = batch.slice(start, k + 1 - start)
+                    for values in zip(*(piece.column(i).to_pylist() for i in range(len(wanted)))):
+                        row += 1
+                        yield row, f"row {row:,}", list(values)
+                    start, pending = k + 1, 0
         except (UnicodeDecodeError, OSError, ValueError) as exc:
             raise DataError(f"{path}, after row {row:,}: could not read the values ({exc})") from None
 
     return Reader(columns, rows, parquet.metadata.num_rows)
+
+
+def _is_number(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)

@@ -20,16 +20,15 @@ the format allows; a class with few examples is a warning (``LabelledTable.warni
 from __future__ import annotations
 
 import logging
-import math
-import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..config import MAX_CLASSES
 from .formats import open_table, sha256_and_line_breaks
+from .labels import MAX_LABEL_CHARS, NUMBER_RE, check_spellings, label_text, sorted_classes
+from .limits import MAX_CLASSES_DEFAULT
 from .source import DataError, Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -45,10 +44,7 @@ SPLIT_NAMES = ("split",)
 SPLIT_VALUES = {"train": "train", "training": "train", "validation": "val", "valid": "val", "val": "val",
                 "dev": "val", "test": "test", "testing": "test"}
 MIN_CLASS_EXAMPLES = 10  # fewer in a class is warned about: its metrics rest on a handful of rows
-MAX_LABEL_CHARS = 100  # a longer label is a text in the wrong column
 SHOWN = 5  # rows named in one error message
-_NUMBER_RE = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
-_INTEGER_RE = re.compile(r"[-+]?\d+")
 
 
 def table_format(data: str | Path) -> str | None:
@@ -115,28 +111,6 @@ def _find_column(path: Path, columns: list[str], asked: str, names: Sequence[str
     return ""
 
 
-def _label_text(value: Any) -> str | None:
-    """A cell's label as a string (integers as integers: 2, 2.0 and "2" are one class), None if missing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        if _NUMBER_RE.fullmatch(text) and not _INTEGER_RE.fullmatch(text):
-            number = float(text)
-            if math.isfinite(number) and number.is_integer():
-                return str(int(number))
-        return text
-    raise TypeError(type(value).__name__)
-
-
 def _rows_named(rows: list[str], total: int) -> str:
     return ", ".join(rows) + (f" and {total - len(rows):,} more" if total > len(rows) else "")
 
@@ -161,8 +135,11 @@ class _Problems:
 
 
 def inspect_table(path: str | Path, text_column: str = "", label_column: str = "", split_column: str = "",
-                  progress: Progress = no_progress) -> LabelledTable:
-    """Check every row of a labelled file and collect its labels and splits (see the module docstring)."""
+                  progress: Progress = no_progress, max_classes: int = MAX_CLASSES_DEFAULT.value) -> LabelledTable:
+    """Check every row of a labelled file and collect its labels and splits (see the module docstring);
+    more than ``max_classes`` distinct labels are refused."""
+    if "\0" in str(path):
+        raise DataError(f"{str(path)[:200]!r}: a file name cannot hold a NUL character")
     path = Path(path).expanduser()
     fmt = table_format(path)
     if fmt is None:
@@ -182,6 +159,7 @@ def inspect_table(path: str | Path, text_column: str = "", label_column: str = "
     empty, numbers, no_label, bad_label, bad_split, no_split = (_Problems() for _ in range(6))
     text_numbers = 0  # CSV/TSV texts that are numbers: only all of them make the column suspect
     names: dict[str, int] = {}  # label -> first-seen index
+    first_row: dict[str, str] = {}  # label -> where it was first seen
     raw_labels: list[int] = []
     raw_splits: list[str] = []
     rows = 0
@@ -190,14 +168,14 @@ def inspect_table(path: str | Path, text_column: str = "", label_column: str = "
         if isinstance(value, str):
             if not value.strip():
                 empty.add(where)
-            elif _NUMBER_RE.fullmatch(value):
+            elif NUMBER_RE.fullmatch(value):
                 text_numbers += 1
         elif value is None:
             empty.add(where)
         else:
             numbers.add(where)
         try:
-            name = _label_text(cells[1])
+            name = label_text(cells[1])
         except TypeError as exc:
             bad_label.add(f"{where} (a {exc})")
             name = None
@@ -209,9 +187,12 @@ def inspect_table(path: str | Path, text_column: str = "", label_column: str = "
                 raise DataError(f"{path}, {where}: the label in column {label!r} is {len(name):,} characters "
                                 f"long; is {label!r} a text column? Name the label column with --label-column")
             raw_labels.append(names.setdefault(name, len(names)))
-            if len(names) > MAX_CLASSES:
-                raise DataError(f"{path}, column {label!r}: more than {MAX_CLASSES:,} distinct labels by {where}; "
-                                "is it a text or score column? Name the label column with --label-column")
+            first_row.setdefault(name, where)
+            if len(names) > max_classes:
+                raise DataError(f"{path}, column {label!r}: more than {max_classes:,} distinct labels by {where}; "
+                                "is it a text or score column? Name the label column with --label-column"
+                                + (f", or allow more with --max-classes (up to {MAX_CLASSES:,})"
+                                   if max_classes < MAX_CLASSES else ""))
         if split:
             tag = cells[wanted.index(split)]
             tag = tag.strip().lower() if isinstance(tag, str) else tag
@@ -241,10 +222,11 @@ def inspect_table(path: str | Path, text_column: str = "", label_column: str = "
     if text_numbers == rows:
         raise DataError(f"{path}: column {text!r} holds only numbers, not texts; is the text in another column "
                         f"({', '.join(repr(c) for c in reader.columns if c != text)})? Name it with --text-column")
+    check_spellings(path, label, first_row)
     if len(names) < 2:
         raise DataError(f"{path}: column {label!r} holds one class only ({next(iter(names))!r}); "
                         "training needs two classes or more")
-    classes = _sorted_classes(list(names))
+    classes = sorted_classes(list(names))
     position = {name: classes.index(name) for name in names}
     first_seen = list(names)
     labels = [position[first_seen[i]] for i in raw_labels]
@@ -256,14 +238,9 @@ def inspect_table(path: str | Path, text_column: str = "", label_column: str = "
                          warnings)
 
 
-def _sorted_classes(names: list[str]) -> list[str]:
-    """Numerically when every label is an integer (2 before 10), else as strings."""
-    if all(_INTEGER_RE.fullmatch(name) for name in names):
-        return sorted(names, key=int)
-    return sorted(names)
-
-
-def table_texts(table: LabelledTable) -> Iterator[str]:
-    """The texts of a checked table, in row order, read again from the file (pass 3)."""
-    for _, _, cells in open_table(table.path, table.format).rows([table.text_column]):
-        yield cells[0]
+def table_texts(table: LabelledTable, rows: Collection[int] | None = None) -> Iterator[str]:
+    """The texts of a checked table, in row order, read again from the file (pass 3); only those of
+    ``rows`` (0-based row indices) when given."""
+    for row, _, cells in open_table(table.path, table.format).rows([table.text_column]):
+        if rows is None or row - 1 in rows:
+            yield cells[0]
