@@ -9,6 +9,7 @@ import shlex
 import signal
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ from . import distributed
 from .card import describe_architecture, write_card
 from .cli_options import REPLACED_NOTE, ProgressBars, add_config_options, config_overrides, repair_utf8
 from .config import PRESETS, ModelConfig, TrainConfig, preset
-from .data import check_data_options, load_corpus
+from .data import check_data_options, is_table, load_corpus
 from .data.source import no_progress
+from .fit import fit_to_file, majority_note
 from .report import class_table, confusion_table, metrics_table, timings_table
 from .training import CheckpointSaved, EpochEnd, Finished, Started, Status, Step, Timing, preflight, train
 
@@ -76,6 +78,11 @@ def _train(args: argparse.Namespace, model_cfg: ModelConfig, train_cfg: TrainCon
     load = lambda: load_corpus(train_cfg, progress=ProgressBars() if main else no_progress)  # noqa: E731
     # Local rank 0 of each machine tokenizes and fills the token cache; the others then read it.
     corpus = dist.first(load) if dist else load()
+    if is_table(train_cfg.data):  # the preset scaled to the file's size; options given stay as given
+        counts = Counter(corpus.classes[c] for part in (corpus.train, corpus.val, corpus.test) for c in part.labels)
+        model_cfg, train_cfg, changes = fit_to_file(model_cfg, train_cfg, dict(counts), set(config_overrides(args)))
+        if changes:
+            say("fitted to the file: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in changes.items()))
     if dist:
         command = f"{command} (under torchrun, {dist.world_size} processes)"
     info = {"name": name, "preset": args.preset, "command": command}
@@ -140,6 +147,8 @@ def _train(args: argparse.Namespace, model_cfg: ModelConfig, train_cfg: TrainCon
     print(f"\n{final.status} in {final.elapsed_s / 60:.1f} min; checkpoint {repair_utf8(final.path)[0]}, "
           f"card {repair_utf8(str(card))[0]}\n")
     print(metrics_table({"validation": final.val, "test": final.test}, style="text"))
+    if note := majority_note(final.val):
+        print(f"\nwarning: {note}")
     classes = started.classes if started else None
     if final.test:
         print("\ntest confusion matrix\n" + confusion_table(final.test["confusion"], style="text", labels=classes))

@@ -156,6 +156,12 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
             yield Status(note)
     else:
         vocab = Vocab.build(corpus.train.items, cfg.vocab_size, cfg.min_freq, cfg.lowercase)
+    words = len(vocab) - 2  # <pad> and <unk> get no word vector
+    if cfg.pretrain_embeddings and model_cfg.embed_dim > words:
+        # Word vectors have at most as many dimensions as there are words to factorise.
+        yield Status(f"embedding size {model_cfg.embed_dim} is more than the {words} words of the vocabulary: "
+                     f"using {max(1, words)}")
+        model_cfg = dataclasses.replace(model_cfg, embed_dim=max(1, words))
     model_cfg = dataclasses.replace(model_cfg, vocab_size=len(vocab), pad_index=vocab.pad_index,
                                     num_classes=len(corpus.classes))
     set_seed(cfg.model_seed)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from sentiment_core.config import MAX_TOKENS, ModelConfig, TrainConfig, from_dict, preset, to_dict
+from sentiment_core.config import MAX_EPOCHS, MAX_TOKENS, ModelConfig, TrainConfig, from_dict, preset, to_dict
 
 
 def test_vocab_size_sets_the_training_vocabulary_not_the_embedding_rows():
@@ -42,7 +42,7 @@ def test_wrong_types_are_refused(name, value):
 
 
 def test_limits_themselves_are_accepted():
-    model_cfg, train_cfg = preset("quick", max_tokens=MAX_TOKENS, embed_dim=4096, num_layers=8, epochs=1000, lr=1)
+    model_cfg, train_cfg = preset("quick", max_tokens=MAX_TOKENS, embed_dim=4096, num_layers=8, epochs=MAX_EPOCHS, lr=1)
     assert train_cfg.max_tokens == MAX_TOKENS and train_cfg.lr == 1.0 and isinstance(train_cfg.lr, float)
     assert model_cfg.embed_dim == 4096 and preset("quick", max_tokens=0)[1].max_tokens == 0
 

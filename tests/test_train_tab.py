@@ -163,7 +163,7 @@ def test_run_paths_refuse_to_overwrite_and_generate_unique_names(tmp_path):
 def test_bad_settings_start_nothing(tab):
     with pytest.raises(gr.Error, match="Bad settings"):
         tab.start("quick", "", *form_values(dropout=1.5))
-    with pytest.raises(gr.Error, match="Expected 13 settings"):
+    with pytest.raises(gr.Error, match=f"Expected {len(form.FIELDS)} settings"):
         tab.start("quick", "", *form_values()[:-1])
     assert tab.worker.snapshot() == (0, None)
     assert tab.stop() == "No training run is in progress."
@@ -215,7 +215,7 @@ def test_a_password_adds_a_field_and_an_api_parameter():
         "Train on", "Labelled file", "Text column", "Label column"]
     api = demo.get_api_info()["named_endpoints"]
     names = [p["parameter_name"] for p in api["/start_training"]["parameters"]]
-    assert names[-4:] == ["password", "data_source", "text_column", "label_column"]
+    assert names[names.index("password"):][:4] == ["password", "upload", "data_source", "data_file"]
     assert [p["parameter_name"] for p in api["/stop_training"]["parameters"]] == ["password"]
 
 
@@ -230,10 +230,11 @@ def test_every_api_endpoint_has_named_parameters_and_plain_results():
     assert names["/classify_file"] == ["file", "model"] and names["/model_card"] == ["model"]
     assert names["/compare_models"] == ["text", "model"]
     assert names["/errors"] == ["model", "split", "label", "min_tokens", "max_tokens", "least_confident", "top"]
-    assert names["/start_training"] == ["preset", "run_name", *form.FIELDS, "password", "data_source", "text_column",
-                                         "label_column"]
+    assert names["/start_training"][: len(form.FIELDS) + 7] == [
+        "preset", "run_name", *form.FIELDS, "password", "upload", "data_source", "data_file", "text_column",
+        "label_column"]
     start = {p["parameter_name"]: p for p in endpoints["/start_training"]["parameters"]}
-    assert start["preset"]["parameter_default"] == form.PRESET_ORDER[0]
+    assert start["preset"]["parameter_default"] is None  # the preset the page opens on for the data
     assert all(start[f]["parameter_has_default"] and start[f]["parameter_default"] is None for f in form.FIELDS)
     assert start["epochs"]["python_type"]["type"] == "None | int"
     for name, endpoint in endpoints.items():  # JSON objects and lists, no component payloads or Markdown

@@ -1,7 +1,9 @@
 """The Train tab's form as data: one ``FormField`` record per control, run names and settings checks.
 
-Labels, sections and slider ranges live here, in one table; each field's help text comes from the
-config dataclasses (like the CLI's ``--help``), so the form and the CLI cannot drift apart.
+Labels, sections and slider steps live here, in one table; each field's help text and bounds come from
+the config dataclasses' fields, the one table of bounds that the CLI's options and the API's checks read
+too, so the page, the API and the CLI cannot drift apart (a tighter cap for a public server belongs
+there as one more key of a field's metadata, read by ``FormField.bounds``).
 No Gradio here: problems are ``FormError`` messages that the tab shows.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import re
 import shlex
 from dataclasses import dataclass
@@ -20,8 +23,6 @@ from sentiment_core.config import PRESETS
 
 from .user_input import UserInputError
 
-TRAIN_REVIEWS = 22_500  # the 25,000 training reviews minus the default 10% validation share
-
 
 @dataclass(frozen=True)
 class FormField:
@@ -30,7 +31,7 @@ class FormField:
     name: str
     label: str
     section: str  # the accordion it sits in
-    range: tuple[float, float, float] | None = None  # slider (minimum, maximum, step); else by type
+    step: float | None = None  # a slider of this step between the field's bounds; else by type
     capped: bool = False  # a server's review cap lowers its maximum
 
     @property
@@ -47,6 +48,19 @@ class FormField:
         return None if text.lower() == self.label.lower() else text
 
     @property
+    def bounds(self) -> tuple[float, float]:
+        """The smallest and largest value the field takes (an exclusive bound moves in by one step)."""
+        meta, step = self.config_field.metadata, self.step or 0
+        low = meta["min"] if "min" in meta else meta.get("above", 0) + step
+        high = meta["max"] if "max" in meta else meta["below"] - step
+        return low, high
+
+    @property
+    def range(self) -> tuple[float, float, float] | None:
+        """The slider's (minimum, maximum, step), or None for a control chosen by type."""
+        return None if self.step is None else (*self.bounds, self.step)
+
+    @property
     def is_int(self) -> bool:
         default = self.config_field.default
         return isinstance(default, int) and not isinstance(default, bool)
@@ -55,24 +69,26 @@ class FormField:
 FORM: tuple[FormField, ...] = (
     FormField("cell", "Recurrent cell", "Model"),
     FormField("bidirectional", "Bidirectional", "Model"),
-    FormField("embed_dim", "Embedding size", "Model", (4, 512, 1)),
-    FormField("hidden_dim", "Hidden size", "Model", (4, 512, 1)),
-    FormField("num_layers", "Layers", "Model", (1, 4, 1)),
-    FormField("dropout", "Dropout", "Model", (0.0, 0.9, 0.05)),
-    FormField("epochs", "Epochs", "Training", (1, 30, 1)),
-    FormField("batch_size", "Batch size", "Training", (4, 512, 1)),
+    FormField("embed_dim", "Embedding size", "Model", 1),
+    FormField("hidden_dim", "Hidden size", "Model", 1),
+    FormField("num_layers", "Layers", "Model", 1),
+    FormField("dropout", "Dropout", "Model", 0.05),
+    FormField("epochs", "Epochs", "Training", 1),
+    FormField("patience", "Early stopping patience", "Training", 1),
+    FormField("batch_size", "Batch size", "Training", 1),
     FormField("lr", "Learning rate", "Training"),
-    FormField("max_tokens", "Max tokens per review", "Training", (0, 2_000, 10)),
-    FormField("max_train_samples", "Training reviews", "Training", (0, TRAIN_REVIEWS, 100), capped=True),
-    FormField("max_eval_samples", "Validation/test reviews", "Training", (0, 25_000, 100), capped=True),
+    FormField("max_tokens", "Max tokens per review", "Training", 10),
+    FormField("max_train_samples", "Training reviews", "Training", 100, capped=True),
+    FormField("max_eval_samples", "Validation/test reviews", "Training", 100, capped=True),
     FormField("device", "Device", "Training"),
 )
 FIELDS = tuple(f.name for f in FORM)
 BY_NAME = {f.name: f for f in FORM}
 SECTIONS = tuple(dict.fromkeys(f.section for f in FORM))
 DEVICE_NAMES = {"auto": "auto", "cpu": "CPU", "cuda": "GPU (CUDA)", "mps": "Apple GPU (MPS)"}
-# The CPU-friendly ones first: "fast" (~90% in minutes) is the default, then "quick" (seconds).
-PRESET_ORDER = tuple(sorted(PRESETS, key=lambda name: (name != "fast", name != "quick", name)))
+# The CPU-friendly ones first: "fast" (~90% in minutes) is the default, then "quick" (seconds), then
+# "small" (the choice for a small file of your own).
+PRESET_ORDER = tuple(sorted(PRESETS, key=lambda name: (name != "fast", name != "quick", name != "small", name)))
 _NAME_RE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -109,7 +125,8 @@ def parse_settings(preset_name: str, settings: dict[str, Any], cap: int | None =
         if value is None or value == "":
             raise FormError(f"{f.label} is empty.")
         if f.is_int:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or value != int(value)):
                 raise FormError(f"{f.label} must be a whole number, not {value!r}.")
             value = int(value)
         if cap and f.capped and (not value or value > cap):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import gradio as gr
 
 from sentiment_core.config import MAX_COLUMN_NAME
 
-from ..services import own_data
+from ..services import data_plan, form, own_data
 from .inputs import gradio_uploads
 
 
@@ -26,6 +27,7 @@ class DataSourceControls:
     text_column: gr.Textbox
     label_column: gr.Textbox
     summary: gr.Markdown
+    plan: gr.Markdown  # what a run will do with the file (``data_plan``)
 
     @property
     def inputs(self) -> list[Any]:
@@ -50,7 +52,8 @@ def build_data_source(data_dir: Path | None) -> DataSourceControls:
                 label_column = gr.Textbox(label="Label column", placeholder="found by name: label, class, …",
                                           max_length=MAX_COLUMN_NAME)
             summary = gr.Markdown(elem_id="data-summary")
-    return DataSourceControls(source, file_group, upload, name, text_column, label_column, summary)
+            plan = gr.Markdown(elem_id="data-plan")
+    return DataSourceControls(source, file_group, upload, name, text_column, label_column, summary, plan)
 
 
 def wire_data_source(c: DataSourceControls, preset: gr.components.Component, data_dir: Path | None) -> list[Any]:
@@ -69,3 +72,27 @@ def wire_data_source(c: DataSourceControls, preset: gr.components.Component, dat
     preset.input(lambda p: gr.Radio(value=own_data.SOURCE_OF_PRESET[p]) if p in own_data.SOURCE_OF_PRESET
                  else gr.skip(), [preset], [c.source], api_visibility="private")
     return inputs
+
+
+def wire_plan(c: DataSourceControls, preset: gr.Dropdown, controls: dict[str, Any], data_dir: Path | None,
+              cap: int | None, busy: Callable[[], bool]) -> None:
+    """When a file is given, open the form on the preset that fits it (``data_plan``) and say what a run
+    will do with it; while a run goes (``busy``) the form shows that run's settings and only the plan changes."""
+    fields = [controls[f] for f in form.FIELDS]
+
+    def fit(source, upload, *rest):
+        named, (text, label) = (rest[0], rest[1:]) if c.name is not None else (None, rest)
+        keep = dict.fromkeys([preset, *fields], gr.skip())
+        if source != "file" or not (upload or (named or "").strip()):
+            return {**keep, c.plan: ""}
+        try:
+            _, table = own_data.check_file(upload, named, text, label, data_dir, **gradio_uploads())
+        except own_data.DataSourceError:  # the summary above says what is wrong
+            return {**keep, c.plan: ""}
+        plan = data_plan.plan(table, cap)
+        if busy():
+            return {**keep, c.plan: plan.markdown}
+        return {preset: plan.preset, **{controls[f]: plan.settings[f] for f in form.FIELDS}, c.plan: plan.markdown}
+
+    for component in c.inputs:
+        component.change(fit, c.inputs, [preset, *fields, c.plan], api_visibility="private", show_progress="hidden")

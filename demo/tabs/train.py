@@ -22,7 +22,7 @@ from ..services import datasource, form, own_data
 from ..services.registry import ModelRegistry
 from ..services.worker import Run, TrainingBusyError, TrainingWorker
 from . import train_views as views
-from .data_source import DataSourceControls, build_data_source, wire_data_source
+from .data_source import DataSourceControls, build_data_source, wire_data_source, wire_plan
 from .inputs import gradio_uploads, user_error
 from .train_api import add_api
 
@@ -51,7 +51,8 @@ def control(field: form.FormField, value: Any, cap: int | None) -> gr.components
             high = cap
         return gr.Slider(low, high, value=value, step=step, precision=0 if field.is_int else None, label=label,
                          info=info)
-    return gr.Number(value=value, label=label, info=info)
+    low, high = field.bounds
+    return gr.Number(value=value, label=label, info=info, minimum=low, maximum=high)
 
 
 def _running(run: Run | None) -> str | None:
@@ -275,6 +276,7 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
     own_data.prune_copies(tab.runs_dir, worker.data_in_use())
     worker.after_run.append(lambda: own_data.prune_copies(tab.runs_dir, worker.data_in_use()))
     data_inputs = wire_data_source(c.own_data, c.preset, data_dir)
+    wire_plan(c.own_data, c.preset, controls, data_dir, cap, lambda: _running(worker.snapshot()[1]) is not None)
 
     refresh = tab.refresh_event()
     fields = [controls[f] for f in form.FIELDS]

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from sentiment_core import markdown as md
+from sentiment_core.fit import majority_note
 from sentiment_core.report import class_table, confusion_table, metrics_table, timings_table
 
 from ..services.datasource import failure_hint
@@ -147,6 +148,8 @@ def results_markdown(run: Run | None) -> str:
         return ""
     metrics = {"validation": finished["val"], "test": finished["test"]}
     lines = ["### Results", "", metrics_table(metrics, transpose=True)]  # a column per split: fits half the page
+    if note := majority_note(finished["val"]):
+        lines += ["", f"⚠️ {note}"]
     if not finished["test"]:
         lines += ["", "_Test metrics are computed only when a run finishes all its epochs._"]
     split = "test" if finished["test"] else "validation"
