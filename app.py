@@ -48,6 +48,16 @@ def _data(text: str) -> str:
     return data
 
 
+def _size(text: str) -> int:
+    """An argparse type: a size in bytes, such as 2GB, 500MB or 0 (none)."""
+    from demo.services.quota import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -82,6 +92,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train-data-dir", default=os.environ.get("SENTIMENT_TRAIN_DATA_DIR") or None,
                         help="a folder of labelled .csv/.tsv/.jsonl/.parquet files the Train tab may train on by name "
                              "(default: none, files are uploaded; $SENTIMENT_TRAIN_DATA_DIR)")
+    parser.add_argument("--runs-quota", type=_size, default=os.environ.get("SENTIMENT_RUNS_QUOTA") or "2GB",
+                        help="disk the runs folder may fill (checkpoints, cards, data copies) before the oldest "
+                             "unpinned runs are removed, e.g. 2GB, 500MB, 0 for none; shipped models are never "
+                             "counted ($SENTIMENT_RUNS_QUOTA; default 2GB)")
     parser.add_argument("--threads", type=_count(1), default=os.environ.get("SENTIMENT_TORCH_THREADS") or None,
                         help="torch CPU threads of the web server ($SENTIMENT_TORCH_THREADS; default: from the "
                              "measured budget, see the README)")
@@ -98,7 +112,7 @@ def _build(args: argparse.Namespace):
     return build_demo(checkpoint_dir=args.checkpoint_dir, runs_dir=args.runs_dir, default_model=args.model,
                       allow_training=not args.no_training, max_train_samples=args.max_train_samples,
                       training_password=args.training_password, worker=TrainingWorker(threads=args.train_threads),
-                      data=args.data, train_data_dir=args.train_data_dir)
+                      data=args.data, train_data_dir=args.train_data_dir, runs_quota=args.runs_quota)
 
 
 def _exit_on_sigterm(signum, frame) -> None:

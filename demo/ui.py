@@ -18,8 +18,9 @@ from typing import Any
 import gradio as gr
 
 from sentiment_core import DEFAULT_CHECKPOINT
+from sentiment_core.config import default_cache_dir
 
-from .services import datasource
+from .services import datasource, quota
 from .services.registry import ModelRegistry
 from .services.worker import TrainingWorker
 from .tabs import palette
@@ -30,6 +31,9 @@ from .tabs.train import DISABLED, build_train_tab
 
 ROOT = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 1.0
+# Gradio's upload and output cache: every half hour, files older than an hour are deleted (a run trains on
+# its own copy of an upload, made when Start is pressed; a batch result is downloadable for an hour).
+DELETE_CACHE = (1800, 3600)
 
 INTRO = """\
 # Movie-review sentiment with recurrent networks
@@ -67,6 +71,13 @@ def _cleanup(worker_ref: weakref.ref, batch_dir: Path) -> None:
     shutil.rmtree(batch_dir, ignore_errors=True)
 
 
+def _keep_disk(worker: TrainingWorker, runs_dir: Path, runs_quota: int) -> None:
+    """The runs folder within its quota (the run going kept) and the caches within their bounds."""
+    snapshot = worker.snapshot()[1]
+    quota.enforce(runs_dir, runs_quota, keep=[snapshot.path] if snapshot is not None and snapshot.running else [])
+    quota.bound_caches(Path(default_cache_dir()))
+
+
 def build_demo(
     checkpoint_dir: str | os.PathLike | None = None,
     runs_dir: str | os.PathLike | None = None,
@@ -77,6 +88,7 @@ def build_demo(
     worker: TrainingWorker | None = None,
     data: str | None = None,
     train_data_dir: str | os.PathLike | None = None,
+    runs_quota: int = quota.DEFAULT_RUNS_QUOTA,
 ) -> gr.Blocks:
     """The whole app. Nothing heavy happens here: models load on first use, data when training starts.
 
@@ -87,7 +99,8 @@ def build_demo(
     training_password: when set, Start and Stop need it; worker: the training worker (default:
     a new one with this machine's thread budget); data: where training runs read the IMDB reviews,
     an archive, an ``aclImdb/`` folder or ``download`` (default: ``$SENTIMENT_DATA``, else ``download``);
-    train_data_dir: a folder whose labelled files the Train tab may name (default: none; files are uploaded).
+    train_data_dir: a folder whose labelled files the Train tab may name (default: none; files are uploaded);
+    runs_quota: bytes the runs folder may hold before its oldest unpinned runs are removed (0: no quota).
     """
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else DEFAULT_CHECKPOINT.parent
     runs_dir = Path(runs_dir) if runs_dir else ROOT / "runs"
@@ -96,11 +109,16 @@ def build_demo(
     data = datasource.setting(data)
     registry = ModelRegistry(checkpoint_dir, runs_dir, default_model)
     worker = worker or TrainingWorker()
-    batch_dir = Path(tempfile.mkdtemp(prefix="sentiment-batch-"))
+    worker.restore(runs_dir)  # runs a restart cut short show as interrupted, their best checkpoint carded
+    quota.clean_start(runs_dir)
+    worker.after_run.append(lambda: _keep_disk(worker, runs_dir, runs_quota))
+    _keep_disk(worker, runs_dir, runs_quota)
+    # The server's pid in the name lets the next instance remove this folder if this one is killed.
+    batch_dir = Path(tempfile.mkdtemp(prefix=f"{quota.BATCH_PREFIX}{os.getpid()}-"))
     # A weak reference lets the demos that tests build and drop be collected.
     atexit.register(_cleanup, weakref.ref(worker), batch_dir)
 
-    with gr.Blocks(title="Movie-review sentiment") as demo:
+    with gr.Blocks(title="Movie-review sentiment", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(INTRO)
         seen = gr.State({})  # per page: the versions it has drawn, so polls send only changes
         timer = gr.Timer(POLL_SECONDS)

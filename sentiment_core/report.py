@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from . import markdown
 from .data.limits import SHOWN_CLASSES
 from .tokenizer import clean_text
 
@@ -142,9 +143,10 @@ def _left_out(confusion: Sequence[Sequence[int]], kept: list[int]) -> str:
 
 
 def _cell(text: str, style: str) -> str:
-    """A label as a table cell: one line; in Markdown, its pipes and backslashes escaped."""
+    """A label as a table cell: one line; in Markdown, shown as typed (``markdown.text``: no tag, link or
+    emphasis it holds comes alive, and its pipes stay inside the cell)."""
     text = " ".join(str(text).split())
-    return text.replace("\\", "\\\\").replace("|", "\\|") if style == "markdown" else text
+    return markdown.text(text) if style == "markdown" else text
 
 
 def history_table(history: Sequence[dict[str, Any]], style: str = "markdown") -> str:

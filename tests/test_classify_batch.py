@@ -276,3 +276,17 @@ def test_old_batch_results_are_pruned_so_the_disk_stays_bounded(tmp_path):
     os.utime(old, (0, 0))
     batch.prune_results(tmp_path)
     assert not old.exists() and recent.exists()
+
+
+def test_cells_a_spreadsheet_would_evaluate_are_written_with_a_leading_quote(registry, uploads, tmp_path):
+    hostile = ["=HYPERLINK(\"http://x\",\"y\") great film", "+1 loved it", "-2 dull", "@SUM(A1) fine",
+               "\tbad", "\r=1+1 ok"]
+    frame = pd.DataFrame({"text": hostile, "=cmd|' /C calc'!A0": ["=1", "@a", "+b", "-c", "ok", "x"]})
+    path = write(uploads / "r.csv", frame.to_csv(index=False))
+    _, csv_path, _ = batch.classify_file(registry, "shipped/default", path, tmp_path / "out", uploads)
+    written = pd.read_csv(csv_path, keep_default_na=False)
+    assert list(written.columns)[:2] == ["text", "'=cmd|' /C calc'!A0"]
+    for column in list(written.columns)[:2]:
+        assert all(not str(cell).startswith(batch.FORMULA_STARTS) for cell in written[column]), written[column]
+    assert written["text"][0] == "'" + hostile[0]
+    assert written.columns[-1].startswith("p_") and written[written.columns[-1]].dtype.kind == "f"

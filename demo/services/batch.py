@@ -20,11 +20,25 @@ from sentiment_core import CheckpointError, EmptyTextError
 from sentiment_core import markdown as md
 
 from .classify import release_memory
+from .quota import disk_errors
 from .registry import ModelRegistry
 from .uploads import Received, read_reviews
 from .user_input import UserInputError
 
 RESULT_TTL_S = 3600  # a batch result stays downloadable this long
+# A cell starting with one of these is a formula to a spreadsheet (=HYPERLINK(...) opens a link, +, -, @
+# start one too; a tab or carriage return can hide one after it): such cells are written with a leading '.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every text cell (and column name) a spreadsheet would evaluate prefixed with ``'``."""
+
+    def safe(value: Any) -> Any:
+        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+    return table.rename(columns=safe).apply(lambda column: column.map(safe) if column.dtype == object
+                                            or pd.api.types.is_string_dtype(column) else column)
 
 
 def prune_results(out_dir: Path, age: float = RESULT_TTL_S) -> None:
@@ -113,8 +127,11 @@ def classify_file(registry: ModelRegistry, model_key: str | None, path: str | No
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         prune_results(Path(out_dir))
-    csv_path = Path(tempfile.mkdtemp(prefix="batch-", dir=out_dir)) / f"{Path(path).stem}-predictions.csv"
-    result.table.to_csv(csv_path, index=False)
+    with disk_errors("the predictions file"):
+        folder = Path(tempfile.mkdtemp(prefix="batch-", dir=out_dir))
+    csv_path = folder / f"{Path(path).stem}-predictions.csv"
+    with disk_errors("the predictions file", partial=folder):
+        spreadsheet_safe(result.table).to_csv(csv_path, index=False)
     texts = result.table[result.column]
     if len(result.labels) > 2:
         chance = [round(row[f"p_{label}"], 3) for label, (_, row) in zip(result.table["prediction"],

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sentiment_core import CheckpointError
+from sentiment_core import markdown as md
 from sentiment_core.checkpoint import read_metadata
 from sentiment_core.config import MAX_COLUMN_NAME
 from sentiment_core.data import DataError, LabelledTable
@@ -31,6 +32,7 @@ from sentiment_core.data.table import FORMATS
 from sentiment_core.tempfiles import atomic_file
 
 from .data_check import CHECKER
+from .quota import disk_full_message, is_disk_full
 from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, Received, uploaded_file
 from .user_input import UserInputError
 
@@ -125,13 +127,13 @@ def check_file(upload: str | None, name: str | None, text_column: str | None, la
 def summary(table: LabelledTable, shown_name: str) -> str:
     """What the file holds, in a few lines of Markdown."""
     counts = [table.labels.count(c) for c in range(len(table.classes))]
-    classes = ", ".join(f"`{name}` ({n:,})" for name, n in list(zip(table.classes, counts))[:SHOWN_CLASSES])
+    classes = ", ".join(f"{md.code(name)} ({n:,})" for name, n in list(zip(table.classes, counts))[:SHOWN_CLASSES])
     more = f" and {len(table.classes) - SHOWN_CLASSES} more" if len(table.classes) > SHOWN_CLASSES else ""
-    split = (f"split by column `{table.split_column}`" if table.split_column
+    split = (f"split by column {md.code(table.split_column)}" if table.split_column
              else "no split column: a stratified, seeded split")
-    lines = [f"**{shown_name}**: {len(table):,} rows, texts from `{table.text_column}`, labels from "
-             f"`{table.label_column}`, {split}.", f"{len(table.classes)} classes: {classes}{more}."]
-    lines += [f"⚠️ {warning.replace(str(table.path), shown_name)}" for warning in table.warnings]
+    lines = [f"**{md.text(shown_name)}**: {len(table):,} rows, texts from {md.code(table.text_column)}, labels "
+             f"from {md.code(table.label_column)}, {split}.", f"{len(table.classes)} classes: {classes}{more}."]
+    lines += [f"⚠️ {md.text(warning.replace(str(table.path), shown_name))}" for warning in table.warnings]
     return "  \n".join(lines)
 
 
@@ -189,6 +191,8 @@ def _copy(path: Path, digest: str, runs_dir: Path) -> Path:
             if hashed.hexdigest() != digest:
                 raise DataSourceError("The file changed while it was being read; upload it again.")
     except OSError as exc:
+        if is_disk_full(exc):
+            raise DataSourceError(disk_full_message("the copy of the file a run trains on")) from None
         raise DataSourceError(f"The file could not be copied for training: {exc.strerror or exc}.") from None
     return copy
 

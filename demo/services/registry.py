@@ -362,7 +362,7 @@ class ModelRegistry:
             return render_card(path)
         except (CheckpointError, KeyError, TypeError, ValueError) as exc:
             # A header from an older or hand-made checkpoint may lack fields the card prints.
-            return f"The card of `{path.name}` could not be rendered ({type(exc).__name__}: {exc})."
+            return f"The card of {md.code(path.name)} could not be rendered ({type(exc).__name__}: {exc})."
 
     def history(self, key: str) -> list[dict[str, Any]]:
         """Per-epoch train/validation history recorded in the checkpoint (may be empty)."""

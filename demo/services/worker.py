@@ -24,7 +24,6 @@ import dataclasses
 import logging
 import multiprocessing as mp
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from typing import Any
 from sentiment_core.card import write_card
 from sentiment_core.config import ModelConfig, TrainConfig, to_dict
 
-from . import child
+from . import child, run_state
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +139,7 @@ class TrainingWorker:
             self._job = job = _Job(run, process, receive, stop, data=train_cfg.data)
             self._runs.append(run)
             self._version += 1
+            run_state.save(run, "")
             self._watcher = threading.Thread(target=self._watch, args=(job,), name=f"watch-{run.name}", daemon=True)
             self._watcher.start()
         return run
@@ -179,6 +179,13 @@ class TrainingWorker:
             if job is not None and job.process.is_alive():
                 job.process.kill()
             self.join(TERMINATE_S)
+
+    def restore(self, runs_dir: str | Path) -> None:
+        """Show the runs a restart interrupted (``run_state.recover``) as this session's first runs."""
+        runs = [Run(**run_state.run_fields(state)) for state in run_state.recover(runs_dir)]
+        with self._lock:
+            self._runs[:0] = runs
+            self._version += 1
 
     # -- state for the pages -----------------------------------------------------------------------
 
@@ -225,6 +232,8 @@ class TrainingWorker:
                     run.status, run.error, run.ended_at = event["status"], event["error"], time.time()
                     if event.get("stage"):
                         run.stage = event["stage"]
+                if kind in run_state.RECORDED:
+                    run_state.save(run, job.saved)
             self._version += 1
 
     def _watch(self, job: _Job) -> None:
@@ -262,19 +271,19 @@ class TrainingWorker:
         run = job.run
         if run.running:
             if job.terminated and run.stop_requested:
-                status = "stopped"
-                error = ""
+                status, error = "stopped", ""
                 stage = "stopped; the best checkpoint so far is kept" if job.saved else (
                     "stopped before training began; no checkpoint was saved")
             else:
                 status, stage = "failed", run.stage
-                error = f"the training process {_exit_reason(job.process.exitcode)}"
+                error = f"the training process {run_state.exit_reason(job.process.exitcode)}"
                 if job.saved:
                     error += f"; the best checkpoint so far is kept at {job.saved}"
             with self._lock:
                 run.status, run.error, run.stage, run.ended_at = status, error, stage, time.time()
                 run.events.append({"kind": "Finished", "status": status, "path": job.saved, "val": {}, "test": {},
                                    "elapsed_s": time.time() - run.started_at, "error": error})
+                run_state.save(run, job.saved)
                 self._version += 1
         if job.saved and Path(job.saved).is_file():
             try:
@@ -288,16 +297,3 @@ class TrainingWorker:
                 hook()
             except Exception:  # housekeeping: the run itself has ended well or not, as recorded
                 log.exception("an after-run hook failed")
-
-
-def _exit_reason(code: int | None) -> str:
-    if code is None:
-        return "did not exit"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = " (the system may have run out of memory)" if -code == signal.SIGKILL else ""
-        return f"was killed by {name}{hint}"
-    return f"exited unexpectedly with code {code}"
