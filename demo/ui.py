@@ -34,6 +34,9 @@ POLL_SECONDS = 1.0
 # Gradio's upload and output cache: every half hour, files older than an hour are deleted (a run trains on
 # its own copy of an upload, made when Start is pressed; a batch result is downloadable for an hour).
 DELETE_CACHE = (1800, 3600)
+# Events waiting in the queue, all pages together (Gradio bounds the whole queue, not each event): past it a
+# visitor is told the queue is full. Each long event also has its own concurrency limit (1 unless set).
+QUEUE_MAX = 200
 
 INTRO = """\
 # Movie-review sentiment with recurrent networks
@@ -144,5 +147,6 @@ def build_demo(
         else:
             demo.load(**models.refresh_event())
             timer.tick(**models.refresh_event(), concurrency_limit=None)
+    demo.queue(max_size=QUEUE_MAX)
     demo.worker = worker
     return demo

@@ -12,8 +12,8 @@ import gradio as gr
 
 from sentiment_core.config import MAX_COLUMN_NAME
 
-from ..services import data_plan, form, own_data
-from .inputs import gradio_uploads
+from ..services import data_plan, form, limits, own_data
+from .inputs import gradio_uploads, rate_limited
 
 
 @dataclass
@@ -63,6 +63,8 @@ def wire_data_source(c: DataSourceControls, preset: gr.components.Component, dat
 
     def check(source, upload, *rest):
         named, (text, label) = (rest[0], rest[1:]) if c.name is not None else (None, rest)
+        if source == "file" and (upload or named):
+            rate_limited(limits.DATA_CHECKS)
         return own_data.preview(source, upload, named, text, label, data_dir, **gradio_uploads())
 
     c.source.change(lambda source: gr.Group(visible=source == "file"), [c.source], [c.file_group],

@@ -17,7 +17,7 @@ import gradio as gr
 from gradio.context import LocalContext
 from gradio.utils import get_upload_folder
 
-from ..services import UserInputError
+from ..services import UserInputError, limits
 from ..services.classify import NO_MODEL_MESSAGE
 from ..services.registry import ModelRegistry
 
@@ -50,6 +50,24 @@ def received_by_gradio(path: str) -> bool:
     """
     uploads = getattr(LocalContext.blocks.get(None), "upload_file_set", None)
     return uploads is not None and path in uploads
+
+
+def client_id() -> str:
+    """Who sent the request being handled (``limits.client_key``); "local" outside a request."""
+    request = LocalContext.request.get(None)
+    if request is None:
+        return "local"
+    client = getattr(request, "client", None)
+    headers = getattr(request, "headers", None) or {}
+    return limits.client_key(getattr(client, "host", None), headers.get("x-forwarded-for"))
+
+
+def rate_limited(limit: limits.RateLimit) -> None:
+    """Count one use of ``limit`` by this request's client; a page message while it must wait."""
+    try:
+        limit.hit(client_id())
+    except limits.RateLimited as exc:
+        raise user_error(str(exc)) from None
 
 
 def gradio_uploads() -> dict[str, Any]:

@@ -22,13 +22,14 @@ from sentiment_core import markdown as md
 from sentiment_core.mistakes import ErrorRow, ErrorTable
 
 from ..services import insight as ins
+from ..services import limits
 from ..services.classify import ClassifyProblem
 from ..services.insight import ModelReading
 from ..services.registry import ModelRegistry
 from . import palette
 from .charts import GRADIENT_FLOOR, gradient_chart
 from .classify_views import sentiment
-from .inputs import model_argument, refusing, text_argument
+from .inputs import model_argument, rate_limited, refusing, text_argument
 
 # One comparison at a time: each is a forward and a backward pass of every model (up to ~0.5 s on one thread).
 COMPARE_CONCURRENCY = 1
@@ -190,6 +191,8 @@ def find_view(explorer: ins.ErrorExplorer, c: InsightComponents, model_key: str 
         desc, unit = ins.STAGES.get(stage, (stage, "steps"))
         progress((done, max(total, 1)), desc=desc, unit=unit)
 
+    if not only_if_shown:  # a filter changed: the table is scored already
+        rate_limited(limits.ERRORS)
     try:
         table = explorer.table(model_key, ins.split_of(split), hook)
         matching = ins.select(table, label, min_tokens, max_tokens, order == ins.ORDERS[1], 0)
@@ -275,6 +278,7 @@ def add_api(registry: ModelRegistry, explorer: ins.ErrorExplorer) -> None:
                max_tokens: int = 0, least_confident: bool = False, top: int = 50) -> dict:
         """The reviews a model gets wrong on the validation or test split, most confident first (or least), with
         their full texts; label (any, or one of the model's classes: the true one) and length in tokens filter them."""
+        rate_limited(limits.ERRORS)  # before anything else: a refused call costs little, but counts
         model = model_argument(registry, model)
         with refusing():
             top = ins.whole("top", top, ins.MAX_API_ROWS)

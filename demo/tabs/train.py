@@ -18,12 +18,12 @@ import gradio as gr
 
 from sentiment_core.utils import available_devices
 
-from ..services import datasource, form, own_data
+from ..services import datasource, form, limits, own_data
 from ..services.registry import ModelRegistry
 from ..services.worker import Run, TrainingBusyError, TrainingWorker
 from . import train_views as views
 from .data_source import DataSourceControls, build_data_source, wire_data_source, wire_plan
-from .inputs import gradio_uploads, user_error
+from .inputs import client_id, gradio_uploads, refusing, user_error
 from .train_api import add_api
 
 DISABLED = ("## Training is disabled on this server\nThis deployment only classifies with the models it has. "
@@ -96,7 +96,14 @@ class TrainTab:
     data_dir: Path | None = None  # a server folder whose labelled files a run may name (--train-data-dir)
 
     def _check_password(self, given: str | None) -> None:
-        if self.password and not hmac.compare_digest(str(given or "").encode(), self.password.encode()):
+        """Refuse a wrong password, and every attempt of a client that has guessed wrong too often."""
+        if not self.password:
+            return
+        client = client_id()
+        with refusing():
+            limits.PASSWORD.check(client)
+        if not hmac.compare_digest(str(given or "").encode(), self.password.encode()):
+            limits.PASSWORD.record(client)
             raise user_error("Wrong or missing training password: on this server, starting and stopping runs needs it.")
 
     def start_run(self, preset_name: str, run_name: str | None, settings: dict[str, Any],
