@@ -72,7 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint-dir", default=os.environ.get("SENTIMENT_CHECKPOINT_DIR"),
                         help="folder of shipped models (default: checkpoints/; $SENTIMENT_CHECKPOINT_DIR)")
     parser.add_argument("--runs-dir", default=os.environ.get("SENTIMENT_RUNS_DIR"),
-                        help="folder where runs trained in the app are saved (default: runs/; $SENTIMENT_RUNS_DIR)")
+                        help="folder where runs trained in the app are saved (default: $SENTIMENT_RUNS_DIR, else "
+                             "runs/ on persistent storage, /data or $SENTIMENT_PERSISTENT_DIR, when it is writable, "
+                             "with the caches beside it; else runs/ here)")
     parser.add_argument("--data", type=_data, default=os.environ.get("SENTIMENT_DATA") or "download",
                         help="IMDB reviews for training runs: an aclImdb_v1.tar.gz archive, an unpacked aclImdb/ "
                              "folder, or 'download' (the official 84 MB archive, fetched on the first run into "
@@ -107,7 +109,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _build(args: argparse.Namespace):
     from demo import build_demo
+    from demo.services import storage
     from demo.services.worker import TrainingWorker
+
+    cache = storage.default_cache_dir()
+    if not args.runs_dir and cache is not None:
+        # A Space's persistent storage keeps the download and token caches too (training children inherit it).
+        os.environ.setdefault("SENTIMENT_CACHE_DIR", str(cache))
 
     return build_demo(checkpoint_dir=args.checkpoint_dir, runs_dir=args.runs_dir, default_model=args.model,
                       allow_training=not args.no_training, max_train_samples=args.max_train_samples,

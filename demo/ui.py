@@ -20,7 +20,7 @@ import gradio as gr
 from sentiment_core import DEFAULT_CHECKPOINT
 from sentiment_core.config import default_cache_dir
 
-from .services import datasource, quota
+from .services import datasource, quota, storage
 from .services.registry import ModelRegistry
 from .services.worker import TrainingWorker
 from .tabs import palette
@@ -106,7 +106,7 @@ def build_demo(
     runs_quota: bytes the runs folder may hold before its oldest unpinned runs are removed (0: no quota).
     """
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else DEFAULT_CHECKPOINT.parent
-    runs_dir = Path(runs_dir) if runs_dir else ROOT / "runs"
+    runs_dir = Path(runs_dir) if runs_dir else storage.default_runs_dir()  # persistent storage when there is one
     default_model = Path(default_model) if default_model else checkpoint_dir / DEFAULT_CHECKPOINT.name
     cap = max_train_samples or None
     data = datasource.setting(data)

@@ -165,7 +165,12 @@ def _data_line(tc: dict[str, Any], info: dict[str, Any], own_file: bool) -> str:
     unit = "rows" if own_file else "reviews"
     trained = f"{info.get('train_size', 0):,} {unit} trained on, {info.get('val_size', 0):,} validated on"
     if own_file:
-        return f"- Data: {markdown.text(info.get('dataset') or Path(tc['data']).name)}; {trained}."
+        # The app trains on a copy named by its hash; the card names the file as the user gave it.
+        copy, given = Path(tc["data"]).name, info.get("data_name") or ""
+        dataset = info.get("dataset") or copy
+        if given:
+            dataset = f"{given}{dataset.removeprefix(copy)} (kept beside the runs as {copy})"
+        return f"- Data: {markdown.text(dataset)}; {trained}."
     return ("- Data: IMDB Large Movie Review Dataset v1.0. The 25,000 training reviews are split "
             f"{1 - tc.get('val_fraction', 0.1):.0%}/{tc.get('val_fraction', 0.1):.0%} into train/validation "
             f"(seed {tc.get('seed')}); {trained}. The 25,000 test reviews were used only for the final figures.")

@@ -40,6 +40,7 @@ MAX_SEED = 2**32 - 1  # NumPy's seed range
 MAX_LR = 10.0
 MAX_CLASSES = 1000  # classes of a labelled dataset: more is a text or score column, not labels
 MAX_COLUMN_NAME = 200  # characters of a --text-column, --label-column or --split-column name
+MAX_LABEL_NAME = 200  # characters of a class name (checkpoint_header.MAX_LABEL_CHARS)
 IMDB_LABELS = ("polarity", "rating-bins")
 
 
@@ -166,6 +167,14 @@ class TrainConfig:
         "", "start the embeddings and the recurrent layer from this language model (python -m sentiment_core "
         "pretrain) and use its vocabulary; the cell and sizes are the language model's"
     )
+    init_checkpoint: str = option(
+        "", "continue training this classifier checkpoint (fine-tuning): its weights, vocabulary and architecture "
+        "are the start; the data must have its classes"
+    )
+    positive_label: str = option(
+        "", "of two classes, the one counted as positive (default: the second class to appear in the data's first "
+        "rows; IMDB: positive)"
+    )
     lr_decay: float = option(1.0, "discriminative learning rates: the recurrent layers get the lr divided by this, "
                              "the embeddings divided by it twice (ULMFiT: 2.6; 1 = one lr)", min=1.0, max=100.0)
     unfreeze_steps: int = option(0, "gradual unfreezing: train only the classifier for this many steps, then also "
@@ -216,6 +225,10 @@ class TrainConfig:
             raise ValueError(f"output must be a {CHECKPOINT_SUFFIX} file, not {self.output!r}")
         if self.pretrained_lm and self.pretrain_embeddings:
             raise ValueError("pretrained_lm brings its own word vectors: leave pretrain_embeddings off")
+        if self.init_checkpoint and (self.pretrained_lm or self.pretrain_embeddings):
+            raise ValueError("init_checkpoint brings its own weights: leave pretrained_lm and pretrain_embeddings off")
+        if len(self.positive_label) > MAX_LABEL_NAME or not self.positive_label.isprintable():
+            raise ValueError(f"positive_label must be a class name of at most {MAX_LABEL_NAME} printable characters")
         if "\0" in self.data:
             raise ValueError("data must not contain a NUL character")
         for key in ("text_column", "label_column", "split_column"):

@@ -40,6 +40,7 @@ from .model import SentimentRNN, count_parameters
 from .predict import Predictor
 from .utils import resolve_device, set_seed, uses_bfloat16
 from .vocab import Vocab
+from .warm_start import card_facts, start_from_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +150,15 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
     clock = time.perf_counter()
     if cfg.unfreeze_steps and dist:
         raise ValueError("gradual unfreezing (unfreeze_steps) needs a single process")
-    lm = None
+    lm = weights = None
+    facts = card_facts(cfg, corpus)  # the positive class checked against the data's before anything is built
     if cfg.pretrained_lm:
         vocab, model_cfg, lm, note = start_from_lm(cfg, model_cfg, corpus)
         if note:
             yield Status(note)
+    elif cfg.init_checkpoint:
+        vocab, model_cfg, weights, note = start_from_checkpoint(cfg, model_cfg, corpus)
+        yield Status(note)
     else:
         vocab = Vocab.build(corpus.train.items, cfg.vocab_size, cfg.min_freq, cfg.lowercase)
     words = len(vocab) - 2  # <pad> and <unk> get no word vector
@@ -168,6 +173,8 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
     model = SentimentRNN(model_cfg)
     if lm is not None:
         init_from_lm(model, lm)
+    if weights is not None:
+        model.load_state_dict(weights)
     if dist:
         torch.manual_seed(cfg.model_seed + dist.rank)  # the same weights everywhere, different dropout masks
     yield Timing("vocabulary and model", time.perf_counter() - clock, f"{len(vocab):,} words")
@@ -208,7 +215,7 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
     hardware = hardware_description(device)
     if dist:
         hardware = f"{dist.world_size} processes, each on {hardware}"
-    card = {**info, "hardware": hardware, "torch": torch.__version__,
+    card = {**info, **facts, "hardware": hardware, "torch": torch.__version__,
             "precision": "bfloat16 autocast" if uses_bfloat16(device, cfg.precision) else "float32",
             "num_parameters": count_parameters(model), "train_size": len(corpus.train),
             "train_examples": len(train_reviews), "val_size": len(corpus.val),

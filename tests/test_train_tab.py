@@ -212,7 +212,7 @@ def test_a_password_adds_a_field_and_an_api_parameter():
     # preset, run name, the settings, the password, then the data source (demo.services.own_data)
     assert start.inputs[2 + len(form.FIELDS)] is boxes[0]
     assert [getattr(b, "label", None) for b in start.inputs[3 + len(form.FIELDS):]] == [
-        "Train on", "Labelled file", "Text column", "Label column"]
+        "Train on", "Labelled file", "Text column", "Label column", "Start from", "Positive class (two classes)"]
     api = demo.get_api_info()["named_endpoints"]
     names = [p["parameter_name"] for p in api["/start_training"]["parameters"]]
     assert names[names.index("password"):][:4] == ["password", "upload", "data_source", "data_file"]
@@ -223,7 +223,8 @@ def test_every_api_endpoint_has_named_parameters_and_plain_results():
     api = build_demo(checkpoint_dir="/nonexistent", runs_dir="/x").get_api_info()
     endpoints = api["named_endpoints"]
     assert set(endpoints) == {"/classify", "/explain", "/classify_file", "/model_card", "/models", "/start_training",
-                              "/stop_training", "/training_status", "/compare_models", "/errors"}
+                              "/stop_training", "/training_status", "/compare_models", "/errors", "/download_model",
+                              "/upload_model", "/behaviour_report", "/run_template", "/edit_to_flip"}
     assert not api["unnamed_endpoints"]  # the page's own events are private
     names = {name: [p["parameter_name"] for p in e["parameters"]] for name, e in endpoints.items()}
     assert names["/classify"] == names["/explain"] == ["text", "model"]
@@ -237,6 +238,8 @@ def test_every_api_endpoint_has_named_parameters_and_plain_results():
     assert start["preset"]["parameter_default"] is None  # the preset the page opens on for the data
     assert all(start[f]["parameter_has_default"] and start[f]["parameter_default"] is None for f in form.FIELDS)
     assert start["epochs"]["python_type"]["type"] == "None | int"
+    assert names["/download_model"] == ["model"] and names["/upload_model"] == ["file", "name"]
+    assert [r["python_type"]["type"] for r in endpoints.pop("/download_model")["returns"]] == ["filepath"]
     for name, endpoint in endpoints.items():  # JSON objects and lists, no component payloads or Markdown
         assert [r["python_type"]["type"] for r in endpoint["returns"]] in (["dict(str, Any)"], ["list[Any]"]), name
 

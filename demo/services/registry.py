@@ -44,6 +44,7 @@ class TrainingData:
     text_column: str = ""
     label_column: str = ""
     split_column: str = ""  # empty: a stratified, seeded split
+    name: str = ""  # the file's name as the user gave it (the app trains on a copy named by its hash)
 
     @property
     def is_imdb(self) -> bool:
@@ -57,7 +58,7 @@ class TrainingData:
             return "IMDB star ratings"
         if self.kind == "file":
             columns = ", ".join(c for c in (self.text_column, self.label_column, self.split_column) if c)
-            return f"the file {Path(self.path).name}" + (f" (columns {columns})" if columns else "")
+            return f"the file {self.name or Path(self.path).name}" + (f" (columns {columns})" if columns else "")
         return "data it does not record"
 
 
@@ -109,7 +110,7 @@ class ModelEntry:
         data = str(cfg.get("data") or "")
         if data and is_table(data):
             return TrainingData("file", data, str(cfg.get("text_column") or ""), str(cfg.get("label_column") or ""),
-                                str(cfg.get("split_column") or ""))
+                                str(cfg.get("split_column") or ""), str(self.meta["info"].get("data_name") or ""))
         return TrainingData("ratings" if cfg.get("imdb_labels") == "rating-bins" else "imdb")
 
     def data_file(self) -> Path | None:

@@ -23,7 +23,7 @@ from ..services import classify as cl
 from ..services.insight import ErrorExplorer
 from ..services.registry import ModelRegistry
 from . import classify_views as views
-from . import insight, palette
+from . import insight, model_files, palette
 from .inputs import gradio_uploads, model_argument, refusing, text_argument, user_error
 
 # Labels skip Gradio's queue (one POST, a few ms; its event machinery cost more than the model):
@@ -146,7 +146,8 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path,
             info = gr.Markdown(cl.EMPTY_MESSAGE, elem_id="info")
     real = [e for e in examples if e["source"].startswith("aclImdb/")]
     short = [e for e in examples if not e["source"].startswith("aclImdb/")]
-    with gr.Row():
+    own_examples = model_files.lay_out_examples(registry)
+    with gr.Row() as imdb_examples:
         gr.Examples([[e["text"]] for e in short], [text], label="Short reviews",
                     example_labels=[example_label(e) for e in short])
         gr.Examples([[e["text"]] for e in real], [text], label="Real IMDB test reviews",
@@ -165,6 +166,7 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path,
         batch_message = gr.Markdown(elem_id="batch-message")
         batch_table = gr.Dataframe(label="Predictions", interactive=False, wrap=True, max_height=400,
                                    elem_id="batch-table")
+    files = model_files.lay_out_classify(own_examples)
 
     c = models.c = ClassifyComponents(seen, model, model_summary, problems, card, text, classify, label, info, words,
                                       running, inside, upload, download, batch_button, batch_message, batch_table)
@@ -205,8 +207,10 @@ def build_classify_tab(registry: ModelRegistry, seen: gr.State, batch_dir: Path,
     c.batch.click(**clear).then(**batch_io)
     c.upload.upload(**clear).then(**batch_io)
     c.upload.clear(**clear)
+    model_files.wire_classify(files, registry, c.model, c.text, imdb_examples, batch_dir / "models")
     add_api(registry)
     insight.add_api(registry, explorer)
+    model_files.add_api(registry, batch_dir / "models")
     return models
 
 

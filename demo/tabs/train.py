@@ -21,6 +21,7 @@ from sentiment_core.utils import available_devices
 from ..services import datasource, form, limits, own_data
 from ..services.registry import ModelRegistry
 from ..services.worker import Run, TrainingBusyError, TrainingWorker
+from . import model_files
 from . import train_views as views
 from .data_source import DataSourceControls, build_data_source, wire_data_source, wire_plan
 from .inputs import client_id, gradio_uploads, refusing, user_error
@@ -125,7 +126,8 @@ class TrainTab:
             data_settings, data_note = own_data.overrides(
                 source.get("data_source"), source.get("upload"), source.get("data_file"), source.get("text_column"),
                 source.get("label_column"), self.runs_dir, self.data_dir, **gradio_uploads())
-            train_cfg = dataclasses.replace(train_cfg, output=str(path), **{"data": self.data, **data_settings})
+            train_cfg = dataclasses.replace(train_cfg, output=str(path), **{"data": self.data, **data_settings},
+                                            **model_files.start_settings(self.registry, source))
         except (form.FormError, own_data.DataSourceError) as exc:
             raise user_error(str(exc)) from None
         except ValueError as exc:  # a setting of the data source that the configs refuse
@@ -134,6 +136,7 @@ class TrainTab:
             notes.append(data_note)
         info = {"name": name, "preset": preset_name, "trained_in": "web app",
                 "command": form.cli_command(preset_name, name, path, settings)}
+        info.update(model_files.given_data_name(source))
         try:
             run = self.worker.start(Run(name, str(path), preset_name, settings), model_cfg, train_cfg, info)
         except TrainingBusyError as exc:
@@ -142,7 +145,8 @@ class TrainTab:
 
     def data_names(self) -> list[str]:
         """The data-source arguments of Start, after the settings (and the password)."""
-        return ["data_source", "upload", *(["data_file"] if self.data_dir else []), "text_column", "label_column"]
+        return ["data_source", "upload", *(["data_file"] if self.data_dir else []), "text_column", "label_column",
+                "start_from", "positive_label"]
 
     def start(self, preset_name: str, run_name: str | None, *values: Any) -> str:
         """The page's Start: the form's values in ``form.FIELDS`` order, the password when one is set,
@@ -247,6 +251,7 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
             run_name = gr.Textbox(label="Run name", placeholder="optional, e.g. my-first-gru",
                                   info="letters, digits, - and _; empty: generated from the cell and time")
             data_source = build_data_source(data_dir)
+            files = model_files.lay_out_train(registry, Path(runs_dir))
             controls: dict[str, Any] = {}
             for section in form.SECTIONS:
                 fields = [f for f in form.FORM if f.section == section]
@@ -272,6 +277,7 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
             accuracy_plot = gr.Plot(label="Validation accuracy per epoch", elem_id="accuracy-plot",
                                     elem_classes="chart")
             results = gr.Markdown(elem_id="results")
+            download_run, run_bundle = model_files.lay_out_train_download()
     gr.Markdown("### Compare runs\nRuns saved in the runs folder (this session's and earlier ones), one colour per "
                 "run.")
     compare_metric = gr.Radio(list(views.COMPARE_METRICS), value="validation loss", label="Metric")
@@ -291,9 +297,10 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
     c.preset.input(lambda name: dict(zip(fields, (form.preset_settings(name, cap)[f] for f in form.FIELDS))),
                    [c.preset], fields, api_visibility="private")
     secret = [c.password] if c.password is not None else []
-    c.start.click(tab.start, [c.preset, c.run_name, *fields, *secret, *data_inputs], [c.notice],
+    c.start.click(tab.start, [c.preset, c.run_name, *fields, *secret, *data_inputs, *files.start_inputs], [c.notice],
                   api_visibility="private").then(**refresh)
     c.stop.click(tab.stop, secret, [c.notice], api_visibility="private").then(**refresh)
     c.compare_metric.change(tab.compare, [c.compare_metric], [c.compare_plot], api_visibility="private")
+    model_files.wire_train(files, download_run, run_bundle, registry, worker)
     add_api(tab)
     return tab

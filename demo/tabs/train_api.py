@@ -25,7 +25,7 @@ def _api_type(field: form.FormField) -> Any:
 
 # The API's data-source parameters besides ``upload`` (a file sent with ``gradio_client.handle_file``,
 # checked like the page's upload); ``data_file`` names a file in the server's training data folder.
-API_SOURCE = ("data_source", "data_file", "text_column", "label_column")
+API_SOURCE = ("data_source", "data_file", "text_column", "label_column", "start_from", "positive_label")
 
 
 UPLOAD_HOW = "upload must be a file sent with gradio_client.handle_file(path)"
