@@ -152,8 +152,17 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads or thread_budget()[0])
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     demo = _build(args)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share or None,
-                max_file_size=f"{MAX_UPLOAD_MB}mb", **launch_options())
+    # Gradio's own startup lines would tell the user to set share=True in launch(): say --share instead.
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share or None, quiet=not args.share,
+                prevent_thread_lock=True, max_file_size=f"{MAX_UPLOAD_MB}mb", **launch_options())
+    if not args.share:
+        print(startup_lines(demo.local_url), flush=True)
+    demo.block_thread()
+
+
+def startup_lines(local_url: str) -> str:
+    """What the app prints once it serves, without a public link."""
+    return f"* Running on local URL:  {local_url}\n* To create a public link, start the app with --share."
 
 
 if __name__ == "__main__":

@@ -18,6 +18,10 @@ from .cli_train import add_train_parser
 from .data import DataError
 from .predict import EmptyTextError
 
+OFFLINE_HINT = ("hint: offline, or behind a proxy? Download aclImdb_v1.tar.gz elsewhere and pass it with "
+                "--data path/to/aclImdb_v1.tar.gz (or an unpacked aclImdb/ folder, or set SENTIMENT_DATA); "
+                "--data also takes your own labelled .csv, .tsv, .jsonl or .parquet file")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sentiment_core", description=__doc__.splitlines()[0])
@@ -40,4 +44,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (CheckpointError, DataError, EmptyTextError, ValueError, RuntimeError, OSError) as exc:
         print(f"error: {repair_utf8(str(exc))[0]}", file=sys.stderr)
+        if isinstance(exc, DataError) and str(exc).startswith("could not download"):
+            print(OFFLINE_HINT, file=sys.stderr)
         return 1

@@ -112,16 +112,21 @@ def read_lines(raw: bytes, what: str) -> list[str]:
 
 
 class ProgressBars:
-    """tqdm bars for the data pipeline's progress(stage, done, total) hook."""
+    """tqdm bars for the data pipeline's progress(stage, done, total) hook and the trainer's
+    ``Progress`` events; one bar per stage (a stage done in passes names its pass)."""
 
     def __init__(self) -> None:
         self.bars: dict[str, tqdm] = {}
 
-    def __call__(self, stage: str, done: int, total: int) -> None:
+    def __call__(self, stage: str, done: int, total: int, unit: str = "") -> None:
         bar = self.bars.get(stage)
+        if bar is not None and done < bar.n:  # the stage runs again: a new bar, never a count going back
+            bar.close()
+            bar = None
         if bar is None:
-            unit = "B" if stage in ("download", "read") else " reviews"
+            unit = "B" if stage in ("download", "read") else f" {unit or 'reviews'}"
             bar = self.bars[stage] = tqdm(total=total, desc=stage, unit=unit, unit_scale=unit == "B")
+        bar.total = total  # a count of rows still growing as a file is checked
         bar.update(done - bar.n)
         if done >= total:
             bar.close()

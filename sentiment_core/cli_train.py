@@ -24,7 +24,7 @@ from .data import check_data_options, is_table, load_corpus
 from .data.source import no_progress
 from .fit import fit_to_file, majority_note
 from .report import class_table, confusion_table, metrics_table, timings_table
-from .training import CheckpointSaved, EpochEnd, Finished, Started, Status, Step, Timing, preflight, train
+from .training import CheckpointSaved, EpochEnd, Finished, Progress, Started, Status, Step, Timing, preflight, train
 
 
 def add_train_parser(sub: Any) -> None:
@@ -87,6 +87,7 @@ def _train(args: argparse.Namespace, model_cfg: ModelConfig, train_cfg: TrainCon
         command = f"{command} (under torchrun, {dist.world_size} processes)"
     info = {"name": name, "preset": args.preset, "command": command}
     bar, final, started, timings = None, None, None, []
+    bars = ProgressBars()  # the word vectors' passes
     stop = threading.Event()
 
     def on_ctrl_c(signum, frame) -> None:
@@ -108,6 +109,8 @@ def _train(args: argparse.Namespace, model_cfg: ModelConfig, train_cfg: TrainCon
                 final = event
             elif not main:
                 continue
+            elif isinstance(event, Progress):
+                bars(event.stage, event.done, event.total, event.unit)
             elif isinstance(event, Status):
                 print(event.message)
             elif isinstance(event, Started):

@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +22,28 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
+from .data.source import Progress, no_progress
 from .data.tokens import TokenLists
 from .tempfiles import atomic_file, read_or_discard
 from .vocab import Vocab
 
 log = logging.getLogger(__name__)
 
+# The two passes of the word vectors, as progress stages: reviews counted, then SVD steps.
+COUNT_STAGE = "word vectors, pass 1 of 2: counting co-occurrences"
+SVD_STAGE = "word vectors, pass 2 of 2: factorising (SVD)"
+PROGRESS_EVERY = 200  # reviews counted between two progress reports
 
-def cooccurrence(docs: Iterable[Sequence[int]], vocab_size: int, window: int = 5, chunk_tokens: int = 4_000_000):
-    """Symmetric co-occurrence counts weighted 1/distance, as (rows, cols, weights) of unique pairs."""
+
+def vector_unit(stage: str) -> str:
+    """What a word-vector progress stage counts."""
+    return "steps" if stage == SVD_STAGE else "reviews"
+
+
+def cooccurrence(docs: Iterable[Sequence[int]], vocab_size: int, window: int = 5, chunk_tokens: int = 4_000_000,
+                 progress: Progress = no_progress, total: int = 0):
+    """Symmetric co-occurrence counts weighted 1/distance, as (rows, cols, weights) of unique pairs;
+    ``progress(COUNT_STAGE, reviews, total)`` as the reviews are counted."""
     keys_parts: list[np.ndarray] = []
     weight_parts: list[np.ndarray] = []
 
@@ -49,15 +62,19 @@ def cooccurrence(docs: Iterable[Sequence[int]], vocab_size: int, window: int = 5
     # Reviews are joined into one stream per chunk; ``window`` separators (-1) between two reviews
     # keep every window from reaching across the boundary.
     gap = np.full(window, -1, dtype=np.int32)
-    buffer, size = [], 0
+    buffer, size, done = [], 0, 0
     for doc in docs:
         buffer.append(np.concatenate([np.asarray(doc, dtype=np.int32), gap]))
         size += len(doc) + window
+        done += 1
         if size >= chunk_tokens:
             flush(buffer)
             buffer, size = [], 0
+        if done % PROGRESS_EVERY == 0:
+            progress(COUNT_STAGE, done, max(total, done))
     if buffer:
         flush(buffer)
+    progress(COUNT_STAGE, done, max(total, done))
     uniq, inverse = np.unique(np.concatenate(keys_parts), return_inverse=True)
     weights = np.bincount(inverse, weights=np.concatenate(weight_parts))
     # Count both orders: (a, b) at distance d is also (b, a). Both (a, b) and (b, a) may have been
@@ -69,13 +86,13 @@ def cooccurrence(docs: Iterable[Sequence[int]], vocab_size: int, window: int = 5
 
 
 def ppmi_matrix(docs: Iterable[Sequence[int]], vocab_size: int, window: int = 5, context_smoothing: float = 0.75,
-                skip_below: int = 2) -> torch.Tensor:
+                skip_below: int = 2, progress: Progress = no_progress, total: int = 0) -> torch.Tensor:
     """Sparse (V, V) positive PMI of co-occurrences; indices under ``skip_below`` (<pad>, <unk>) are left out.
 
     PPMI(w, c) = max(0, log(P(w, c) / (P(w) * P_alpha(c)))), with the context distribution smoothed
     (P_alpha(c) is proportional to count(c) ** alpha).
     """
-    rows, cols, counts = cooccurrence(docs, vocab_size, window)
+    rows, cols, counts = cooccurrence(docs, vocab_size, window, progress=progress, total=total)
     keep = (rows >= skip_below) & (cols >= skip_below)  # <unk> co-occurs with everything: drop it
     rows, cols, counts = rows[keep], cols[keep], counts[keep]
     word_totals = np.bincount(rows, weights=counts, minlength=vocab_size)
@@ -89,18 +106,47 @@ def ppmi_matrix(docs: Iterable[Sequence[int]], vocab_size: int, window: int = 5,
     ).coalesce()
 
 
+def svd_lowrank(matrix: torch.Tensor, q: int, niter: int, progress: Progress = no_progress) -> tuple[torch.Tensor, ...]:
+    """``torch.svd_lowrank(matrix, q, niter)`` of a square sparse matrix, step by step (the same
+    operations, in the same order), with ``progress(SVD_STAGE, step, steps)`` after each."""
+    steps, step = 2 * niter + 3, 0
+
+    def advance() -> None:
+        nonlocal step
+        step += 1
+        progress(SVD_STAGE, step, steps)
+
+    # Halko et al. (2009), algorithm 4.4: a random range, refined by niter power iterations.
+    q_basis = torch.linalg.qr(torch.sparse.mm(matrix, torch.randn(matrix.shape[-1], q, dtype=matrix.dtype))).Q
+    advance()
+    for _ in range(niter):
+        q_basis = torch.linalg.qr(torch.sparse.mm(matrix.mH, q_basis)).Q
+        advance()
+        q_basis = torch.linalg.qr(torch.sparse.mm(matrix, q_basis)).Q
+        advance()
+    small = torch.matmul(q_basis.mH, matrix)  # (q, V): the matrix in the basis
+    advance()
+    u, s, vh = torch.linalg.svd(small, full_matrices=False)
+    advance()
+    return q_basis.matmul(u), s, vh.mH
+
+
 def ppmi_svd_vectors(docs: Iterable[Sequence[str]], vocab: Vocab, dim: int, window: int = 5, seed: int = 0,
-                     context_smoothing: float = 0.75) -> torch.Tensor:
-    """(len(vocab), dim) word vectors; rows of <pad> and <unk> are zero, entries scaled to unit variance."""
+                     context_smoothing: float = 0.75, progress: Progress = no_progress) -> torch.Tensor:
+    """(len(vocab), dim) word vectors; rows of <pad> and <unk> are zero, entries scaled to unit variance.
+
+    ``progress`` hears of both passes: COUNT_STAGE (reviews) and SVD_STAGE (steps).
+    """
     n = len(vocab)
     if isinstance(docs, TokenLists):  # encode every token at once, then cut the texts apart
         encoded = np.split(vocab.encode_lists(docs).astype(np.int32), docs.offsets[1:-1])
     else:
         encoded = (vocab.encode(d) for d in docs)
-    matrix = ppmi_matrix(encoded, n, window, context_smoothing, vocab.unk_index + 1)
+    total = len(docs) if isinstance(docs, Sized) else 0
+    matrix = ppmi_matrix(encoded, n, window, context_smoothing, vocab.unk_index + 1, progress, total)
     log.info("PPMI matrix %d x %d with %d non-zeros", n, n, matrix.values().numel())
     torch.manual_seed(seed)
-    u, s, _ = torch.svd_lowrank(matrix, q=dim, niter=4)
+    u, s, _ = svd_lowrank(matrix, q=dim, niter=4, progress=progress)
     vectors = u * s.sqrt()  # (V, dim): symmetric weighting of the singular values
     vectors[: vocab.unk_index + 1] = 0.0
     return vectors / vectors[vocab.unk_index + 1 :].std()

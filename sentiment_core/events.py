@@ -36,6 +36,21 @@ class Status(Event):
 
 
 @dataclass
+class Progress(Event):
+    """Counts of a long preparation phase (e.g. the word vectors), sent at least every second.
+
+    A phase done in several passes names its pass in ``stage`` ("pass 2 of 2: ..."), so a counter
+    that starts again from zero says why.
+    """
+
+    stage: str
+    done: int
+    total: int
+    unit: str  # what is counted: "reviews", "steps"
+    elapsed_s: float
+
+
+@dataclass
 class Timing(Event):
     """A phase of the run has ended and took ``seconds`` of wall time."""
 

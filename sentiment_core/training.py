@@ -36,12 +36,12 @@ from .config import ModelConfig, TrainConfig
 from .data import Corpus, load_corpus
 from .distributed import Distributed
 from .evaluation import loss_function, targets
-from .events import CheckpointSaved, EpochEnd, Event, Finished, Started, Status, Step, Timing
+from .events import CheckpointSaved, EpochEnd, Event, Finished, Progress, Started, Status, Step, Timing
 from .finetune import unfreeze
 from .training_run import Best, Run, finish, setup
 from .utils import mixed_precision
 
-__all__ = ["CheckpointSaved", "EpochEnd", "Event", "Finished", "Started", "Status", "Step", "Timing",
+__all__ = ["CheckpointSaved", "EpochEnd", "Event", "Finished", "Progress", "Started", "Status", "Step", "Timing",
            "preflight", "train"]
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,11 @@ from .config import ModelConfig, TrainConfig, default_cache_dir
 from .data import Corpus, EncodedDataset, make_loader
 from .data.tokens import concat
 from .distributed import Distributed
-from .embeddings import VectorCache, ppmi_svd_vectors
+from .embeddings import VectorCache, ppmi_svd_vectors, vector_unit
 from .evaluation import Metrics, evaluate
 from .events import CheckpointSaved, Event, Finished, Started, Status, Timing
 from .finetune import init_from_lm, param_groups, start_from_lm, training_examples
+from .heartbeat import with_progress
 from .model import SentimentRNN, count_parameters
 from .predict import Predictor
 from .utils import resolve_device, set_seed, uses_bfloat16
@@ -250,7 +252,9 @@ def _word_vectors(corpus: Corpus, vocab: Vocab, dim: int, cfg: TrainConfig,
     yield Status(f"computing word vectors from {len(texts):,} training and unlabeled reviews")
     if stop.is_set():  # they take a while: don't start them for a stopped run
         return None, ""
-    vectors = ppmi_svd_vectors(texts, vocab, dim, seed=cfg.seed)
+    vectors = yield from with_progress(partial(ppmi_svd_vectors, texts, vocab, dim, seed=cfg.seed), stop, vector_unit)
+    if vectors is None:
+        return None, ""
     if key:
         cache.put(key, vectors)
     return vectors, f"computed from {len(texts):,} reviews"

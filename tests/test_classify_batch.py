@@ -176,7 +176,7 @@ def test_batch_txt_one_review_per_line(registry, uploads, tmp_path):
     expected = [p["positive"] for p in predictor.predict_batch(texts)]
     assert table["P(positive)"].tolist() == pytest.approx(expected, abs=1e-3)
     saved = pd.read_csv(csv_path)
-    assert saved.columns.tolist() == ["text", "prediction", "p_positive"] and len(saved) == 3
+    assert saved.columns.tolist() == ["text", "prediction", "p_positive", "known_words"] and len(saved) == 3
     assert Path(csv_path).parent.parent == tmp_path / "out"
     assert "Classified 3 reviews" in message
 
@@ -187,7 +187,7 @@ def test_batch_csv_prefers_a_named_text_column_and_keeps_the_others(registry, up
     table, csv_path, _ = batch.classify_file(registry, "shipped/default", path, tmp_path / "out", uploads)
     assert table["review"].tolist() == ["Loved it.", "Hated it."]
     saved = pd.read_csv(csv_path)
-    assert saved.columns.tolist() == ["id", "title", "Review", "prediction", "p_positive"]
+    assert saved.columns.tolist() == ["id", "title", "Review", "prediction", "p_positive", "known_words"]
     assert saved["id"].tolist() == [7, 8]
 
 
@@ -289,4 +289,4 @@ def test_cells_a_spreadsheet_would_evaluate_are_written_with_a_leading_quote(reg
     for column in list(written.columns)[:2]:
         assert all(not str(cell).startswith(batch.FORMULA_STARTS) for cell in written[column]), written[column]
     assert written["text"][0] == "'" + hostile[0]
-    assert written.columns[-1].startswith("p_") and written[written.columns[-1]].dtype.kind == "f"
+    assert written.columns[-2].startswith("p_") and written[written.columns[-2]].dtype.kind == "f"

@@ -18,14 +18,16 @@ import pandas as pd
 
 from sentiment_core import CheckpointError, EmptyTextError
 from sentiment_core import markdown as md
+from sentiment_core.tokenizer import tokenize_many
 
-from .classify import release_memory
+from .classify import known_words, release_memory
 from .quota import disk_errors
 from .registry import ModelRegistry
 from .uploads import Received, read_reviews
 from .user_input import UserInputError
 
 RESULT_TTL_S = 3600  # a batch result stays downloadable this long
+FEW_KNOWN = 0.5  # a row whose words the model mostly does not know gets a warning (as the single review does)
 # A cell starting with one of these is a formula to a spreadsheet (=HYPERLINK(...) opens a link, +, -, @
 # start one too; a tab or carriage return can hide one after it): such cells are written with a leading '.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -78,8 +80,20 @@ class BatchResult:
         if len(self.labels) == 2:  # the positive class first
             counts = {self.positive_label: counts.pop(self.positive_label), **counts}
         found = ", ".join(f"{n:,} {md.text(label) if markdown else label}" for label, n in counts.items())
+        few = int((self.table["known_words"] < FEW_KNOWN).sum()) if "known_words" in self.table else 0
+        warning = (f" The model knows under half the words of {few:,} of them (in another language, emoji...): "
+                   "their predictions mean little." if few else "")
         return (f"Classified {count:,} review{'s' if count != 1 else ''} from column {quote(self.column)} with "
-                f"{quote(self.model)}: {found}.")
+                f"{quote(self.model)}: {found}.{warning}")
+
+
+def known_share(predictor: Any, texts: list[str]) -> list[float]:
+    """Per text: the share of its words (not punctuation) in the model's vocabulary; 0 for none."""
+    shares = []
+    for tokens in tokenize_many(texts):
+        flags = [k for k in known_words(predictor, tokens) if k is not None]
+        shares.append(round(sum(flags) / len(flags), 2) if flags else 0.0)
+    return shares
 
 
 def classify_reviews(registry: ModelRegistry, model_key: str | None, path: str, name: str | None = None,
@@ -106,13 +120,16 @@ def classify_reviews(registry: ModelRegistry, model_key: str | None, path: str, 
     finally:
         release_memory()
     labels = tuple(predictor.labels)
+    shares = known_share(predictor, table[column].tolist())
     if len(labels) > 2:  # the most probable class, and every class's probability
         table = table.assign(prediction=[max(r, key=r.get) for r in results],
-                             **{f"p_{label}": [round(r[label], 4) for r in results] for label in labels})
+                             **{f"p_{label}": [round(r[label], 4) for r in results] for label in labels},
+                             known_words=shares)
         return BatchResult(name, str(column), model_key, table, labels[1], labels)
     positive_label = positive_label or labels[1]
     table = table.assign(prediction=[labels[int(r[labels[1]] >= 0.5)] for r in results],
-                         **{f"p_{positive_label}": [round(r[positive_label], 4) for r in results]})
+                         **{f"p_{positive_label}": [round(r[positive_label], 4) for r in results]},
+                         known_words=shares)
     return BatchResult(name, str(column), model_key, table, positive_label, labels)
 
 
@@ -144,6 +161,8 @@ def classify_file(registry: ModelRegistry, model_key: str | None, path: str | No
         "review": [t if len(t) <= 160 else t[:157] + "..." for t in texts],
         "prediction": result.table["prediction"],
         probability[0]: probability[1],
+        "known words": [f"{share:.0%}" + (" ⚠ little known" if share < FEW_KNOWN else "")
+                        for share in result.table["known_words"]],
     })
     return preview, str(csv_path), result.summary()
 

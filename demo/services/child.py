@@ -42,6 +42,13 @@ class _StopFlag:
         return False
 
 
+def stage_line(stage: str, done: int, total: int, unit: str) -> str:
+    """One status line of a preparation stage with its counts, e.g. "tokenizing 1,000/5,000 reviews"."""
+    if unit == "B":  # the archive, counted in bytes
+        return f"{stage} {done / 1e6:,.1f}/{total / 1e6:,.1f} MB of the IMDB archive"
+    return f"{stage} {done:,}/{total:,} {unit}"
+
+
 def main(spec: dict[str, Any], conn: Any, stop: Any) -> None:
     """Entry point of a training child: load the data, train, send every event to the app."""
     # No orphaned run, even if the app is killed with SIGKILL. Not by the kernel's parent-death
@@ -74,11 +81,8 @@ def main(spec: dict[str, Any], conn: Any, stop: Any) -> None:
             last_stage = now
             verb = {"tokenize": "tokenizing", "download": "downloading", "read": "reading",
                     "check": "checking rows"}.get(stage, stage)
-            if stage in ("download", "read"):  # counted in bytes
-                amount = f"{done / 1e6:,.1f}/{total / 1e6:,.1f} MB of the IMDB archive"
-            else:
-                amount = f"{done:,}/{total:,} reviews"
-            send({"kind": "Stage", "message": f"{verb} {amount}"})
+            send({"kind": "Stage", "message": stage_line(verb, done, total, "B" if stage in ("download", "read")
+                                                         else "reviews")})
 
     model_cfg, train_cfg = from_dict(ModelConfig, spec["model"]), from_dict(TrainConfig, spec["train"])
     try:
@@ -88,7 +92,11 @@ def main(spec: dict[str, Any], conn: Any, stop: Any) -> None:
             raise _Stopped
         send({"kind": "Stage", "message": "building the vocabulary and model"})
         for event in train(model_cfg, train_cfg, corpus, stop=_StopFlag(stop, send), info=spec["info"]):
-            send(event.to_dict())
+            if event.kind == "Progress":  # a status line with counts, not history
+                line = stage_line(event.stage, event.done, event.total, event.unit)
+                send({"kind": "Stage", "message": f"{line} ({event.elapsed_s:.0f} s)"})
+            else:
+                send(event.to_dict())
     except _Stopped:
         send({**Finished("stopped").to_dict(), "stage": "stopped before training began; no checkpoint was saved"})
     except Exception as exc:  # e.g. the data is missing: the page must say so

@@ -97,11 +97,16 @@ def sentiment(label: str) -> str:
     return f'<span class="sentiment-{html.escape(label)}">{md.text(label)}</span>'
 
 
+def label_percent(probability: float) -> str:
+    """A probability as ``gr.Label`` shows it (JavaScript's ``Math.round(p * 100)``), so both agree."""
+    return f"{math.floor(probability * 100 + 0.5)}%"
+
+
 def describe(analysis: Analysis, max_tokens: int, known: list[bool | None]) -> str:
     """The info line under the label: verdict, tokens read, the words that pushed most, the words known."""
     label = max(analysis.probabilities, key=analysis.probabilities.get)
     count = len(analysis.tokens)
-    parts = [f"**{sentiment(label)}** ({analysis.probabilities[label]:.1%}) from {count:,} "
+    parts = [f"**{sentiment(label)}** ({label_percent(analysis.probabilities[label])}) from {count:,} "
              f"token{'s' if count != 1 else ''}"]
     for sign, towards in directions(analysis):
         words = _top_words(analysis.tokens, analysis.attributions, sign)

@@ -38,8 +38,9 @@ ERRORS_CONCURRENCY = 1
 
 ERRORS_INTRO = (
     "The reviews the selected model classifies wrongly, scored when you press **Find the mistakes** on the data "
-    "it was trained on (for IMDB, the validation split's 2,500 reviews take a few seconds; the test split's "
-    "25,000 about a minute the first time, then they are cached; a model trained on your own file is scored on "
+    "it was trained on (for IMDB, the first scoring reads and tokenizes the archive, about 2 minutes with a progress "
+    "bar, then the tokens are cached: the validation split's 2,500 reviews then take a few seconds, the test split's "
+    "25,000 about a minute; a model trained on your own file is scored on "
     "that file's validation or test rows). *Confidence* is the probability the model gave its wrong answer: the most "
     "confident mistakes are often sarcasm, mixed reviews or a twist at the end.")
 GRADIENT_LABEL = "Gradient flow: how strongly each model's prediction depends on each token"

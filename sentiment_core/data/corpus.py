@@ -111,6 +111,15 @@ def check_data_options(cfg: TrainConfig) -> None:
                          "file given as data, not for IMDB data")
 
 
+def in_pass(progress: Progress, name: str, passes: list[str]) -> Progress:
+    """``progress`` whose "tokenize" stage names its pass ("tokenizing, pass 2 of 2: unlabeled reviews")
+    when there is more than one."""
+    if len(passes) < 2 or name not in passes:
+        return progress
+    stage = f"tokenizing, pass {passes.index(name) + 1} of {len(passes)}: {name} reviews"
+    return lambda s, done, total: progress(stage if s == "tokenize" else s, done, total)
+
+
 def load_corpus(cfg: TrainConfig, progress: Progress = no_progress) -> Corpus:
     """Resolve, read, tokenize and split the data as ``cfg`` asks: IMDB, or a labelled file."""
     check_data_options(cfg)
@@ -128,10 +137,13 @@ def load_corpus(cfg: TrainConfig, progress: Progress = no_progress) -> Corpus:
     clock.lap("reading the archive" if missing else "reading cached tokens")
     labels = {s: imdb_labels(cache, s, cfg.imdb_labels) for s in SPLITS}
     train_idx, val_idx, test_idx = train_val_test_slices(labels["train"], labels["test"], cfg)
-    tokens = cache.load({"train": train_idx + val_idx, "test": test_idx}, progress)
+    # Two tokenizing passes when both parts are missing: each counts from zero, so each names its pass.
+    passes = [p for p, splits in (("labelled", SPLITS), ("unlabeled", ["unsup"] if cfg.pretrain_embeddings else []))
+              if set(splits) & set(missing)]
+    tokens = cache.load({"train": train_idx + val_idx, "test": test_idx}, in_pass(progress, "labelled", passes))
     # Loaded apart, so a small run's labeled part stays small; as many as the training slice, if capped.
-    unlabeled = cache.load({"unsup": _unlabeled_slice(cache, cfg)}, progress)["unsup"] if cfg.pretrain_embeddings \
-        else None
+    unlabeled = cache.load({"unsup": _unlabeled_slice(cache, cfg)}, in_pass(progress, "unlabeled", passes))["unsup"] \
+        if cfg.pretrain_embeddings else None
     clock.lap("tokenizing" if missing else "reading cached tokens")
     labelled, n_train = relabel(tokens["train"], cfg.imdb_labels), len(train_idx)
     train, classes = labelled.subset(range(n_train)), imdb_classes(cfg.imdb_labels)
