@@ -110,6 +110,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _build(args: argparse.Namespace):
     from demo import build_demo
     from demo.services import storage
+    from demo.services.public import is_public
     from demo.services.worker import TrainingWorker
 
     cache = storage.default_cache_dir()
@@ -120,7 +121,9 @@ def _build(args: argparse.Namespace):
     return build_demo(checkpoint_dir=args.checkpoint_dir, runs_dir=args.runs_dir, default_model=args.model,
                       allow_training=not args.no_training, max_train_samples=args.max_train_samples,
                       training_password=args.training_password, worker=TrainingWorker(threads=args.train_threads),
-                      data=args.data, train_data_dir=args.train_data_dir, runs_quota=args.runs_quota)
+                      data=args.data, train_data_dir=args.train_data_dir, runs_quota=args.runs_quota,
+                      public=is_public(args.host or os.environ.get("GRADIO_SERVER_NAME"), args.share,
+                                       space=bool(os.environ.get("SPACE_ID"))))
 
 
 def _exit_on_sigterm(signum, frame) -> None:

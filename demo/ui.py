@@ -92,6 +92,7 @@ def build_demo(
     data: str | None = None,
     train_data_dir: str | os.PathLike | None = None,
     runs_quota: int = quota.DEFAULT_RUNS_QUOTA,
+    public: bool = False,
 ) -> gr.Blocks:
     """The whole app. Nothing heavy happens here: models load on first use, data when training starts.
 
@@ -103,7 +104,9 @@ def build_demo(
     a new one with this machine's thread budget); data: where training runs read the IMDB reviews,
     an archive, an ``aclImdb/`` folder or ``download`` (default: ``$SENTIMENT_DATA``, else ``download``);
     train_data_dir: a folder whose labelled files the Train tab may name (default: none; files are uploaded);
-    runs_quota: bytes the runs folder may hold before its oldest unpinned runs are removed (0: no quota).
+    runs_quota: bytes the runs folder may hold before its oldest unpinned runs are removed (0: no quota);
+    public: strangers can reach the app (``services.public.is_public``): without a password, training is on
+    in public mode, within caps.
     """
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else DEFAULT_CHECKPOINT.parent
     runs_dir = Path(runs_dir) if runs_dir else storage.default_runs_dir()  # persistent storage when there is one
@@ -134,7 +137,7 @@ def build_demo(
             with gr.Tab("Train", id="train"):
                 if allow_training:
                     train = build_train_tab(worker, registry, runs_dir, seen, cap, training_password, data,
-                                            Path(train_data_dir) if train_data_dir else None)
+                                            Path(train_data_dir) if train_data_dir else None, public)
                 else:
                     gr.Markdown(DISABLED)
 

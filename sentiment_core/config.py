@@ -46,7 +46,8 @@ IMDB_LABELS = ("polarity", "rating-bins")
 
 def option(default: Any, help: str, **kwargs: Any) -> Any:
     """A config field with its help text and, for numbers, bounds (``min``/``max`` inclusive,
-    ``above``/``below`` exclusive) that validation, the CLI and the app all read."""
+    ``above``/``below`` exclusive) that validation, the CLI and the app all read; ``public_max``: the tighter
+    maximum of a run a stranger starts on a public server (``demo.services.public``)."""
     return field(default=default, metadata={"help": help, **kwargs})
 
 
@@ -93,9 +94,9 @@ class ModelConfig:
     """Architecture of a recurrent sentiment classifier."""
 
     cell: str = option("gru", "recurrent cell", choices=CELLS)
-    embed_dim: int = option(128, "size of the word embeddings", min=1, max=MAX_DIM)
-    hidden_dim: int = option(128, "hidden size of each recurrent direction", min=1, max=MAX_DIM)
-    num_layers: int = option(1, "number of stacked recurrent layers", min=1, max=MAX_LAYERS)
+    embed_dim: int = option(128, "size of the word embeddings", min=1, max=MAX_DIM, public_max=128)
+    hidden_dim: int = option(128, "hidden size of each recurrent direction", min=1, max=MAX_DIM, public_max=128)
+    num_layers: int = option(1, "number of stacked recurrent layers", min=1, max=MAX_LAYERS, public_max=2)
     bidirectional: bool = option(True, "read the review in both directions")
     dropout: float = option(0.5, "dropout on embeddings, between layers and before the classifier", min=0.0, below=1.0)
     pooling: str = option(
@@ -150,13 +151,14 @@ class TrainConfig:
                                   above=0.0, below=1.0)
     val_fraction: float = option(0.1, "share of the training reviews held out for validation (IMDB: of its 25k)",
                                  above=0.0, below=1.0)
-    max_train_samples: int = option(0, "stratified slice of the training reviews (0 = all)", min=0, max=MAX_SAMPLES)
+    max_train_samples: int = option(0, "stratified slice of the training reviews (0 = all)", min=0, max=MAX_SAMPLES,
+                                    public_max=4000)
     max_eval_samples: int = option(0, "stratified slice of validation and test reviews (0 = all)",
-                                   min=0, max=MAX_SAMPLES)
+                                   min=0, max=MAX_SAMPLES, public_max=1000)
     max_classes: int = option(50, "refuse a --data file with more distinct labels than this", min=2,
                               max=MAX_CLASSES)
     max_tokens: int = option(400, "keep at most this many tokens per review, head and tail (0 = all)",
-                             min=0, max=MAX_TOKENS)
+                             min=0, max=MAX_TOKENS, public_max=400)
     vocab_size: int = option(25_000, "most frequent training words kept in the vocabulary", min=1, max=MAX_VOCAB)
     min_freq: int = option(2, "words seen fewer times in training become <unk>", min=1, max=MAX_SAMPLES)
     lowercase: bool = option(True, "lowercase tokens before looking them up")
@@ -186,7 +188,7 @@ class TrainConfig:
         "", "also train on the minimally edited review pairs of this counterfactual TSV (Sentiment, Text, batch_id; "
         "Kaushik et al., 2020); pairs with a validation or test review are left out"
     )
-    epochs: int = option(5, "passes over the training reviews", min=1, max=MAX_EPOCHS)
+    epochs: int = option(5, "passes over the training reviews", min=1, max=MAX_EPOCHS, public_max=3)
     batch_size: int = option(64, "reviews per batch", min=1, max=MAX_BATCH)
     lr: float = option(2e-3, "peak learning rate of AdamW", above=0.0, max=MAX_LR)
     weight_decay: float = option(0.0, "AdamW weight decay", min=0.0, max=MAX_LR)

@@ -19,9 +19,11 @@ import gradio as gr
 from sentiment_core.utils import available_devices
 
 from ..services import datasource, form, limits, own_data
+from ..services.public import PublicTraining, cap_configs
 from ..services.registry import ModelRegistry
 from ..services.worker import Run, TrainingBusyError, TrainingWorker
 from . import model_files
+from . import public_mode as public_mode_tab
 from . import train_views as views
 from .data_source import DataSourceControls, build_data_source, wire_data_source, wire_plan
 from .inputs import client_id, gradio_uploads, refusing, user_error
@@ -95,6 +97,7 @@ class TrainTab:
     components: TrainComponents | None  # None: the handlers alone, without a page (tests, scripts)
     data: str = dataclasses.field(default_factory=datasource.setting)  # see ``demo.services.datasource``
     data_dir: Path | None = None  # a server folder whose labelled files a run may name (--train-data-dir)
+    public: PublicTraining | None = None  # public mode: caps, one run per visitor, its token stops it
 
     def _check_password(self, given: str | None) -> None:
         """Refuse a wrong password, and every attempt of a client that has guessed wrong too often."""
@@ -112,7 +115,7 @@ class TrainTab:
         """Check the password, the data and the settings, pick the run's name and start it: (run, notes).
         ``source``: the data source (``own_data.overrides``' arguments by name; None: the preset's IMDB
         data). Problems are ``gr.Error`` messages."""
-        self._check_password(password)
+        visitor = self._admit(password)
         source = source or {}
         own_file = source.get("data_source") == "file"
         trouble = None if own_file else datasource.problem(self.data)
@@ -122,6 +125,9 @@ class TrainTab:
             raise user_error(f"The run name must be text, not {type(run_name).__name__}.")
         try:
             model_cfg, train_cfg, settings, notes = form.parse_settings(preset_name, settings, self.cap)
+            if self.public is not None:
+                model_cfg, train_cfg, capped = cap_configs(model_cfg, train_cfg)
+                notes += capped
             name, path = form.run_path(self.runs_dir, run_name, model_cfg)
             data_settings, data_note = own_data.overrides(
                 source.get("data_source"), source.get("upload"), source.get("data_file"), source.get("text_column"),
@@ -141,7 +147,16 @@ class TrainTab:
             run = self.worker.start(Run(name, str(path), preset_name, settings), model_cfg, train_cfg, info)
         except TrainingBusyError as exc:
             raise user_error(f"Another training run is in progress ({exc}); wait for it or stop it first.") from None
+        if visitor:
+            self.public.started(run.name, visitor, client_id())
         return run, notes
+
+    def _admit(self, given: Any) -> str | None:
+        """Public mode: the token digest of a visitor who may start a run now; else the password check."""
+        if self.public is None:
+            return self._check_password(given)
+        with refusing():
+            return self.public.admit(given, client_id())
 
     def data_names(self) -> list[str]:
         """The data-source arguments of Start, after the settings (and the password)."""
@@ -152,7 +167,7 @@ class TrainTab:
         """The page's Start: the form's values in ``form.FIELDS`` order, the password when one is set,
         then the data source (``data_names``; left out: the preset's IMDB data)."""
         values, rest = values[: len(form.FIELDS)], list(values[len(form.FIELDS) :])
-        given = rest.pop(0) if self.password and rest else None
+        given = rest.pop(0) if (self.password or self.public) and rest else None
         if len(values) != len(form.FIELDS):
             raise user_error(f"Expected {len(form.FIELDS)} settings ({', '.join(form.FIELDS)}), got {len(values)}.")
         names = self.data_names()
@@ -164,7 +179,10 @@ class TrainTab:
 
     def stop_run(self, password: str | None = None) -> tuple[bool, str]:
         """Ask the running job to stop: (whether one was running, what happens now)."""
-        self._check_password(password)
+        if self.public is None:
+            self._check_password(password)
+        elif _running(self.worker.snapshot()[1]) and not self.public.may_stop(password):
+            raise user_error("In public mode only the browser that started a run can stop it.")
         _, run = self.worker.snapshot()
         if not self.worker.stop():
             return False, "No training run is in progress."
@@ -238,7 +256,7 @@ class TrainTab:
 
 def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: Path, seen: gr.State,
                     cap: int | None = None, password: str | None = None, data: str | None = None,
-                    data_dir: Path | None = None) -> TrainTab:
+                    data_dir: Path | None = None, public_mode: bool = False) -> TrainTab:
     """Lay out the Train tab (inside an open ``gr.Tab``) and wire Start, Stop and the preset picker.
 
     ``data`` is where runs read the IMDB reviews (``demo.services.datasource.setting``)."""
@@ -263,7 +281,9 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
                             for f in fields[i : i + 2]:
                                 controls[f.name] = control(f, initial[f.name], cap)
         with gr.Column(scale=1, min_width=360):
-            password_box = None
+            password_box, token, gate = None, None, None
+            if public_mode and not password:  # public and no password: training within caps (services.public)
+                token, gate = public_mode_tab.lay_out(worker)
             if password:
                 password_box = gr.Textbox(label="Training password", type="password", elem_id="password",
                                           info="this server asks for it to start or stop a run")
@@ -284,7 +304,7 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
     compare_plot = gr.Plot(label="Runs compared", elem_id="compare-plot", elem_classes="chart")
     c = TrainComponents(seen, preset, run_name, data_source, controls, password_box, data_line, start, stop, notice,
                         status, loss_plot, accuracy_plot, results, compare_metric, compare_plot)
-    tab = TrainTab(worker, registry, Path(runs_dir), cap, password, c, data, data_dir)
+    tab = TrainTab(worker, registry, Path(runs_dir), cap, password, c, data, data_dir, gate)
     # Copies of training files that no checkpoint records go at start and after each run (the running one stays).
     own_data.prune_copies(tab.runs_dir, worker.data_in_use())
     worker.after_run.append(lambda: own_data.prune_copies(tab.runs_dir, worker.data_in_use()))
@@ -296,7 +316,7 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
     # .input, not .change: a preset shown because a run is going must not refill the form.
     c.preset.input(lambda name: dict(zip(fields, (form.preset_settings(name, cap)[f] for f in form.FIELDS))),
                    [c.preset], fields, api_visibility="private")
-    secret = [c.password] if c.password is not None else []
+    secret = [c.password] if c.password is not None else [token] if token is not None else []
     c.start.click(tab.start, [c.preset, c.run_name, *fields, *secret, *data_inputs, *files.start_inputs], [c.notice],
                   api_visibility="private").then(**refresh)
     c.stop.click(tab.stop, secret, [c.notice], api_visibility="private").then(**refresh)
