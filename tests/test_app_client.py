@@ -30,13 +30,14 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path):
-    """(url, runs folder) of the app on a free port, with the tiny model as the shipped default."""
+def served(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path, synthetic_data: Path):
+    """(url, runs folder) of the app on a free port, with the tiny model as the shipped default and the
+    synthetic reviews in its training data folder (``OWN_DATA`` trains on them)."""
     root = tmp_path_factory.mktemp("app")
     shipped, runs = root / "checkpoints", root / "runs"
     shipped.mkdir()
     shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
-    demo = build_demo(checkpoint_dir=shipped, runs_dir=runs)
+    demo = build_demo(checkpoint_dir=shipped, runs_dir=runs, train_data_dir=synthetic_data.parent)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
     yield url, runs
     client = Client(url, verbose=False)
@@ -50,8 +51,14 @@ def client(served) -> Client:
     return Client(served[0], verbose=False)
 
 
+# /start_training's data arguments, by name: the synthetic reviews of the training data folder.
+OWN_DATA = {"data_source": "file", "data_file": "reviews.csv"}
+OWN_DATA_NOTE = "reviews.csv: 1,000 rows, 2 classes"
+
+
 def tiny_form(name: str, **overrides) -> list:
-    """Positional inputs of /start_training: preset, run name, then the form in ``form.FIELDS`` order."""
+    """Positional inputs of /start_training: preset, run name, then the form in ``form.FIELDS`` order
+    (then come the password and the data: ``OWN_DATA``)."""
     values = form.preset_settings("quick")
     values.update(max_train_samples=300, max_eval_samples=100, embed_dim=16, hidden_dim=16, max_tokens=100,
                   epochs=1, batch_size=32, device="cpu")
@@ -151,15 +158,16 @@ def test_malformed_batch_file_is_a_clear_error(client, tmp_path):
 
 def test_training_progress_stop_and_reopen(served, client):
     url, runs = served
-    started = client.predict(*tiny_form("first", epochs=30, max_train_samples=1_000), api_name="/start_training")
+    started = client.predict(*tiny_form("first", epochs=30, max_train_samples=1_000), **OWN_DATA,
+                             api_name="/start_training")
     assert (started["name"], started["status"], started["checkpoint"]) == ("first", "preparing",
                                                                          str(runs / "first.safetensors"))
-    assert started["settings"]["epochs"] == 30 and started["notes"] == []
+    assert started["settings"]["epochs"] == 30 and started["notes"] == [OWN_DATA_NOTE]  # nothing capped
     with pytest.raises(AppError, match="in progress"):
-        client.predict(*tiny_form("second"), api_name="/start_training")
+        client.predict(*tiny_form("second"), **OWN_DATA, api_name="/start_training")
     status = poll(client, lambda s: s["steps_done"] >= 2)
     assert status["name"] == "first" and status["status"] == "training" and status["device"] == "cpu"
-    assert status["total_steps"] % 30 == 0 and status["total_steps"] >= 30 * 1_000 // 32  # 30 epochs of 1,000
+    assert status["total_steps"] % 30 == 0 and status["total_steps"] >= 30 * 600 // 32  # 30 epochs of all 600
     # Another visitor (or the same one after a reload) sees the same run.
     assert Client(url, verbose=False).predict(api_name="/training_status")["name"] == "first"
     assert client.predict(api_name="/stop_training") == {
@@ -172,7 +180,7 @@ def test_training_progress_stop_and_reopen(served, client):
     assert result["model"] == "runs/first" and result["label"] in ("negative", "positive")
     # Named settings; the ones left out come from the preset.
     again = client.predict(preset="quick", run_name="again", max_train_samples=300, max_eval_samples=100,
-                           embed_dim=16, hidden_dim=16, max_tokens=100, epochs=1, device="cpu",
+                           embed_dim=16, hidden_dim=16, max_tokens=100, epochs=1, device="cpu", **OWN_DATA,
                            api_name="/start_training")
     assert again["settings"]["batch_size"] == form.preset_settings("quick")["batch_size"]
     assert poll(client, lambda s: s["status"] not in ("preparing", "training"))["status"] == "finished"
@@ -184,13 +192,14 @@ def test_bad_training_requests_are_clear_errors(client):
     with pytest.raises(AppError, match="Unknown preset 'huge'"):
         client.predict(preset="huge", api_name="/start_training")
     with pytest.raises(AppError, match="Epochs must be a whole number"):
-        client.predict(epochs=2.5, api_name="/start_training")
+        client.predict(epochs=2.5, **OWN_DATA, api_name="/start_training")
     with pytest.raises(AppError, match="Bad settings: cell must be one of"):
-        client.predict(cell="transformer", api_name="/start_training")
+        client.predict(cell="transformer", **OWN_DATA, api_name="/start_training")
     assert client.predict(api_name="/training_status")["status"] != "preparing"
 
 
-def test_app_with_a_password_guards_training_and_leaves_nothing_behind_on_sigterm(tmp_path, tiny_checkpoint):
+def test_app_with_a_password_guards_training_and_leaves_nothing_behind_on_sigterm(tmp_path, tiny_checkpoint,
+                                                                                  synthetic_data):
     """``python app.py`` as a Space runs it: the password is needed, and SIGTERM ends the run's process too."""
     shipped = tmp_path / "checkpoints"
     shipped.mkdir()
@@ -200,8 +209,11 @@ def test_app_with_a_password_guards_training_and_leaves_nothing_behind_on_sigter
     temp.mkdir()
     env = {**os.environ, "SENTIMENT_TRAINING_PASSWORD": "letmein", "GRADIO_ANALYTICS_ENABLED": "False",
            "TMPDIR": str(temp)}
+    if not Path(env.get("SENTIMENT_DATA", "")).exists():  # app.py refuses a missing --data; this run reads OWN_DATA
+        env.pop("SENTIMENT_DATA", None)
     app = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoint-dir", str(shipped),
-                            "--runs-dir", str(tmp_path / "runs"), "--threads", "1", "--train-threads", "1"],
+                            "--runs-dir", str(tmp_path / "runs"), "--train-data-dir", str(synthetic_data.parent),
+                            "--threads", "1", "--train-threads", "1"],
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         client = None
@@ -215,9 +227,9 @@ def test_app_with_a_password_guards_training_and_leaves_nothing_behind_on_sigter
                 time.sleep(0.5)
         form_values = tiny_form("guarded", epochs=30, max_train_samples=1_000)
         with pytest.raises(AppError, match="training password"):
-            client.predict(*form_values, "wrong", api_name="/start_training")
+            client.predict(*form_values, "wrong", **OWN_DATA, api_name="/start_training")
         assert client.predict(api_name="/training_status") == {"status": "idle"}
-        client.predict(*form_values, "letmein", api_name="/start_training")
+        client.predict(*form_values, "letmein", **OWN_DATA, api_name="/start_training")
         poll(client, lambda s: s["steps_done"] >= 1)
         with pytest.raises(AppError, match="training password"):
             client.predict("nope", api_name="/stop_training")

@@ -256,6 +256,7 @@ def examples(corpus: Corpus, cfg: TrainConfig) -> tuple[Reviews, list]:
         return done.value, events
 
 
+@pytest.mark.imdb  # IMDB reviews, and the pairs edited from them that are left out by the archive's ids
 def test_a_runs_training_examples_hold_no_suite_sentence(suite_keys):
     cfg = TrainConfig(max_train_samples=300, max_eval_samples=100, passages=1.0,
                       counterfactual=str(COUNTERFACTUAL / "train_paired.tsv"))

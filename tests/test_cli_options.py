@@ -110,6 +110,7 @@ def test_card_refuses_to_overwrite_a_checkpoint_named_md(random_checkpoint, caps
     assert "overwritten by its own card" in capsys.readouterr().err and md.read_bytes() == before
 
 
+@pytest.mark.imdb  # which of the archive's splits are read (never its unlabeled reviews)
 def test_evaluate_reads_only_the_split_it_scores(random_checkpoint, capsys, monkeypatch):
     asked = []
     real = TokenCache.load
@@ -128,6 +129,7 @@ def test_evaluate_reads_only_the_split_it_scores(random_checkpoint, capsys, monk
     assert asked == [["train"], ["test"]]
 
 
+@pytest.mark.imdb  # the archive's split ids, picked without load_corpus (a labelled file's are its own)
 def test_load_split_picks_the_reviews_load_corpus_picks():
     cfg = TrainConfig(max_train_samples=10, max_eval_samples=60, seed=7)
     corpus = load_corpus(cfg)

@@ -222,6 +222,7 @@ def test_a_run_fingerprints_and_reads_the_data_once_and_keeps_nothing(tmp_path, 
     assert load_corpus(cfg).train.items == corpus.train.items and len(reads) == 1
 
 
+@pytest.mark.imdb  # the archive's slices and its token cache
 def test_small_slice_tokenizes_only_what_it_uses(tmp_path):
     cfg = TrainConfig(max_train_samples=40, max_eval_samples=20, cache_dir=str(tmp_path))
     corpus = load_corpus(cfg)

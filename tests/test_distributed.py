@@ -51,15 +51,17 @@ SETTINGS = dict(dropout=0.0, max_train_samples=512, max_eval_samples=128, epochs
 
 @pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
                     reason="this torch has no gloo backend")
-def test_two_gloo_processes_train_like_one_with_the_same_global_batch(tmp_path):
+def test_two_gloo_processes_train_like_one_with_the_same_global_batch(tmp_path, synthetic_data):
     out = tmp_path / "runs"
-    model_cfg, train_cfg = preset("quick", batch_size=32, output=str(tmp_path / "one.safetensors"), **SETTINGS)
+    model_cfg, train_cfg = preset("quick", batch_size=32, data=str(synthetic_data),
+                                  output=str(tmp_path / "one.safetensors"), **SETTINGS)
     single = [e.loss for e in train(model_cfg, train_cfg, load_corpus(train_cfg)) if isinstance(e, Step)]
 
     options = [f"--{key.replace('_', '-')}={value}" for key, value in SETTINGS.items()]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                "-m", "sentiment_core", "train", "--preset", "quick", "--batch-size", "16",
-               "--output", str(out / "two.safetensors"), "--events", str(tmp_path / "events.jsonl"), *options]
+               "--data", str(synthetic_data), "--output", str(out / "two.safetensors"),
+               "--events", str(tmp_path / "events.jsonl"), *options]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "device cpu (2 processes, one each)" in run.stdout

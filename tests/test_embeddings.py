@@ -90,17 +90,18 @@ def test_unlabeled_reviews_load_and_are_cached(imdb_archive, tmp_path, monkeypat
     assert load_unlabeled(source, str(tmp_path)).items == first.items and calls == [50_000]
 
 
-def test_training_with_pretrained_embeddings_reports_and_learns(tmp_path):
+def test_training_with_pretrained_embeddings_reports_and_learns(tmp_path, synthetic_data):
     from sentiment_core import load_corpus
 
-    model_cfg, train_cfg = preset("quick", pretrain_embeddings=True, epochs=2, output=str(tmp_path / "p.safetensors"))
+    model_cfg, train_cfg = preset("quick", data=str(synthetic_data), pretrain_embeddings=True, epochs=2,
+                                  output=str(tmp_path / "p.safetensors"))
     corpus = load_corpus(dataclasses.replace(train_cfg, pretrain_embeddings=False))
-    # The training text stands in for the 50k unlabeled reviews, which take a minute to tokenize.
+    # The training text stands in for unlabeled reviews (IMDB's 50k take a minute to tokenize).
     corpus = dataclasses.replace(corpus, unlabeled=Reviews(corpus.train.ids, [-1] * len(corpus.train),
                                                            corpus.train.items))
     events = list(train(model_cfg, train_cfg, corpus))
     status = [e for e in events if isinstance(e, Status)]
-    assert status and "4,000 training and unlabeled reviews" in status[0].message
+    assert status and "1,200 training and unlabeled reviews" in status[0].message  # all 600, twice
     assert events[-1].status == "finished" and events[-1].val["accuracy"] > 0.7
 
 
@@ -125,11 +126,11 @@ def test_the_vector_cache_keeps_vectors_by_text_vocabulary_and_settings(tmp_path
     assert "unusable" in caplog.text
 
 
-def test_a_second_run_takes_its_word_vectors_from_the_cache(tmp_path, monkeypatch):
+def test_a_second_run_takes_its_word_vectors_from_the_cache(tmp_path, monkeypatch, synthetic_data):
     from sentiment_core import load_corpus
 
-    model_cfg, train_cfg = preset("quick", pretrain_embeddings=True, epochs=1, max_train_samples=400,
-                                  max_eval_samples=100, cache_dir=str(tmp_path / "cache"))
+    model_cfg, train_cfg = preset("quick", data=str(synthetic_data), pretrain_embeddings=True, epochs=1,
+                                  max_train_samples=400, max_eval_samples=100, cache_dir=str(tmp_path / "cache"))
     corpus = load_corpus(dataclasses.replace(train_cfg, pretrain_embeddings=False))
     corpus = dataclasses.replace(corpus, unlabeled=Reviews(corpus.train.ids, [-1] * len(corpus.train),
                                                            corpus.train.items))
@@ -148,8 +149,8 @@ def test_a_second_run_takes_its_word_vectors_from_the_cache(tmp_path, monkeypatc
     assert first.note.startswith("computed from 800 reviews") and computed == [1]
     again = word_vectors()
     assert again.note == "from the cache" and computed == [1]
-    # Another vocabulary means other vectors.
-    assert word_vectors(vocab_size=500).note.startswith("computed") and computed == [1, 1]
+    # Another vocabulary means other vectors (the synthetic reviews have fewer than 100 words).
+    assert word_vectors(vocab_size=50).note.startswith("computed") and computed == [1, 1]
     # A corpus built by hand (no source key) is never cached.
     monkeypatch.setattr(corpus, "source_key", "")
     assert word_vectors().note.startswith("computed") and computed == [1, 1, 1]

@@ -14,11 +14,11 @@ from sentiment_core.training import EpochEnd, Finished, Status
 
 
 @pytest.fixture(scope="module")
-def small_corpus():
-    """300 training and 100 validation/test reviews, with the training text standing in for
-    the 50k unlabeled reviews (which take a minute to tokenize). Built by hand, it has no
+def small_corpus(synthetic_data):
+    """300 training and 100 validation/test synthetic reviews, with the training text standing in for
+    the unlabeled reviews (IMDB's 50k take a minute to tokenize). Built by hand, it has no
     source key: its word vectors are computed every time, never cached."""
-    corpus = load_corpus(preset("quick", max_train_samples=300, max_eval_samples=100)[1])
+    corpus = load_corpus(preset("quick", data=str(synthetic_data), max_train_samples=300, max_eval_samples=100)[1])
     return dataclasses.replace(corpus, unlabeled=Reviews(corpus.train.ids, [-1] * len(corpus.train),
                                                          corpus.train.items), source_key="")
 

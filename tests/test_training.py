@@ -1,4 +1,4 @@
-"""The training loop on real IMDB slices: it learns, it stops cleanly, it fails loudly."""
+"""The training loop on the small synthetic reviews: it learns, it stops cleanly, it fails loudly."""
 
 import threading
 
@@ -10,9 +10,10 @@ from sentiment_core.training import CheckpointSaved, EpochEnd, Finished, Started
 
 
 @pytest.fixture(scope="module")
-def slice_corpus():
-    """2,000 training and 1,000 validation/test reviews of the shared archive, tokenized once."""
-    return load_corpus(preset("quick")[1])
+def slice_corpus(synthetic_data, tmp_path_factory):
+    """The synthetic reviews (600 training, 200 validation and 200 test) as the quick preset loads them,
+    tokenized once: into a cache of its own, so its load timings are never a cache read too short to count."""
+    return load_corpus(preset("quick", data=str(synthetic_data), cache_dir=str(tmp_path_factory.mktemp("tokens")))[1])
 
 
 def test_short_run_beats_chance_clearly(slice_corpus, tmp_path):
@@ -31,14 +32,14 @@ def test_short_run_beats_chance_clearly(slice_corpus, tmp_path):
     done = events[-1]
     assert done.status == "finished", done.error
     assert done.val["accuracy"] > 0.68 and done.test["accuracy"] > 0.68
-    assert done.test["count"] == 1000
+    assert done.test["count"] == 200
     steps = [e for e in events if isinstance(e, Step)]
     assert all(s.tokens_per_s > 0 and s.eta_s >= 0 for s in steps)
     assert sum(s.loss for s in steps[-10:]) < sum(s.loss for s in steps[:10])
     # The checkpoint predicts, and records what it was trained on.
     ckpt = load_checkpoint(done.path)
     assert ckpt.metrics["test"]["accuracy"] == done.test["accuracy"]
-    assert ckpt.info["train_size"] == 2000 and ckpt.train_config.max_train_samples == 2000
+    assert ckpt.info["train_size"] == 600 and ckpt.train_config.max_train_samples == 2000  # all 600 of them
     assert Predictor(ckpt).predict("A wonderful, moving film. Brilliant acting!")["positive"] > 0.5
 
 
@@ -62,7 +63,7 @@ def test_stop_mid_epoch_keeps_a_loadable_checkpoint(slice_corpus, tmp_path):
     done = events[-1]
     assert isinstance(done, Finished) and done.status == "stopped"
     assert done.test == {}  # a stopped run isn't scored on test
-    assert load_checkpoint(done.path).metrics["val"]["count"] == 1000
+    assert load_checkpoint(done.path).metrics["val"]["count"] == 200
 
 
 def test_stop_after_an_epoch_keeps_the_best_epoch(slice_corpus, tmp_path):
@@ -103,8 +104,8 @@ def test_a_failure_after_an_epoch_keeps_the_best_checkpoint(slice_corpus, tmp_pa
     calls = []
 
     def nan_in_epoch_two(self, x, y):
-        calls.append(1)  # 32 training steps and 8 validation batches make epoch one
-        return real(self, x, y) * (float("nan") if len(calls) > 45 else 1.0)
+        calls.append(1)  # 10 training steps and 2 validation batches make epoch one
+        return real(self, x, y) * (float("nan") if len(calls) > 15 else 1.0)
 
     monkeypatch.setattr(torch.nn.BCEWithLogitsLoss, "forward", nan_in_epoch_two)
     model_cfg, train_cfg = preset("quick", output=str(tmp_path / "k.safetensors"), epochs=3)
@@ -136,7 +137,7 @@ def test_started_event_describes_the_run(slice_corpus, tmp_path):
     events = [e for e in events if not isinstance(e, Timing)]
     started = events[0]
     assert isinstance(started, Started)
-    assert (started.train_size, started.val_size, started.test_size) == (2000, 1000, 1000)
+    assert (started.train_size, started.val_size, started.test_size) == (600, 200, 200)
     assert started.device == "cpu" and started.num_parameters > 0
     assert [e.kind for e in events] == ["Started", "Finished"]
     assert events[-1].status == "stopped" and events[-1].path == ""
@@ -159,5 +160,5 @@ def test_bfloat16_autocast_trains_and_scores_like_float32(slice_corpus, tmp_path
     # The saved float32 weights score the same with or without autocast, within rounding.
     loader = make_loader(EncodedDataset(slice_corpus.test, ckpt.vocab, train_cfg.max_tokens), 128, shuffle=False)
     full, mixed = evaluate(ckpt.model, loader), evaluate(ckpt.model, loader, precision="bfloat16")
-    assert mixed.count == full.count == 1000 and abs(mixed.accuracy - full.accuracy) < 0.02
+    assert mixed.count == full.count == 200 and abs(mixed.accuracy - full.accuracy) < 0.02
     assert mixed.accuracy == done.test["accuracy"]  # the run's own test figure is the autocast one

@@ -24,18 +24,20 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
-def tiny_configs(output: Path, **overrides):
-    """Configs of a run of a few seconds: 300 reviews, a 16-unit GRU."""
+def tiny_configs(output: Path, data: str | os.PathLike = "", cache_dir: str | os.PathLike = "", **overrides):
+    """Configs of a run of a few seconds: 300 reviews of ``data`` (a labelled file such as the synthetic
+    reviews; empty: the IMDB data of $SENTIMENT_DATA), a 16-unit GRU."""
     values = form.preset_settings("quick")
     values.update(max_train_samples=300, max_eval_samples=100, embed_dim=16, hidden_dim=16, max_tokens=100,
                   epochs=1, batch_size=32, device="cpu")
     values.update(overrides)
     model_cfg, train_cfg, settings, _ = form.parse_settings("quick", values)
-    return model_cfg, dataclasses.replace(train_cfg, output=str(output)), settings
+    return model_cfg, dataclasses.replace(train_cfg, output=str(output), data=str(data),
+                                          cache_dir=str(cache_dir)), settings
 
 
-def start(worker: TrainingWorker, output: Path, **overrides) -> Run:
-    model_cfg, train_cfg, settings = tiny_configs(output, **overrides)
+def start(worker: TrainingWorker, output: Path, data: str | os.PathLike = "", **overrides) -> Run:
+    model_cfg, train_cfg, settings = tiny_configs(output, data, **overrides)
     return worker.start(Run(output.stem, str(output), "quick", settings), model_cfg, train_cfg, {"name": output.stem})
 
 
@@ -51,6 +53,12 @@ def latest(worker: TrainingWorker) -> Run:
     return worker.snapshot()[1]
 
 
+@pytest.fixture
+def fresh_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty token cache: a run on it tokenizes its data (about a second), never just reads cached tokens."""
+    return tmp_path_factory.mktemp("tokens")
+
+
 def gone(pid: int) -> bool:
     """True once ``pid`` has exited (a zombie waiting for its parent counts as gone)."""
     try:
@@ -60,9 +68,9 @@ def gone(pid: int) -> bool:
         return True
 
 
-def test_a_run_in_a_child_process_records_every_event_and_writes_a_card(tmp_path):
+def test_a_run_in_a_child_process_records_every_event_and_writes_a_card(tmp_path, synthetic_data, fresh_cache):
     worker = TrainingWorker(threads=1)
-    start(worker, tmp_path / "one.safetensors")
+    start(worker, tmp_path / "one.safetensors", synthetic_data, cache_dir=fresh_cache)
     wait_for(lambda: worker.pid is not None or not latest(worker).running, timeout=30)
     child = worker.pid
     assert child not in (None, os.getpid())
@@ -72,8 +80,8 @@ def test_a_run_in_a_child_process_records_every_event_and_writes_a_card(tmp_path
     kinds = [e["kind"] for e in run.events if e["kind"] != "Timing"]
     assert kinds[0] == "Started" and kinds[-1] == "Finished" and "Step" in kinds and "EpochEnd" in kinds
     # Where the time went, from reading the data (in the child, before training) to the test and the behaviour suite.
-    phases = [e["phase"] for e in run.of_kind("Timing") if e["phase"] != "finding or downloading the data"]  # 0.05 s+
-    assert phases[0] in ("reading the archive", "reading cached tokens", "tokenizing")
+    phases = [e["phase"] for e in run.of_kind("Timing")]  # each of 0.05 s or more
+    assert phases[0] in ("checking the file", "tokenizing") and "tokenizing" in phases
     assert phases[-3:] == ["calibration", "testing", "behaviour suite"]
     assert "vocabulary and model" in phases and "epoch 1" in phases
     assert "Where the time goes" in status_markdown(run) and "start-up and saving" in status_markdown(run)
@@ -81,10 +89,11 @@ def test_a_run_in_a_child_process_records_every_event_and_writes_a_card(tmp_path
     assert gone(child)
 
 
-def test_stop_while_reading_the_data_ends_within_two_seconds_and_saves_nothing(tmp_path):
+def test_stop_while_reading_the_data_ends_within_two_seconds_and_saves_nothing(tmp_path, synthetic_data, fresh_cache):
     worker = TrainingWorker(threads=1)
-    start(worker, tmp_path / "early.safetensors")
-    wait_for(lambda: latest(worker).stage.startswith("reading"), timeout=60)
+    start(worker, tmp_path / "early.safetensors", synthetic_data, cache_dir=fresh_cache)
+    # Reading a labelled file: "reading", then "checking rows" and "tokenizing" (which takes about a second).
+    wait_for(lambda: latest(worker).stage.startswith(("reading", "checking", "tokenizing")), timeout=60)
     asked = time.monotonic()
     assert worker.stop()
     assert worker.join(timeout=10)
@@ -95,7 +104,8 @@ def test_stop_while_reading_the_data_ends_within_two_seconds_and_saves_nothing(t
     assert not list(tmp_path.iterdir())  # no checkpoint, no card: nothing untrained to select
 
 
-def test_a_child_that_ignores_stop_before_training_is_terminated_within_two_seconds(tmp_path, monkeypatch):
+def test_a_child_that_ignores_stop_before_training_is_terminated_within_two_seconds(tmp_path, monkeypatch,
+                                                                                     synthetic_data):
     # sitecustomize runs first in every new interpreter: the child's data loading hangs, deaf to Stop.
     hooks = tmp_path / "hooks"
     hooks.mkdir()
@@ -106,7 +116,7 @@ def test_a_child_that_ignores_stop_before_training_is_terminated_within_two_seco
     """))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hooks), str(ROOT)]))
     worker = TrainingWorker(threads=1)
-    start(worker, tmp_path / "hung.safetensors")
+    start(worker, tmp_path / "hung.safetensors", synthetic_data)
     wait_for(lambda: latest(worker).stage.startswith("reading"), timeout=60)
     time.sleep(0.5)  # inside the hanging call
     asked = time.monotonic()
@@ -118,9 +128,9 @@ def test_a_child_that_ignores_stop_before_training_is_terminated_within_two_seco
     assert not (tmp_path / "hung.safetensors").exists()
 
 
-def test_stop_during_training_keeps_the_best_checkpoint(tmp_path):
+def test_stop_during_training_keeps_the_best_checkpoint(tmp_path, synthetic_data):
     worker = TrainingWorker(threads=1)
-    start(worker, tmp_path / "long.safetensors", epochs=30, max_train_samples=600)
+    start(worker, tmp_path / "long.safetensors", synthetic_data, epochs=30, max_train_samples=600)
     wait_for(lambda: len(latest(worker).of_kind("Step")) >= 3)
     assert worker.stop()
     assert worker.stop()  # a second press is harmless
@@ -131,9 +141,9 @@ def test_stop_during_training_keeps_the_best_checkpoint(tmp_path):
     assert not worker.stop()
 
 
-def test_a_killed_child_is_a_failed_run_and_its_last_checkpoint_survives(tmp_path):
+def test_a_killed_child_is_a_failed_run_and_its_last_checkpoint_survives(tmp_path, synthetic_data):
     worker = TrainingWorker(threads=1)
-    start(worker, tmp_path / "doomed.safetensors", epochs=30, max_train_samples=600)
+    start(worker, tmp_path / "doomed.safetensors", synthetic_data, epochs=30, max_train_samples=600)
     wait_for(lambda: latest(worker).of_kind("CheckpointSaved") and len(latest(worker).of_kind("Step")) > 25)
     os.kill(worker.pid, signal.SIGKILL)
     assert worker.join(timeout=30)
@@ -143,11 +153,11 @@ def test_a_killed_child_is_a_failed_run_and_its_last_checkpoint_survives(tmp_pat
     assert run.last("Finished")["path"] == str(tmp_path / "doomed.safetensors")
     assert load_checkpoint(tmp_path / "doomed.safetensors").metrics["best_epoch"] >= 1
     assert (tmp_path / "doomed.md").is_file()
-    start(worker, tmp_path / "after.safetensors")  # the worker is free again
+    start(worker, tmp_path / "after.safetensors", synthetic_data)  # the worker is free again
     assert worker.join(timeout=180) and latest(worker).status == "finished"
 
 
-def test_a_failing_run_reports_its_error_and_start_works_again(tmp_path, monkeypatch):
+def test_a_failing_run_reports_its_error_and_start_works_again(tmp_path, monkeypatch, synthetic_data):
     worker = TrainingWorker(threads=1)
     monkeypatch.setenv("SENTIMENT_DATA", str(tmp_path / "no-such-archive.tar.gz"))
     start(worker, tmp_path / "failed.safetensors")
@@ -156,8 +166,8 @@ def test_a_failing_run_reports_its_error_and_start_works_again(tmp_path, monkeyp
     assert run.status == "failed" and "DataError" in run.error and "not found" in run.error
     monkeypatch.undo()
     with pytest.raises(RuntimeError, match="in progress"):
-        start(worker, tmp_path / "recovered.safetensors")
-        start(worker, tmp_path / "second.safetensors")
+        start(worker, tmp_path / "recovered.safetensors", synthetic_data)
+        start(worker, tmp_path / "second.safetensors", synthetic_data)
     assert worker.join(timeout=180)
     assert [r.name for r in worker.runs()] == ["failed", "recovered"]
 
@@ -171,7 +181,7 @@ from demo.services.worker import TrainingWorker
 from demo.tabs.train_views import status_markdown
 if __name__ == "__main__":
     worker = TrainingWorker(threads=1)
-    start(worker, Path({out!r}), epochs=30, max_train_samples=600)
+    start(worker, Path({out!r}), {data!r}, epochs=30, max_train_samples=600)
     while not worker.snapshot()[1].of_kind("Step"):
         time.sleep(0.05)
     print(worker.pid, flush=True)
@@ -179,9 +189,9 @@ if __name__ == "__main__":
 """
 
 
-def test_a_child_dies_with_the_app_even_when_the_app_is_killed(tmp_path):
+def test_a_child_dies_with_the_app_even_when_the_app_is_killed(tmp_path, synthetic_data):
     script = tmp_path / "app_like.py"
-    script.write_text(SCRIPT.format(root=str(ROOT), out=str(tmp_path / "orphan.safetensors")))
+    script.write_text(SCRIPT.format(root=str(ROOT), out=str(tmp_path / "orphan.safetensors"), data=str(synthetic_data)))
     app = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         child = int(app.stdout.readline())
@@ -278,12 +288,12 @@ def test_thread_budget_leaves_the_server_a_core():
     assert serve >= 1 and serve + train == 8
 
 
-def test_a_run_started_from_a_short_lived_thread_outlives_that_thread(tmp_path):
+def test_a_run_started_from_a_short_lived_thread_outlives_that_thread(tmp_path, synthetic_data):
     # The app starts runs from Gradio's request threads, which come and go; the run must not go with them.
     worker = TrainingWorker(threads=1)
 
     def press_start() -> None:  # like a request thread: it starts the run, lingers a little, and ends
-        start(worker, tmp_path / "threaded.safetensors", epochs=3)
+        start(worker, tmp_path / "threaded.safetensors", synthetic_data, epochs=3)
         wait_for(lambda: latest(worker).of_kind("Step") or not latest(worker).running)
 
     starter = threading.Thread(target=press_start)
