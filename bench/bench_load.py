@@ -8,7 +8,11 @@ flight at most, and sends the newest text whenever the previous answer is back. 
 time-to-label is from the keystroke until an answer for a text that includes it. Runs once with
 no training and once while a training run (the quick preset) goes, and prints p50/p95 of both
 delays and the error count. The load generator shares the machine with the app.
-Run: python bench/bench_load.py [--typists 20] [--keystrokes 40] [--rate 5]
+
+The ``rest`` phases: ``--clients`` REST clients each send ``/classify`` ``--rate`` times a second for
+``--seconds`` (late answers delay the next), idle (``rest``) and with ``--scorings`` ``/errors`` scorings
+queued just before (``rest-errors``; an error cache of its own, so each scores): p50/p95 send-to-answer.
+Run: python bench/bench_load.py [--typists 20] [--keystrokes 40] [--rate 5] [--phases idle,training,rest,rest-errors]
 """
 
 from __future__ import annotations
@@ -140,6 +144,54 @@ def run_typists(url: str, reviews: list[str], args: argparse.Namespace) -> list[
     return typists
 
 
+def run_rest_clients(url: str, direct: set[str], args: argparse.Namespace, reviews: list[str]) -> tuple[list, list]:
+    """(latencies, errors) of ``args.clients`` clients each sending /classify ``args.rate`` times a second."""
+    latencies, errors, lock = [], [], threading.Lock()
+
+    def client(review: str) -> None:
+        rest = RestClient(url, direct)
+        start = time.monotonic()
+        for i in range(int(args.seconds * args.rate)):
+            time.sleep(max(0.0, start + i / args.rate - time.monotonic()))
+            sent = time.monotonic()
+            try:
+                rest.predict(review[: 100 + i], None, api_name="/classify")
+            except Exception as exc:
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                continue
+            with lock:
+                latencies.append(time.monotonic() - sent)
+
+    threads = [threading.Thread(target=client, args=(r,)) for r in reviews[: args.clients]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, errors
+
+
+def queue_scorings(url: str, direct: set[str], count: int) -> list[threading.Thread]:
+    """Send ``count`` /errors scorings (validation and test, alternately) without waiting for them."""
+    def score(i: int) -> None:
+        try:
+            RestClient(url, direct).predict(None, ("validation", "test")[i % 2], "any", 0, 0, i >= 2, 10,
+                                            api_name="/errors")
+        except Exception as exc:
+            print(f"    /errors {i}: {type(exc).__name__}: {exc}"[:200], flush=True)
+
+    threads = [threading.Thread(target=score, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def report_rest(name: str, latencies: list[float], errors: list[str], wall: float) -> None:
+    p50, p95 = percentile(latencies, 50) * 1000, percentile(latencies, 95) * 1000
+    print(f"{name:22s} | classify p50 {p50:6,.0f} ms, p95 {p95:6,.0f} ms ({len(latencies):,} answers in {wall:.1f} s)"
+          f" | errors {len(errors)}", *sorted(set(errors))[:5], sep="\n    ", flush=True)
+
+
 def cpu_seconds(pid: int | None = None) -> float:
     """CPU time (user + system) of process ``pid``, or of this process."""
     if pid is None:
@@ -193,6 +245,9 @@ def main() -> None:
     parser.add_argument("--start-chars", type=int, default=200, help="characters already typed")
     parser.add_argument("--phases", default="idle,training", help="idle, training or both")
     parser.add_argument("--apis", default="label,explanation", help="which requests the typists send")
+    parser.add_argument("--clients", type=int, default=20, help="REST clients of the rest phases")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long each rest phase sends")
+    parser.add_argument("--scorings", type=int, default=5, help="/errors scorings queued in rest-errors")
     args = parser.parse_args()
 
     test = read_raw(resolve_source(), ("test",))["test"]
@@ -200,16 +255,29 @@ def main() -> None:
     reviews = [long_enough[i * 997 % len(long_enough)] for i in range(args.typists)]
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    with tempfile.TemporaryDirectory() as runs:
-        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
-        app = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--runs-dir", runs],
+    with tempfile.TemporaryDirectory() as runs, tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "SENTIMENT_CACHE_DIR": cache}
+        app = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--runs-dir", runs,
+                                "--data", str(resolve_source())],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             control = wait_for_app(url, app)
             control.predict("warm-up text", api_name="/explain")
             print(f"{args.typists} typists x {args.keystrokes} keystrokes at {args.rate:g}/s, {os.cpu_count()} cores",
                   flush=True)
+            config = httpx.get(f"{url}config").json()
+            direct = {f"/{d['api_name']}" for d in config["dependencies"]
+                      if d.get("api_name") and d.get("queue") is False}
             for phase in args.phases.split(","):
+                if phase.startswith("rest"):
+                    waiting = queue_scorings(url, direct, args.scorings) if phase == "rest-errors" else []
+                    time.sleep(1.0 if waiting else 0.0)  # the scorings are in the queue, the first one running
+                    began = time.monotonic()
+                    latencies, errors = run_rest_clients(url, direct, args, reviews)
+                    report_rest(f"{phase}:", latencies, errors, time.monotonic() - began)
+                    for thread in waiting:
+                        thread.join(timeout=1)
+                    continue
                 if phase == "training":
                     start_training(control)
                 cpu = cpu_seconds(app.pid), cpu_seconds()
