@@ -227,12 +227,12 @@ class TrainConfig:
             raise ValueError(f"output must be a {CHECKPOINT_SUFFIX} file, not {self.output!r}")
         if self.pretrained_lm and self.pretrain_embeddings:
             raise ValueError("pretrained_lm brings its own word vectors: leave pretrain_embeddings off")
+        if "\0" in self.data:
+            raise ValueError("data must not contain a NUL character")
         if self.init_checkpoint and (self.pretrained_lm or self.pretrain_embeddings):
             raise ValueError("init_checkpoint brings its own weights: leave pretrained_lm and pretrain_embeddings off")
         if len(self.positive_label) > MAX_LABEL_NAME or not self.positive_label.isprintable():
             raise ValueError(f"positive_label must be a class name of at most {MAX_LABEL_NAME} printable characters")
-        if "\0" in self.data:
-            raise ValueError("data must not contain a NUL character")
         for key in ("text_column", "label_column", "split_column"):
             value = getattr(self, key)
             if len(value) > MAX_COLUMN_NAME or not value.isprintable():

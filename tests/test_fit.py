@@ -8,12 +8,11 @@ import pytest
 import torch
 from small_files import NOISE, good_bad_csv, tickets_csv
 
+from demo.services import data_plan
 from sentiment_core.config import preset
 from sentiment_core.data import inspect_table, load_corpus
 from sentiment_core.fit import DataStats, fit_changes, fitted_preset, majority_note, plan_lines, preset_for
 from sentiment_core.training import Finished, train
-
-from demo.services import data_plan
 
 
 def run(model_cfg, train_cfg) -> Finished:
