@@ -28,7 +28,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from .config import MAX_DIM, MAX_VOCAB, check_fields, option
+from .config_fields import MAX_DIM, MAX_VOCAB, check_fields, option
 
 LM_CELLS = ("gru", "lstm")
 _CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}

@@ -15,6 +15,7 @@ from demo.services import datasource, form
 from demo.services.registry import ModelRegistry
 from demo.services.worker import Run, TrainingWorker
 from demo.tabs import train as tt
+from demo.tabs import train_form
 from demo.tabs import train_views as views
 from demo.tabs.charts import percent_scale
 from sentiment_core import ModelConfig, preset
@@ -87,9 +88,9 @@ def test_gpu_is_offered_only_when_present(monkeypatch):
     def device_choices() -> list:
         return control_by_label(build_demo(checkpoint_dir="/nonexistent", runs_dir="/x"))["Device"].choices
 
-    monkeypatch.setattr(tt, "available_devices", lambda: ["auto", "cpu"])
+    monkeypatch.setattr(train_form, "available_devices", lambda: ["auto", "cpu"])
     assert [value for _, value in device_choices()] == ["auto", "cpu"]
-    monkeypatch.setattr(tt, "available_devices", lambda: ["auto", "cpu", "cuda"])
+    monkeypatch.setattr(train_form, "available_devices", lambda: ["auto", "cpu", "cuda"])
     assert ("GPU (CUDA)", "cuda") in device_choices()
 
 

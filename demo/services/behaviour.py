@@ -43,7 +43,8 @@ from sentiment_core.config import default_cache_dir
 from sentiment_core.tempfiles import atomic_file, read_or_discard
 
 from .classify import NO_MODEL_MESSAGE, load_predictor, release_memory
-from .registry import ModelEntry, ModelRegistry
+from .model_entry import ModelEntry
+from .registry import ModelRegistry
 from .user_input import UserInputError
 
 log = logging.getLogger(__name__)

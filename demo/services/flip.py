@@ -20,7 +20,8 @@ from sentiment_core import EmptyTextError
 
 from .behaviour import BehaviourProblem, chosen
 from .classify import load_predictor
-from .registry import ModelEntry, ModelRegistry
+from .model_entry import ModelEntry
+from .registry import ModelRegistry
 from .user_input import UserInputError
 
 MAX_CHARS = 5_000  # per text: an edit is of one review

@@ -30,7 +30,8 @@ from sentiment_core.mistakes import ErrorRow, ErrorTable, error_table
 from sentiment_core.predict import GradientFlow
 
 from .classify import EMPTY_MESSAGE, NO_MODEL_MESSAGE, ClassifyProblem, load_predictor, release_memory
-from .registry import ModelEntry, ModelRegistry
+from .model_entry import ModelEntry
+from .registry import ModelRegistry
 
 # Models compared on one review: each costs a forward and a backward pass (up to ~0.1 s on one thread
 # for a 400-token review), and the registry keeps this many predictors loaded.

@@ -28,7 +28,8 @@ from sentiment_core.data.table import table_texts
 from sentiment_core.tempfiles import atomic_file
 
 from .form import sanitize_name
-from .registry import ModelEntry, ModelRegistry
+from .model_entry import ModelEntry
+from .registry import ModelRegistry
 from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, Received, uploaded_file
 from .user_input import UserInputError
 

@@ -2,8 +2,9 @@
 
 ``build_train_tab`` lays out the tab and wires its own buttons; it returns a ``TrainTab`` holding its
 components (``TrainComponents``) so ``ui.build_demo`` can hook the page-wide timer to
-``TrainTab.refresh``. Handlers return dicts keyed by component. Training itself runs in a child
-process owned by ``demo.services.worker``.
+``TrainTab.refresh``. Handlers return dicts keyed by component. The settings form is ``train_form``'s,
+the API endpoints ``train_api``'s, the run's charts and text ``train_views``'. Training itself runs in a
+child process owned by ``demo.services.worker``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from typing import Any
 
 import gradio as gr
 
-from sentiment_core.utils import available_devices
-
 from ..services import datasource, form, limits, own_data
 from ..services.public import PublicTraining, cap_configs
 from ..services.registry import ModelRegistry
@@ -28,6 +27,8 @@ from . import train_views as views
 from .data_source import DataSourceControls, build_data_source, wire_data_source, wire_plan
 from .inputs import client_id, gradio_uploads, refusing, user_error
 from .train_api import add_api
+from .train_form import control as control  # re-exported: the tab's public names include its form's control
+from .train_form import form_updates, lay_out_controls
 
 DISABLED = ("## Training is disabled on this server\nThis deployment only classifies with the models it has. "
             "Run the app yourself (`python app.py`) to train models; see the README.")
@@ -35,27 +36,6 @@ PRESET_INFO = ("fills the settings below; 'fast' reaches 91% in two to three min
                "trains a small model on a slice in under a minute, 'reader' fine-tunes the shipped language model "
                "(transfer learning: it learns far more from a few labelled reviews), 'tutorial' is the original "
                "PyTorch sentiment tutorial's RNN")
-
-
-def control(field: form.FormField, value: Any, cap: int | None) -> gr.components.Component:
-    """The input for one form field: radio for choices, checkbox for flags, slider for ranges."""
-    label, info = field.label, field.help
-    if field.name == "device":
-        choices = [(form.DEVICE_NAMES.get(d, d), d) for d in available_devices()]
-        return gr.Radio(choices, value=value, label=label, info=info)
-    if field.config_field.metadata.get("choices"):
-        choices = [(c.upper(), c) for c in field.config_field.metadata["choices"]]
-        return gr.Radio(choices, value=value, label=label, info=info)
-    if isinstance(field.config_field.default, bool):
-        return gr.Checkbox(value=value, label=label, info=info)
-    if field.range:
-        low, high, step = field.range
-        if cap and field.capped:
-            high = cap
-        return gr.Slider(low, high, value=value, step=step, precision=0 if field.is_int else None, label=label,
-                         info=info)
-    low, high = field.bounds
-    return gr.Number(value=value, label=label, info=info, minimum=low, maximum=high)
 
 
 def _running(run: Run | None) -> str | None:
@@ -203,38 +183,19 @@ class TrainTab:
             histories[current.name] = views.run_histories(current)
         return views.compare_chart(histories, self.worker.runs(), metric)
 
-    def _form(self, run: Run | None, seen: dict) -> dict:
-        """The form while a run goes: that run's settings, read-only; after it, editable again.
-
-        Sent only when a run starts or ends, so a visitor's edits between runs are never overwritten.
-        """
-        c = self.components
-        fields = [c.preset, c.run_name, *c.controls.values()]
-        running = _running(run)
-        if seen.get("form") == running:
-            return dict.fromkeys(fields, gr.skip())
-        if running:
-            updates = {c.controls[f]: gr.update(value=run.settings[f], interactive=False)
-                       for f in form.FIELDS if f in run.settings}
-            return {**updates, c.preset: gr.update(value=run.preset, interactive=False),
-                    c.run_name: gr.update(value=run.name, interactive=False)}
-        # The finished run's name is taken now: the next run needs another.
-        return {**{control: gr.update(interactive=True) for control in c.controls.values()},
-                c.preset: gr.update(interactive=True), c.run_name: gr.update(value="", interactive=True)}
-
     def refresh(self, metric: str, seen: dict) -> dict:
         """Status, plots, buttons, data line and form of the shared run; nothing is sent when nothing changed."""
         version, run = self.worker.snapshot()
         c = self.components
         if seen.get("training") == version:
             return dict.fromkeys(self.refresh_event()["outputs"], gr.skip())
-        view = views.training_view(run)
+        view, running = views.training_view(run), _running(run)
         data = datasource.describe(self.data)  # a run may have downloaded the archive since
         return {c.status: view["status"], c.loss_plot: view["loss"], c.accuracy_plot: view["accuracy"],
                 c.results: view["results"], c.start: gr.Button(interactive=view["can_start"]),
                 c.stop: gr.Button(interactive=view["can_stop"]), c.compare_plot: self.compare(metric),
-                c.data: data if seen.get("data") != data else gr.skip(), **self._form(run, seen),
-                c.seen: {**seen, "training": version, "data": data, "form": _running(run)}}
+                c.data: data if seen.get("data") != data else gr.skip(), **form_updates(c, run, running, seen),
+                c.seen: {**seen, "training": version, "data": data, "form": running}}
 
     def refresh_event(self) -> dict[str, Any]:
         """Arguments of an event listener that redraws the tab (page load, timer, after Start/Stop)."""
@@ -270,16 +231,7 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
                                   info="letters, digits, - and _; empty: generated from the cell and time")
             data_source = build_data_source(data_dir)
             files = model_files.lay_out_train(registry, Path(runs_dir))
-            controls: dict[str, Any] = {}
-            for section in form.SECTIONS:
-                fields = [f for f in form.FORM if f.section == section]
-                with gr.Accordion(section, open=True):
-                    if cap and section == "Training":
-                        gr.Markdown(f"This server trains on at most {cap:,} reviews per run.")
-                    for i in range(0, len(fields), 2):  # two controls a row
-                        with gr.Row(equal_height=True):
-                            for f in fields[i : i + 2]:
-                                controls[f.name] = control(f, initial[f.name], cap)
+            controls = lay_out_controls(initial, cap)
         with gr.Column(scale=1, min_width=360):
             password_box, token, gate = None, None, None
             if public_mode and not password:  # public and no password: training within caps (services.public)
