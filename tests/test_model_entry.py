@@ -165,8 +165,8 @@ def test_a_file_is_checked_once_per_version(tmp_path, monkeypatch):
     folder = tmp_path / "named"
     path = moods_csv(folder / "once.csv")
     calls = []
-    real = own_data.inspect_table
-    monkeypatch.setattr(own_data, "inspect_table", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = own_data.CHECKER.check
+    monkeypatch.setattr(own_data.CHECKER, "check", lambda *a, **k: calls.append(a) or real(*a, **k))
     for _ in range(3):
         own_data.preview("file", None, "once.csv", "", "mood", folder)
     own_data.overrides("file", None, "once.csv", "", "mood", tmp_path / "runs", folder)
@@ -184,7 +184,7 @@ def test_a_failed_copy_leaves_no_temp_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(Exception, match="No space left"):
+    with pytest.raises(own_data.DataSourceError, match="disk is full"):
         own_data.overrides("file", None, "copy.csv", "", "mood", tmp_path / "runs", folder)
     monkeypatch.undo()
     assert not [p for p in (tmp_path / "runs" / "data").iterdir()]
