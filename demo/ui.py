@@ -58,6 +58,16 @@ CSS = """
 /* Wide tables (a card's metrics) scroll sideways on a phone instead of breaking words letter by letter. */
 #card, #results { overflow-x: auto; }
 #card th, #card td, #results th, #results td { white-space: nowrap; }
+/* Tables of several columns keep their words whole and scroll sideways instead ("confid/ence"). */
+#compare-table, #errors-table, #batch-table { overflow-x: auto; }
+#compare-table th, #errors-table th, #batch-table th { word-break: keep-all; overflow-wrap: normal; }
+#compare-table th *, #errors-table th *, #batch-table th * { white-space: nowrap; }
+/* On a phone the two Train columns stack: the run (Start, Stop, its status and charts) comes first,
+   so Stop and the status are never a long scroll below the settings. */
+@media (max-width: 767px) {
+  #train-run { order: -1; }
+  #train-run .chart { min-height: 0; }
+}
 """ + palette.CSS + BEHAVIOUR_CSS
 
 

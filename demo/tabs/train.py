@@ -223,8 +223,8 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
     ``data`` is where runs read the IMDB reviews (``demo.services.datasource.setting``)."""
     data = datasource.setting(data)
     initial = form.preset_settings(form.PRESET_ORDER[0], cap)
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=1, min_width=360):
+    with gr.Row(equal_height=False, elem_id="train-row"):
+        with gr.Column(scale=1, min_width=360, elem_id="train-settings"):
             preset = gr.Dropdown(list(form.PRESET_ORDER), value=form.PRESET_ORDER[0], label="Preset",
                                  info=PRESET_INFO)
             run_name = gr.Textbox(label="Run name", placeholder="optional, e.g. my-first-gru",
@@ -232,7 +232,7 @@ def build_train_tab(worker: TrainingWorker, registry: ModelRegistry, runs_dir: P
             data_source = build_data_source(data_dir)
             files = model_files.lay_out_train(registry, Path(runs_dir))
             controls = lay_out_controls(initial, cap)
-        with gr.Column(scale=1, min_width=360):
+        with gr.Column(scale=1, min_width=360, elem_id="train-run"):
             password_box, token, gate = None, None, None
             if public_mode and not password:  # public and no password: training within caps (services.public)
                 token, gate = public_mode_tab.lay_out(worker)
