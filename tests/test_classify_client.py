@@ -105,7 +105,7 @@ def test_an_uploaded_file_is_classified(url, tmp_path):
     client = Client(url, verbose=False)
     result = client.predict(handle_file(str(reviews)), api_name="/classify_file")
     assert [row["review"] for row in result["predictions"]] == ["Loved it.", "Terrible film."]
-    assert list(result["predictions"][0]) == ["id", "review", "prediction", "p_positive"]
+    assert list(result["predictions"][0]) == ["id", "review", "prediction", "p_positive", "known_words"]
     assert "Classified 2 reviews" in result["message"]
 
 

@@ -102,8 +102,9 @@ def test_files_outside_the_upload_folder_or_the_data_folder_are_refused(tab, upl
         tab.start("quick", "x", *settings(), "file", str(outside), "", "mood")
     with pytest.raises(gr.Error, match="Upload a labelled file"):
         tab.start("quick", "x", *settings(), "file", None, "", "mood")
-    with pytest.raises(gr.Error, match="Expected at most 4 data arguments"):  # no data_file on this server
-        tab.start("quick", "x", *settings(), "file", None, "/etc/passwd", "", "mood")
+    with pytest.raises(gr.Error, match="This server reads no files by name"):  # no training data folder here
+        tab.start_run("quick", "x", dict(zip(form.FIELDS, settings())), None,
+                      {"data_source": "file", "data_file": "/etc/passwd", "label_column": "mood"})
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     moods_csv(data_dir / "ok.csv")
@@ -165,7 +166,8 @@ def test_batch_mode_gives_each_class_its_probability(mood_model, tmp_path, uploa
     preview, csv_path, message = batch.classify_file(registry, registry.default_key(), str(upload),
                                                      out_dir=tmp_path / "out", allowed_root=uploads)
     assert preview["prediction"].tolist() == ["angry", "calm", "happy"]
-    assert pd.read_csv(csv_path).columns.tolist() == ["text", "prediction", "p_angry", "p_calm", "p_happy"]
+    assert pd.read_csv(csv_path).columns.tolist() == ["text", "prediction", "p_angry", "p_calm", "p_happy",
+                                                      "known_words"]
     assert message.endswith(": 1 angry, 1 calm, 1 happy.")
 
 
