@@ -56,6 +56,16 @@ def _offline_data(tmp_path_factory: pytest.TempPathFactory):
             os.environ[key] = value
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """The app's rate limits live for the server process; every test is a new visitor to a new app."""
+    yield
+    from demo.services import limits
+
+    for limit in (limits.PASSWORD, limits.ERRORS, limits.DATA_CHECKS):
+        limit.forget()
+
+
 @pytest.fixture(scope="session")
 def imdb_archive() -> Path:
     if not IMDB_ARCHIVE.exists():  # reached only from a fixture that does not itself ask for this one

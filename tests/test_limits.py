@@ -29,6 +29,10 @@ def test_a_limit_makes_a_client_wait_once_it_reaches_its_count():
         limit.check("a", now=4)
     limit.check("b", now=4)  # other clients go on
     limit.check("a", now=33)  # the wait is over
+    limit.hit("a", now=34)
+    limit.forget()  # a restart: nobody waits, nothing counts
+    for t in (35, 36):
+        limit.hit("a", now=t)
     old = limits.RateLimit("tries", count=3, window_s=10, wait_s=30)
     for t in (0, 20, 40):  # spread out: never three in a window
         old.hit("a", now=t)

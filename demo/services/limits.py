@@ -68,6 +68,12 @@ class RateLimit:
             for gone in [c for c, until in self._blocked.items() if until <= now]:
                 del self._blocked[gone]
 
+    def forget(self) -> None:
+        """Forget every client's events and waits (a fresh start, as after a restart)."""
+        with self._lock:
+            self._events.clear()
+            self._blocked.clear()
+
     def hit(self, client: str, now: float | None = None) -> None:
         """``check``, then ``record``: every call counts."""
         self.check(client, now)
