@@ -45,8 +45,10 @@ def test_the_oldest_unpinned_runs_go_first_until_the_folder_fits_its_quota(tmp_p
     assert quota.enforce(tmp_path, 0) == []  # no quota
 
 
-def test_the_default_quota_and_its_option():
+def test_the_default_quota_and_its_option(monkeypatch):
     import app
+
+    monkeypatch.setenv("SENTIMENT_DATA", "download")  # the app checks its data option too; nothing is fetched
 
     assert app.parse_args([]).runs_quota == quota.DEFAULT_RUNS_QUOTA == 2 * 10**9
     assert app.parse_args(["--runs-quota", "500MB"]).runs_quota == 500 * 10**6

@@ -49,6 +49,7 @@ def test_the_page_the_api_and_the_cli_share_one_table_of_bounds():
         epochs(str(MAX_EPOCHS + 1))
 
 
+@pytest.mark.imdb  # the tab checks its IMDB data before the settings
 @pytest.mark.parametrize(("setting", "value", "message"), [
     ("epochs", 999, f"epochs must be at most {MAX_EPOCHS}"),
     ("epochs", -3, "epochs must be at least 1"),
@@ -72,6 +73,7 @@ def test_the_api_refuses_each_hostile_setting_clearly(start_training, setting, v
         start_training(preset="quick", **{setting: value})
 
 
+@pytest.mark.imdb  # the tab checks its IMDB data before the settings
 @pytest.mark.parametrize(("arguments", "message"), [
     ({"upload": "/etc/passwd"}, "upload must be a file sent with gradio_client.handle_file"),
     ({"upload": {"path": 7}}, "upload must be a file sent with gradio_client.handle_file"),
