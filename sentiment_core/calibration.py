@@ -80,7 +80,8 @@ def nll(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0) ->
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
-    """The T in [MIN_TEMPERATURE, MAX_TEMPERATURE] that minimises the NLL of ``logits / T``; 1.0 for no logits.
+    """The T in [MIN_TEMPERATURE, MAX_TEMPERATURE] that minimises the NLL of ``logits / T``; 1.0 for no logits,
+    and at least 1.0 when every logit's prediction is right (nothing tells how much sharper to be).
 
     The NLL is convex in 1/T, so it has one minimum along log T, which a golden-section search
     finds without gradients, step sizes or randomness: the same logits always give the same T.
@@ -105,7 +106,12 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, num_classes: int
             low, a, cost_a = a, b, cost_b
             b = low + _GOLDEN * (high - low)
             cost_b = cost(b)
-    return math.exp((low + high) / 2)
+    fitted = math.exp((low + high) / 2)
+    if fitted < 1.0 and bool((probabilities(logits).argmax(1) == labels).all()):
+        # No mistake to weigh: the NLL falls all the way to MIN_TEMPERATURE, which would show every prediction
+        # (a separable validation split of a small file, say) as 100% sure and blow up the test loss.
+        return 1.0
+    return fitted
 
 
 def reliability(probs: torch.Tensor, labels: torch.Tensor, bins: int = BINS) -> list[Bin]:
