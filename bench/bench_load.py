@@ -232,7 +232,7 @@ def start_training(client: Client) -> None:
     settings = {"cell": "gru", "bidirectional": True, "embed_dim": 64, "hidden_dim": 64, "num_layers": 1,
                 "dropout": 0.3, "epochs": 30, "batch_size": 64, "lr": 0.01, "max_tokens": 200,
                 "max_train_samples": 2000, "max_eval_samples": 500, "device": "cpu"}
-    client.predict("quick", f"load-{os.getpid()}", *settings.values(), api_name="/start_training")
+    client.predict(preset="quick", run_name=f"load-{os.getpid()}", **settings, api_name="/start_training")
     while client.predict(api_name="/training_status")["steps_done"] < 3:
         time.sleep(0.5)
 
