@@ -4,58 +4,30 @@ model box, and a training run started, watched from two pages and stopped from t
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from browser_app import MARKS, chromium, serve, sync_api
 
 from demo.tabs import palette
 from sentiment_core import Predictor, tokenize
 from sentiment_core.mistakes import error_table
 
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent
-# On a developer's machine without Chromium these tests skip; in CI (.ci/run installs it) they must run.
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.imdb,  # the app over the tiny IMDB model, training on IMDB as a user would
-    pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
-                       reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
-if os.environ.get("CI"):
-    import playwright.sync_api as sync_api
-else:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = [*MARKS, pytest.mark.imdb]  # the app over the tiny IMDB model, training on IMDB as a user would
 
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory, imdb_checkpoint: Path):
-    from bench.screenshots import free_port
-    from demo import build_demo, launch_options
-
-    root = tmp_path_factory.mktemp("browser-app")
-    shipped = root / "checkpoints"
-    shipped.mkdir()
-    shutil.copy(imdb_checkpoint, shipped / "default.safetensors")
-    for name in ("tutorial-rnn", "lstm"):  # the shipped vanilla RNN and LSTM, to compare with
-        shutil.copy(ROOT / "checkpoints" / f"{name}.safetensors", shipped / f"{name}.safetensors")
-    demo = build_demo(checkpoint_dir=shipped, runs_dir=root / "runs")
-    _, address, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
-                                **launch_options())  # the theme and CSS, as app.py launches it
-    yield address
-    demo.close()
+    # the shipped vanilla RNN and LSTM beside the default, to compare with
+    yield from serve(tmp_path_factory.mktemp("browser-app"), imdb_checkpoint,
+                     [ROOT / "checkpoints" / f"{name}.safetensors" for name in ("tutorial-rnn", "lstm")])
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from bench.screenshots import launch_chromium
-
-    with sync_api.sync_playwright() as p:
-        browser = launch_chromium(p)
-        yield browser
-        browser.close()
+    yield from chromium()
 
 
 WIDE, NARROW = {"width": 1366, "height": 900}, {"width": 400, "height": 900}

@@ -5,7 +5,6 @@ mistakes, download the run, upload its checkpoint under another name and classif
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import zipfile
@@ -13,20 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from browser_app import MARKS, chromium, serve, sync_api
 from small_files import TICKETS, labelled_csv
 
 from sentiment_core import tokenize
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
-                       reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
-if os.environ.get("CI"):
-    import playwright.sync_api as sync_api
-else:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = MARKS
 
 WIDE, NARROW = {"width": 1366, "height": 900}, {"width": 400, "height": 900}
 CLASSES = list(TICKETS)  # billing, technical, account
@@ -36,28 +27,12 @@ RUN, AGAIN = "tickets", "tickets-again"
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path):
     """The app with the tiny synthetic model as its only shipped one (no IMDB needed) and an empty runs folder."""
-    from bench.screenshots import free_port
-    from demo import build_demo, launch_options
-
-    root = tmp_path_factory.mktemp("own-data-app")
-    shipped = root / "checkpoints"
-    shipped.mkdir()
-    shutil.copy(tiny_checkpoint, shipped / "default.safetensors")
-    demo = build_demo(checkpoint_dir=shipped, runs_dir=root / "runs")
-    _, address, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
-                                **launch_options())
-    yield address
-    demo.close()
+    yield from serve(tmp_path_factory.mktemp("own-data-app"), tiny_checkpoint)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from bench.screenshots import launch_chromium
-
-    with sync_api.sync_playwright() as p:
-        browser = launch_chromium(p)
-        yield browser
-        browser.close()
+    yield from chromium()
 
 
 def open_page(browser, url, viewport):
