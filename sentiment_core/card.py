@@ -144,6 +144,9 @@ def _transfer_lines(tc: dict[str, Any], info: dict[str, Any]) -> list[str]:
     if tc.get("counterfactual"):
         extra.append(f"the counterfactually revised review pairs of {markdown.code(Path(tc['counterfactual']).name)} "
                      "(Kaushik, Hovy and Lipton, 2020), pairs with a validation or test review left out")
+    if tc.get("edited_sentences"):
+        extra.append(f"the sentences people edited in those pairs, each side labelled as its review "
+                     f"({tc['edited_sentences']} cop{'ies' if tc['edited_sentences'] != 1 else 'y'})")
     if extra:
         examples = f"; {info['train_examples']:,} training examples in all" if info.get("train_examples") else ""
         lines.append(f"- Also trained on {' and '.join(extra)}{examples}. Every sentence of the behaviour suite was "

@@ -23,7 +23,7 @@ from torch import nn
 
 from .config import ModelConfig, TrainConfig
 from .data import Corpus
-from .data.augment import counterfactual_pairs, join, passages, probe_keys, scrub
+from .data.augment import counterfactual_pairs, edited_sentences, join, passages, probe_keys, scrub
 from .data.source import Reviews
 from .data.table import is_table
 from .events import Event, Status
@@ -116,5 +116,9 @@ def training_examples(corpus: Corpus, cfg: TrainConfig) -> Generator[Event, None
         parts.append(pairs)
         notes.append(f"{len(pairs):,} counterfactual reviews ({dropped} pairs with a validation or test review "
                      "left out)")
+        if cfg.edited_sentences:
+            edits, _ = scrub(edited_sentences(pairs), probes, drop_whole=True)
+            parts += [edits] * cfg.edited_sentences
+            notes.append(f"{len(edits):,} edited sentences of them x {cfg.edited_sentences}")
     yield Status("training examples: " + ", ".join(notes))
     return join(parts)

@@ -2,6 +2,7 @@
 pairs; and no training example a run builds holds a sentence of the behaviour suite."""
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from sentiment_core.data.augment import (
     MAX_PASSAGE_TOKENS,
     MIN_PASSAGE_TOKENS,
     counterfactual_pairs,
+    edited_sentences,
     join,
     passages,
     probe_keys,
@@ -160,6 +162,36 @@ def test_a_pair_with_a_held_out_review_is_dropped_whole(tmp_path):
     assert counterfactual_pairs(path, CLASSES, [])[1] == 0
 
 
+def test_edited_sentences_are_the_changed_runs_of_each_pair_labelled_as_their_review(tmp_path):
+    rows = [("Negative", "Shot in Prague. I don't find him funny. The end came soon.", "1"),
+            ("Positive", "Shot in Prague. I find him funny. The end came soon.", "1"),
+            ("Positive", "A fine cast. Lovely music. " + "Long " * 90 + "scene.", "2"),
+            ("Negative", "A poor cast. Lovely music. " + "Dull " * 90 + "scene.", "2"),
+            ("Positive", "Great fun.", "3"), ("Negative", "Great fun. Sadly it drags.", "3"),
+            ("Positive", "Same label.", "4"), ("Positive", "Same label, edited.", "4")]
+    pairs, _ = counterfactual_pairs(write_tsv(tmp_path / "pairs.tsv", rows), CLASSES, [])
+    edits = edited_sentences(pairs)
+    got = [(edits.labels[i], " ".join(edits.items[i])) for i in range(len(edits))]
+    assert got == [(0, "I do n't find him funny ."), (1, "I find him funny ."),
+                   (1, "A fine cast ."), (0, "A poor cast ."),  # the 92-token rewrite is left out
+                   (0, "Sadly it drags .")]  # a sentence added on one side only; pair 4 is no flip
+    assert len(set(edits.ids)) == len(edits) and all(i.startswith("counterfactual/") for i in edits.ids)
+
+
+def test_an_edited_sentence_that_is_a_probe_is_dropped_not_kept():
+    edits = reviews(["I hated it.", "I hated it. The cast is lost.", "The cast shines."], labels=[0, 0, 1])
+    probes = probe_keys(["I hated it."])
+    kept, removed = scrub(edits, probes, drop_whole=True)
+    assert [" ".join(t) for t in kept.items] == ["The cast is lost .", "The cast shines ."]
+    assert kept.labels == [0, 1] and kept.ids == ["r/1", "r/2"] and removed == 2
+    assert len(scrub(edits, probes)[0]) == 3  # reviews keep a text that is nothing but probes
+
+
+def test_edited_sentences_need_the_counterfactual_file():
+    with pytest.raises(ValueError, match="name the counterfactual file"):
+        TrainConfig(edited_sentences=2)
+
+
 def test_the_shipped_counterfactual_split_reads_as_pairs_of_opposite_labels():
     rows = read_counterfactual(COUNTERFACTUAL / "train_paired.tsv", CLASSES)
     assert len(rows) == 3414
@@ -266,6 +298,11 @@ def test_a_runs_training_examples_hold_no_suite_sentence(suite_keys):
     assert any(i.startswith("counterfactual/") for i in train.ids) and any("#passage" in i for i in train.ids)
     assert "counterfactual reviews" in events[-1].message
     assert suite_sentences_in(train, suite_keys) == []
+    with_edits, events = examples(corpus, dataclasses.replace(cfg, edited_sentences=2))
+    edits = [i for i in with_edits.ids if "/edit" in i]
+    assert len(edits) > 2 * 4000 and len(set(edits)) == len(edits) // 2  # two copies of each
+    assert "edited sentences of them x 2" in events[-1].message
+    assert suite_sentences_in(with_edits, suite_keys) == []
 
 
 def test_the_check_finds_a_planted_suite_sentence_unless_scrubbed(suite_keys, tmp_path, monkeypatch):

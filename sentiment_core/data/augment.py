@@ -11,6 +11,10 @@ something it has never seen. Two kinds of extra examples fix that:
   little as possible to flip their label. Each pair differs only where the sentiment is, so the
   model must read the words that changed ("not", "but", the adjective) rather than the topic.
   A pair whose original is one of the run's validation or test reviews is dropped.
+- **edited sentences** of those pairs: the sentences people rewrote, each side labelled as its
+  review ("I don't find him an interesting actor." negative, "I find him an interesting actor."
+  positive). About 8,000 sentence-sized minimal pairs in people's own words, many of them
+  negations and "but" clauses, where a whole review dilutes the edit in 200 unchanged words.
 
 ``scrub`` removes from labelled training text every sentence that is one of the behaviour suite's
 probe sentences, so the suite never tests a sentence the classifier was trained on.
@@ -19,6 +23,7 @@ probe sentences, so the suite never tests a sentence the classifier was trained 
 from __future__ import annotations
 
 import csv
+import difflib
 import logging
 import random
 from collections.abc import Iterable, Sequence
@@ -86,12 +91,13 @@ def probe_keys(texts: Iterable[str]) -> set[tuple[str, ...]]:
     return {_key(tokens) for tokens in tokenize_many(texts) if tokens}
 
 
-def scrub(reviews: Reviews, probes: AbstractSet[tuple[str, ...]]) -> tuple[Reviews, int]:
+def scrub(reviews: Reviews, probes: AbstractSet[tuple[str, ...]], drop_whole: bool = False) -> tuple[Reviews, int]:
     """``reviews`` without any run of sentences whose tokens (lowercased) are a probe's (a probe may
     be several sentences: "Did I like it? No."); and how many runs were removed.
 
     A review that was nothing but probe sentences keeps its text: dropping it would shift the
-    label balance for a sentence the classifier learns nothing special from.
+    label balance for a sentence the classifier learns nothing special from. ``drop_whole`` drops it
+    instead, for examples that are a sentence or two (where keeping it would train on the probe).
     """
     longest = max((len(p) for p in probes), default=0)
     most = max((len(sentences(p)) for p in probes), default=0)
@@ -109,12 +115,13 @@ def scrub(reviews: Reviews, probes: AbstractSet[tuple[str, ...]]) -> tuple[Revie
                 if _key(tokens[start:end]) in probes:
                     hit.update(range(first, first + count))
                     removed += 1
-        if hit and len(hit) < len(spans):
+        if hit and (len(hit) < len(spans) or drop_whole):
             changed[i] = [t for n, (a, b) in enumerate(spans) if n not in hit for t in tokens[a:b]]
     if not changed:
         return reviews, 0
-    items = TokenLists.from_lists(changed.get(i, reviews.items[i]) for i in range(len(reviews)))
-    return Reviews(list(reviews.ids), list(reviews.labels), items), removed
+    keep = [i for i in range(len(reviews)) if changed.get(i, True)]  # an emptied example is dropped
+    items = TokenLists.from_lists(changed.get(i, reviews.items[i]) for i in keep)
+    return Reviews([reviews.ids[i] for i in keep], [reviews.labels[i] for i in keep], items), removed
 
 
 def read_counterfactual(path: str | Path, classes: Sequence[str]) -> list[tuple[str, int, str]]:
@@ -163,6 +170,39 @@ def counterfactual_pairs(path: str | Path, classes: Sequence[str],
     reviews = Reviews([f"counterfactual/{rows[i][0]}/{n}" for n, i in enumerate(kept)],
                       [rows[i][1] for i in kept], TokenLists.from_lists(tokens[i] for i in kept))
     return reviews, dropped
+
+
+def _sentence_runs(tokens: Sequence[str]) -> list[list[str]]:
+    return [list(tokens[a:b]) for a, b in sentences(tokens)]
+
+
+def edited_sentences(pairs: Reviews) -> Reviews:
+    """The sentences that differ between the two texts of each counterfactual pair of ``pairs`` (as
+    ``counterfactual_pairs`` returns them), each side labelled as its review.
+
+    The texts are aligned sentence by sentence (``difflib``); a run of changed sentences becomes one
+    example a side (a sentence people deleted or added has one side only). Runs longer than a passage
+    are left out: a rewrite that long is a review, which the pairs already are.
+    """
+    members: dict[str, list[int]] = {}
+    for i, review_id in enumerate(pairs.ids):
+        members.setdefault(review_id.rsplit("/", 1)[0], []).append(i)
+    ids, labels, items = [], [], []
+    for batch_id, group in members.items():
+        if len(group) != 2 or pairs.labels[group[0]] == pairs.labels[group[1]]:
+            continue
+        a, b = (_sentence_runs(pairs.items[i]) for i in group)
+        matcher = difflib.SequenceMatcher(a=[_key(s) for s in a], b=[_key(s) for s in b], autojunk=False)
+        for op, a1, a2, b1, b2 in matcher.get_opcodes():
+            if op == "equal":
+                continue
+            for i, run in ((group[0], a[a1:a2]), (group[1], b[b1:b2])):
+                tokens = [t for sentence in run for t in sentence]
+                if 0 < len(tokens) <= MAX_PASSAGE_TOKENS:
+                    ids.append(f"{batch_id}/edit{len(items)}")
+                    labels.append(pairs.labels[i])
+                    items.append(tokens)
+    return Reviews(ids, labels, TokenLists.from_lists(items))
 
 
 def join(parts: Sequence[Reviews]) -> Reviews:
