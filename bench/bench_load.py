@@ -10,7 +10,8 @@ no training and once while a training run (the quick preset) goes, and prints p5
 delays and the error count. The load generator shares the machine with the app.
 
 The ``rest`` phases: ``--clients`` REST clients each send ``/classify`` ``--rate`` times a second for
-``--seconds`` (late answers delay the next), idle (``rest``) and with ``--scorings`` ``/errors`` scorings
+``--seconds`` (late answers delay the next), spread evenly over each period (``--synchronized``: all at
+once, in bursts), idle (``rest``) and with ``--scorings`` ``/errors`` scorings
 queued just before (``rest-errors``; an error cache of its own, so each scores): p50/p95 send-to-answer.
 Run: python bench/bench_load.py [--typists 20] [--keystrokes 40] [--rate 5] [--phases idle,training,rest,rest-errors]
 """
@@ -148,9 +149,9 @@ def run_rest_clients(url: str, direct: set[str], args: argparse.Namespace, revie
     """(latencies, errors) of ``args.clients`` clients each sending /classify ``args.rate`` times a second."""
     latencies, errors, lock = [], [], threading.Lock()
 
-    def client(review: str) -> None:
+    def client(review: str, offset: float) -> None:
         rest = RestClient(url, direct)
-        start = time.monotonic()
+        start = time.monotonic() + offset
         for i in range(int(args.seconds * args.rate)):
             time.sleep(max(0.0, start + i / args.rate - time.monotonic()))
             sent = time.monotonic()
@@ -163,7 +164,11 @@ def run_rest_clients(url: str, direct: set[str], args: argparse.Namespace, revie
             with lock:
                 latencies.append(time.monotonic() - sent)
 
-    threads = [threading.Thread(target=client, args=(r,)) for r in reviews[: args.clients]]
+    # Independent clients send at their own moments: client i starts i/clients of a period late. With
+    # --synchronized all send at the same instant, a burst of ``clients`` requests every period (the worst case).
+    period = 1 / args.rate
+    threads = [threading.Thread(target=client, args=(r, 0.0 if args.synchronized else i * period / args.clients))
+               for i, r in enumerate(reviews[: args.clients])]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -248,6 +253,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20, help="REST clients of the rest phases")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each rest phase sends")
     parser.add_argument("--scorings", type=int, default=5, help="/errors scorings queued in rest-errors")
+    parser.add_argument("--synchronized", action="store_true",
+                        help="rest phases: every client sends at the same instant (bursts), not spread over the period")
     args = parser.parse_args()
 
     test = read_raw(resolve_source(), ("test",))["test"]

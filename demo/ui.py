@@ -20,6 +20,7 @@ import gradio as gr
 from sentiment_core import DEFAULT_CHECKPOINT
 from sentiment_core.config import default_cache_dir
 
+from . import rest_calls
 from .services import datasource, quota, storage
 from .services.registry import ModelRegistry
 from .services.worker import TrainingWorker
@@ -37,6 +38,10 @@ DELETE_CACHE = (1800, 3600)
 # Events waiting in the queue, all pages together (Gradio bounds the whole queue, not each event): past it a
 # visitor is told the queue is full. Each long event also has its own concurrency limit (1 unless set).
 QUEUE_MAX = 200
+# Sessions whose state the server keeps, the least recently used dropped first (Gradio's default: 10,000).
+# Each holds about 50 KB (rest_calls.LightSessionState), and a stranger can open one a call by sending a new
+# session hash: 2,000 bound that to 100 MB, and are a hundred times the visitors a 2-vCPU Space serves at once.
+SESSIONS = 2000
 
 INTRO = """\
 # Movie-review sentiment with recurrent networks
@@ -72,8 +77,8 @@ CSS = """
 
 
 def launch_options() -> dict[str, Any]:
-    """Theme and CSS for ``demo.launch`` (Gradio 6 takes them there, not in ``gr.Blocks``)."""
-    return {"theme": gr.themes.Soft(primary_hue="blue"), "css": CSS}
+    """Theme, CSS and the session store's size for ``demo.launch`` (Gradio 6 takes them there, not in ``gr.Blocks``)."""
+    return {"theme": gr.themes.Soft(primary_hue="blue"), "css": CSS, "state_session_capacity": SESSIONS}
 
 
 def _cleanup(worker_ref: weakref.ref, batch_dir: Path) -> None:
@@ -118,6 +123,7 @@ def build_demo(
     public: strangers can reach the app (``services.public.is_public``): without a password, training is on
     in public mode, within caps.
     """
+    rest_calls.install()  # plain REST calls (no session) skip Gradio's per-call copy of every block's config
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else DEFAULT_CHECKPOINT.parent
     runs_dir = Path(runs_dir) if runs_dir else storage.default_runs_dir()  # persistent storage when there is one
     default_model = Path(default_model) if default_model else checkpoint_dir / DEFAULT_CHECKPOINT.name

@@ -190,13 +190,14 @@ def _key(checkpoint: str | os.PathLike, source: Source | None, split: str, cfg: 
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _to_json(table: ErrorTable) -> dict:
+def table_to_json(table: ErrorTable) -> dict:
+    """The table as plain JSON values (the cache file's, and what a scoring child sends)."""
     return {"format": ERRORS_FORMAT, "split": table.split, "labels": table.labels, "metrics": table.metrics.to_dict(),
             "max_tokens": table.max_tokens, "rows": [dataclasses.astuple(row) for row in table.rows]}
 
 
-def _from_json(data: dict, checkpoint: str) -> ErrorTable:
-    """The table in a cache file's JSON; ``ValueError`` (or ``KeyError``/``TypeError``) if it isn't one."""
+def table_from_json(data: dict, checkpoint: str) -> ErrorTable:
+    """The table in ``table_to_json``'s JSON; ``ValueError`` (or ``KeyError``/``TypeError``) if it isn't one."""
     if data["format"] != ERRORS_FORMAT:
         raise ValueError(f"format {data['format']!r}, not {ERRORS_FORMAT!r}")
     types = [f.type for f in dataclasses.fields(ErrorRow)]
@@ -216,7 +217,7 @@ def _from_json(data: dict, checkpoint: str) -> ErrorTable:
 
 def _read(path: Path, checkpoint: str) -> ErrorTable | None:
     """The cached table at ``path``, or None if there is none or it is unusable (then it is deleted)."""
-    return read_or_discard(path, lambda p: _from_json(json.loads(p.read_bytes()), checkpoint),
+    return read_or_discard(path, lambda p: table_from_json(json.loads(p.read_bytes()), checkpoint),
                            (OSError, ValueError, KeyError, TypeError), "errors cache", "computing the table again")
 
 
@@ -224,6 +225,6 @@ def _write(path: Path, table: ErrorTable) -> None:
     """Write the table atomically; a failure is logged, not raised: the table is still good."""
     try:
         with atomic_file(path, "w", encoding="utf-8") as f:
-            json.dump(_to_json(table), f, ensure_ascii=False)
+            json.dump(table_to_json(table), f, ensure_ascii=False)
     except OSError as exc:
         log.warning("could not cache the errors table in %s: %s", path, exc)

@@ -24,7 +24,6 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,11 @@ from sentiment_core.data import DataError, LabelledTable
 from sentiment_core.data.limits import CHECK_MEMORY, CHECK_SECONDS, CHECKS_WAITING, MAX_CLASSES_DEFAULT
 from sentiment_core.processes import die_with_parent
 
+from .turns import Busy, Turns
+
+CheckBusy = Busy  # too many data checks at once: the visitor should try again
+
 ROOT = Path(__file__).resolve().parents[2]  # the repository: where the child finds demo and sentiment_core
-
-
-class CheckBusy(DataError):
-    """Too many data checks at once: the visitor should try again."""
 
 
 def _heap_in_use() -> int:
@@ -92,28 +91,15 @@ class DataChecker:
 
     def __init__(self, memory: int = CHECK_MEMORY.value, seconds: float = CHECK_SECONDS.value,
                  waiting: int = CHECKS_WAITING.value) -> None:
-        self.memory, self.seconds, self.waiting = memory, seconds, waiting
-        self._turn = threading.Lock()  # held by the check that is running
-        self._count = threading.Lock()  # guards _queued
-        self._queued = 0  # checks running or waiting
+        self.memory, self.seconds = memory, seconds
+        self.turns = Turns(waiting, seconds * (waiting + 1), "The data check is busy with other files; try again in a "
+                           "minute.")
 
     def check(self, path: str | Path, text_column: str = "", label_column: str = "", split_column: str = "",
               max_classes: int = MAX_CLASSES_DEFAULT.value) -> LabelledTable:
         """The checked table of ``path``; a ``DataError`` saying what is wrong, or ``CheckBusy``."""
-        with self._count:
-            if self._queued > self.waiting:
-                raise CheckBusy("The data check is busy with other files; try again in a minute.")
-            self._queued += 1
-        try:
-            if not self._turn.acquire(timeout=self.seconds * (self.waiting + 1)):
-                raise CheckBusy("The data check is busy with other files; try again in a minute.")
-            try:
-                return self._run(str(path), (text_column, label_column, split_column), max_classes)
-            finally:
-                self._turn.release()
-        finally:
-            with self._count:
-                self._queued -= 1
+        with self.turns.take():
+            return self._run(str(path), (text_column, label_column, split_column), max_classes)
 
     def _run(self, path: str, columns: tuple[str, str, str], max_classes: int) -> LabelledTable:
         request = {"path": path, "columns": columns, "max_classes": max_classes, "memory": self.memory,

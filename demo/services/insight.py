@@ -6,8 +6,9 @@ the reviews a model gets wrong, as plain data (the tab draws them: ``demo.tabs.i
   distance from the end (``Predictor.gradient_by_position``):
   a vanilla RNN's drops towards zero a few dozen tokens back.
 - ``ErrorExplorer``: a model's mistakes on the validation or test split of the data it was trained on (IMDB,
-  or its own labelled file: ``ModelEntry.training_data``; ``error_table``, cached on disk per checkpoint and
-  split, and the last few in memory), filtered and ordered for the page.
+  or its own labelled file: ``ModelEntry.training_data``; ``error_table``, scored in a child process
+  (``scoring``), cached on disk per checkpoint and split, and the last few in memory), filtered and
+  ordered for the page.
 
 Only models of the registry are read: a model is named by its key, never by a path.
 """
@@ -26,12 +27,14 @@ import pandas as pd
 from sentiment_core import CheckpointError, EmptyTextError
 from sentiment_core import markdown as md
 from sentiment_core.data import DataError
-from sentiment_core.mistakes import ErrorRow, ErrorTable, error_table
+from sentiment_core.mistakes import ErrorRow, ErrorTable
 from sentiment_core.predict import GradientFlow
 
 from .classify import EMPTY_MESSAGE, NO_MODEL_MESSAGE, ClassifyProblem, load_predictor, release_memory
 from .model_entry import ModelEntry
 from .registry import ModelRegistry
+from .scoring import SCORER, Scorer
+from .turns import Busy
 
 # Models compared on one review: each costs a forward and a backward pass (up to ~0.1 s on one thread
 # for a 400-token review), and the registry keeps this many predictors loaded.
@@ -183,9 +186,10 @@ def split_of(name: Any) -> str:
 class ErrorExplorer:
     """The errors tables of the registry's models, computed on demand; the last few kept in memory."""
 
-    def __init__(self, registry: ModelRegistry, data: str = "", keep: int = 4):
+    def __init__(self, registry: ModelRegistry, data: str = "", keep: int = 4, scorer: Scorer = SCORER):
         self.registry = registry
         self.data = data
+        self.scorer = scorer  # scores in a child process, outside the web server
         self.keep = keep
         self._tables: OrderedDict[tuple, ErrorTable] = OrderedDict()
         self._lock = threading.Lock()
@@ -225,7 +229,9 @@ class ErrorExplorer:
                 self._tables.move_to_end(key)
                 return self._tables[key]
         try:
-            table = error_table(path, split, data=data, progress=progress)
+            table = self.scorer.table(path, split, data, progress)
+        except Busy as exc:
+            raise ClassifyProblem(str(exc)) from None
         except (DataError, CheckpointError, OSError) as exc:
             raise ClassifyProblem(f"The {entry.examples} could not be scored: {exc}") from None
         with self._lock:
