@@ -462,3 +462,12 @@ def test_the_train_tab_opens_on_the_fast_preset_over_every_training_review():
     assert preset("fast")[1].pretrain_embeddings  # its word vectors are cached after the first run
     # A server's cap still applies to it.
     assert form.preset_settings("fast", cap=5_000)["max_train_samples"] == 5_000
+
+
+def test_the_status_line_counts_a_files_rows_and_imdbs_reviews():
+    started = {"kind": "Started", "num_parameters": 1000, "vocab_size": 50, "train_size": 80, "val_size": 10,
+               "test_size": 10, "device": "cpu", "classes": ["a", "b"]}
+    for examples in ("rows", "reviews"):
+        run = Run("r", "r.safetensors", "small", {}, examples, status="training", stage="")
+        run.events.append(started)
+        assert f"80 train / 10 validation / 10 test {examples} · device `cpu`" in views.status_markdown(run)

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from sentiment_core.config import ModelConfig, TrainConfig, from_dict
+from sentiment_core.data.table import is_table
 from sentiment_core.processes import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -82,11 +83,13 @@ def main(spec: dict[str, Any], conn: Any, stop: Any) -> None:
             verb = {"tokenize": "tokenizing", "download": "downloading", "read": "reading",
                     "check": "checking rows"}.get(stage, stage)
             send({"kind": "Stage", "message": stage_line(verb, done, total, "B" if stage in ("download", "read")
-                                                         else "reviews")})
+                                                         else examples)})
 
     model_cfg, train_cfg = from_dict(ModelConfig, spec["model"]), from_dict(TrainConfig, spec["train"])
+    own_file = is_table(train_cfg.data)
+    examples = "rows" if own_file else "reviews"
     try:
-        send({"kind": "Stage", "message": "reading the IMDB data"})
+        send({"kind": "Stage", "message": "reading the labelled file" if own_file else "reading the IMDB data"})
         corpus = load_corpus(train_cfg, progress=progress)
         if stop.is_set():
             raise _Stopped

@@ -52,6 +52,7 @@ class Run:
     path: str
     preset: str
     settings: dict[str, Any]
+    examples: str = "reviews"  # what the run's data calls one example: reviews of IMDB, rows of a labelled file
     status: str = "preparing"  # preparing | training | finished | stopped | failed
     stage: str = "starting"  # a line about data loading, empty once training runs
     events: list[dict[str, Any]] = field(default_factory=list)  # each event's to_dict(), in order

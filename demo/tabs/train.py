@@ -17,6 +17,8 @@ from typing import Any
 
 import gradio as gr
 
+from sentiment_core.data.table import is_table
+
 from ..services import datasource, form, limits, own_data
 from ..services.public import PublicTraining, cap_configs
 from ..services.registry import ModelRegistry
@@ -124,7 +126,8 @@ class TrainTab:
                 "command": form.cli_command(preset_name, name, path, settings)}
         info.update(model_files.given_data_name(source))
         try:
-            run = self.worker.start(Run(name, str(path), preset_name, settings), model_cfg, train_cfg, info)
+            examples = "rows" if is_table(train_cfg.data) else "reviews"
+            run = self.worker.start(Run(name, str(path), preset_name, settings, examples), model_cfg, train_cfg, info)
         except TrainingBusyError as exc:
             raise user_error(f"Another training run is in progress ({exc}); wait for it or stop it first.") from None
         if visitor:

@@ -66,7 +66,7 @@ def status_markdown(run: Run | None) -> str:
     if started:
         lines.append(f"{started['num_parameters']:,} parameters · vocabulary {started['vocab_size']:,} · "
                      f"{started['train_size']:,} train / {started['val_size']:,} validation / "
-                     f"{started['test_size']:,} test reviews · device `{started['device']}`")
+                     f"{started['test_size']:,} test {run.examples} · device `{started['device']}`")
     text = "  \n".join(lines)
     timings = timings_markdown(run)
     return f"{text}\n\n{timings}" if timings else text
