@@ -229,6 +229,7 @@ def test_model_summary_and_card_describe_the_checkpoint(registry):
     entry = registry.entry("shipped/default")
     summary = entry.summary()
     assert "bidirectional GRU" in summary and "parameters" in summary and "accuracy" in summary
+    assert summary.startswith("**default (trained as tiny)**: ")  # the file's name, and the name it was trained as
     assert registry.card("shipped/default").startswith("# Model card: tiny")
     assert "(shipped; biGRU" in entry.label
 

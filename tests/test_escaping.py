@@ -94,7 +94,8 @@ def test_the_card_and_the_model_summary_show_hostile_names_as_typed(hostile_chec
     registry = ModelRegistry(tmp_path / "none", tmp_path / "runs", tmp_path / "none" / "default.safetensors")
     entry = registry.scan()[0][0]
     # The summary bolds the model's name itself; the names must still read as typed.
-    assert_inert(entry.summary(), ["<script>alert(1)</script> `run`", *HOSTILE], LIVE - {"strong"})
+    assert_inert(entry.summary(), ["<script>alert(1)</script> `run`", "evil <img src=x> **run**", *HOSTILE],
+                 LIVE - {"strong"})
     assert_inert(registry.card(entry.key), HOSTILE)
 
 

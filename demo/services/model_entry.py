@@ -146,7 +146,10 @@ class ModelEntry:
         info, metrics = self.meta["info"], self.meta["metrics"]
         text = md.text if markdown else str
         strong = "**{}**" if markdown else "{}"
-        lines = [f"{strong.format(text(self.name))}: {describe_architecture(self.meta['model_config'])}"]
+        # A model saved or uploaded under another file name is listed by its file: say what it was trained as.
+        title = text(self.path.stem) if self.name == self.path.stem else \
+            f"{text(self.path.stem)} (trained as {text(self.name)})"
+        lines = [f"{strong.format(title)}: {describe_architecture(self.meta['model_config'])}"]
         facts = []
         if info.get("num_parameters"):
             facts.append(f"{info['num_parameters']:,} parameters")
