@@ -149,7 +149,8 @@ def _transfer_lines(tc: dict[str, Any], info: dict[str, Any]) -> list[str]:
                      f"({tc['edited_sentences']} cop{'ies' if tc['edited_sentences'] != 1 else 'y'})")
     if extra:
         examples = f"; {info['train_examples']:,} training examples in all" if info.get("train_examples") else ""
-        lines.append(f"- Also trained on {' and '.join(extra)}{examples}. Every sentence of the behaviour suite was "
+        listed = extra[0] if len(extra) == 1 else "; ".join(extra[:-1]) + "; and " + extra[-1]
+        lines.append(f"- Also trained on {listed}{examples}. Every sentence of the behaviour suite was "
                      "removed from the labelled training text.")
     return lines
 

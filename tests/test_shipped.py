@@ -14,15 +14,15 @@ from sentiment_core.lm_checkpoint import load_language_model
 
 TUTORIAL = DEFAULT_CHECKPOINT.with_name("tutorial-rnn.safetensors")
 LSTM = DEFAULT_CHECKPOINT.with_name("lstm.safetensors")
-READER = DEFAULT_CHECKPOINT.with_name("reader.safetensors")
+BIGRU = DEFAULT_CHECKPOINT.with_name("bigru.safetensors")  # the default before the reader
 # About 210 tokens: long enough for a vanishing gradient to vanish.
 LONG_REVIEW = ("I went in expecting little from this film, but the first hour is a delight: sharp dialogue, a warm "
                "lead performance and a score that never pushes too hard. ") * 6 + \
     "In the end, though, it falls apart and I was bored."
 
 
-@pytest.mark.parametrize("path", [DEFAULT_CHECKPOINT, TUTORIAL, LSTM, READER],
-                         ids=["default", "tutorial", "lstm", "reader"])
+@pytest.mark.parametrize("path", [DEFAULT_CHECKPOINT, TUTORIAL, LSTM, BIGRU],
+                         ids=["default", "tutorial", "lstm", "bigru"])
 def test_shipped_checkpoints_load_and_stay_under_10_mb(path):
     assert path.stat().st_size < 10_000_000
     meta = read_metadata(path)
@@ -65,14 +65,14 @@ def test_the_tutorial_rnns_gradient_vanishes_across_a_review_and_the_gated_cells
     keeps a few percent of it, and the bidirectional GRU, reading from both ends, depends on the
     first token within a factor of ten of the last."""
     flows = {path.stem: Predictor.from_checkpoint(path).gradient_by_position(LONG_REVIEW)
-             for path in (TUTORIAL, LSTM, DEFAULT_CHECKPOINT)}
+             for path in (TUTORIAL, LSTM, BIGRU)}
     far = {}  # the largest norm 50 or more tokens from the end, relative to the last token's
     for name, flow in flows.items():
         assert len(flow.tokens) >= 200 and flow.distances[-1] == 0
         far[name] = max(n for n, d in zip(flow.norms, flow.distances) if d >= 50) / flow.norms[-1]
     assert far["tutorial-rnn"] < 1e-9
     assert far["lstm"] > 1e-2
-    assert flows["default"].norms[0] > 0.1 * flows["default"].norms[-1]
+    assert flows["bigru"].norms[0] > 0.1 * flows["bigru"].norms[-1]
 
 
 def test_the_shipped_language_model_is_an_encoder_that_read_no_validation_review():
@@ -83,11 +83,29 @@ def test_the_shipped_language_model_is_an_encoder_that_read_no_validation_review
     assert lm.pretrain_config["seed"] == 1234 and lm.pretrain_config["val_fraction"] == 0.1
 
 
-def test_the_reader_is_fine_tuned_from_the_shipped_language_model_and_every_model_has_its_behaviour_report():
-    reader = load_checkpoint(READER)
+def test_the_default_is_fine_tuned_from_the_shipped_language_model_and_every_model_has_its_behaviour_report():
+    reader = load_checkpoint(DEFAULT_CHECKPOINT)
     lm = load_language_model(SHIPPED_LM)
     assert Path(reader.train_config.pretrained_lm).name == SHIPPED_LM.name and reader.vocab.itos == lm.vocab.itos
-    assert reader.metrics["calibration"]["temperature"] > 0 and len(reader.metrics["seeds"]) == 2
-    for path in (DEFAULT_CHECKPOINT, TUTORIAL, LSTM, READER):
+    assert reader.train_config.edited_sentences and reader.train_config.counterfactual
+    assert reader.metrics["calibration"]["temperature"] > 0 and len(reader.metrics["seeds"]) >= 2
+    for path in (DEFAULT_CHECKPOINT, TUTORIAL, LSTM, BIGRU):
         behaviour = read_metadata(path)["metrics"]["behaviour"]
         assert behaviour["heldout"]["version"] == SUITE_VERSION and set(behaviour) == {"dev", "heldout"}
+
+
+def test_the_default_beats_the_bigru_it_replaced_on_the_test_set_and_the_held_out_behaviour_half():
+    new, old = read_metadata(DEFAULT_CHECKPOINT)["metrics"], read_metadata(BIGRU)["metrics"]
+    assert new["test"]["accuracy"] > old["test"]["accuracy"] and new["test"]["count"] == old["test"]["count"]
+    new_half, old_half = new["behaviour"]["heldout"], old["behaviour"]["heldout"]
+    assert new_half.keys() == old_half.keys()
+    assert (new_half["version"], new_half["max_cases"]) == (old_half["version"], old_half["max_cases"])
+    assert set(new_half["summary"]) == {"polar", "negation", "identity", "overall"}
+    assert all(new_half["summary"][k] < old_half["summary"][k] for k in old_half["summary"])  # fewer failures
+
+
+def test_the_default_reads_the_negative_sentences_of_the_bug_report_as_negative():
+    """Two of its six sentences; the other four ("I don't think this was a great film.", "Not bad at all!", "This
+    movie is not bad.", "It wasn't terrible.") it still gets wrong: see the README."""
+    probs = Predictor.from_checkpoint(DEFAULT_CHECKPOINT).predict_batch(["I hated it.", "I did not like it."])
+    assert all(p["negative"] > 0.5 for p in probs)
