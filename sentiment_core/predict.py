@@ -172,7 +172,12 @@ class Predictor(Explanations):
     @torch.inference_mode()
     def predict_batch(self, texts: Sequence[str], batch_size: int = 64) -> list[dict[str, float]]:
         """Probabilities for many reviews, read by the same rule as ``predict``."""
-        encoded = [self.encode(reading.tokens) for reading in self._read(texts, single=False)]
+        return self.predict_encoded([self.encode(reading.tokens) for reading in self._read(texts, single=False)],
+                                    batch_size)
+
+    @torch.inference_mode()
+    def predict_encoded(self, encoded: Sequence[torch.Tensor], batch_size: int = 64) -> list[dict[str, float]]:
+        """Probabilities for reviews already read and encoded (``encode(read(text).tokens)``), in batches."""
         # Sort by length so each batch pads little, then restore the input order.
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         out: list[dict[str, float]] = [{}] * len(encoded)

@@ -13,6 +13,7 @@ from typing import Any
 from sentiment_core import CheckpointError, EmptyTextError
 from sentiment_core.predict import Analysis, Predictor
 
+from .batching import BATCHER
 from .registry import ModelRegistry
 from .user_input import UserInputError
 
@@ -78,7 +79,7 @@ def probabilities(registry: ModelRegistry, text: str | None, model_key: str | No
     if not text or not text.strip():
         raise ClassifyProblem(EMPTY_MESSAGE)
     try:
-        return load_predictor(registry, model_key).predict(text)
+        return BATCHER.predict(load_predictor(registry, model_key), text)  # with other requests of the moment
     except EmptyTextError as exc:
         raise ClassifyProblem(f"Nothing to classify: {exc}.") from None
 
