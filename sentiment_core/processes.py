@@ -1,4 +1,5 @@
-"""Child processes that die with their parent: tokenizer workers and the app's training runs.
+"""Child processes that die with their parent (tokenizer workers, the app's training runs and scorings),
+and that yield the CPU to the web server (``yield_cpu``).
 
 On Linux the kernel can send SIGKILL to a process whose parent dies (``prctl(PR_SET_PDEATHSIG)``);
 otherwise a thread in the child exits it once its parent is gone (an orphan is re-parented, so its
@@ -12,6 +13,7 @@ training run) must rely on the watching thread alone, or it dies when that threa
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -21,6 +23,13 @@ import time
 from collections.abc import Callable
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+BACKGROUND_NICENESS = 10  # a background job (a training run, a scoring) yields the CPU to the web server
+
+
+def yield_cpu(niceness: int = BACKGROUND_NICENESS) -> None:
+    """Lower this process's priority, so visitors' requests come first (nothing where ``os.nice`` is missing)."""
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no os.nice (Windows)
+        os.nice(niceness)
 
 
 def _set_parent_death_signal() -> bool:

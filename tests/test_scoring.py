@@ -44,7 +44,7 @@ def test_a_progress_hook_that_raises_stops_the_scoring(tiny_checkpoint, tmp_path
 
 
 def test_one_job_runs_and_a_bounded_number_wait():
-    turns = Turns(waiting=1, wait_seconds=5, busy="busy; try again")
+    turns = Turns(waiting=1, job_seconds=2.5, busy="busy; try again")  # waits 5 s at most
     running, release, outcomes = threading.Event(), threading.Event(), []
 
     def job():
@@ -72,6 +72,6 @@ def test_one_job_runs_and_a_bounded_number_wait():
     first.join()
     second.join()
     assert outcomes == ["busy; try again", "ran"]
-    short = Turns(waiting=1, wait_seconds=0.05, busy="gave up waiting")
+    short = Turns(waiting=1, job_seconds=0.025, busy="gave up waiting")  # waits 0.05 s at most
     with short.take(), pytest.raises(Busy, match="gave up waiting"), short.take():
         pass

@@ -7,21 +7,18 @@ first time it sees the stop flag between batches, which tells the app it is aliv
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 import time
 from typing import Any
 
 from sentiment_core.config import ModelConfig, TrainConfig, from_dict
 from sentiment_core.data.table import is_table
-from sentiment_core.processes import die_with_parent
+from sentiment_core.processes import die_with_parent, yield_cpu
 
 log = logging.getLogger(__name__)
 
 STAGE_INTERVAL_S = 0.25  # data-loading progress lines are sent at most this often
-NICENESS = 10  # a training run yields the CPU to the web server
 
 
 class _Stopped(Exception):
@@ -57,8 +54,7 @@ def main(spec: dict[str, Any], conn: Any, stop: Any) -> None:
     die_with_parent(spec["parent"], kernel_signal=False)
     # Visitors typing come first: the run takes the CPU time classification leaves (measured in
     # the README with bench/bench_load.py and bench/bench_threads.py).
-    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no os.nice (Windows)
-        os.nice(NICENESS)
+    yield_cpu()
     import torch
 
     torch.set_num_threads(spec["threads"])

@@ -31,11 +31,10 @@ from sentiment_core.data import DataError, LabelledTable
 from sentiment_core.data.limits import CHECK_MEMORY, CHECK_SECONDS, CHECKS_WAITING, MAX_CLASSES_DEFAULT
 from sentiment_core.processes import die_with_parent
 
-from .turns import Busy, Turns
+from .turns import Busy, Turns, start_child
 
 CheckBusy = Busy  # too many data checks at once: the visitor should try again
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository: where the child finds demo and sentiment_core
 
 
 def _heap_in_use() -> int:
@@ -92,8 +91,7 @@ class DataChecker:
     def __init__(self, memory: int = CHECK_MEMORY.value, seconds: float = CHECK_SECONDS.value,
                  waiting: int = CHECKS_WAITING.value) -> None:
         self.memory, self.seconds = memory, seconds
-        self.turns = Turns(waiting, seconds * (waiting + 1), "The data check is busy with other files; try again in a "
-                           "minute.")
+        self.turns = Turns(waiting, seconds, "The data check is busy with other files; try again in a minute.")
 
     def check(self, path: str | Path, text_column: str = "", label_column: str = "", split_column: str = "",
               max_classes: int = MAX_CLASSES_DEFAULT.value) -> LabelledTable:
@@ -104,13 +102,9 @@ class DataChecker:
     def _run(self, path: str, columns: tuple[str, str, str], max_classes: int) -> LabelledTable:
         request = {"path": path, "columns": columns, "max_classes": max_classes, "memory": self.memory,
                    "parent": os.getpid()}
-        # A fresh interpreter, not a multiprocessing child: it imports neither the app's main module
-        # (Gradio) nor its settings. Arrow's default allocator (mimalloc) reserves 1 GiB at its first
-        # allocation, which a heap limit refuses outright; the system allocator takes what it uses.
-        env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "system", "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))}
-        process = subprocess.Popen([sys.executable, "-m", "demo.services.data_check"], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+        # Arrow's default allocator (mimalloc) reserves 1 GiB at its first allocation, which a heap limit
+        # refuses outright; the system allocator takes what it uses.
+        process = start_child("demo.services.data_check", {"ARROW_DEFAULT_MEMORY_POOL": "system"})
         try:
             out, _ = process.communicate(json.dumps(request).encode(), timeout=self.seconds)
         except subprocess.TimeoutExpired:

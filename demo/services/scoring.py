@@ -6,7 +6,7 @@ Scoring a split reads, tokenizes and classifies up to 25,000 reviews: a minute o
 time. In the web server's process it competed with every visitor's ``/classify`` for the interpreter
 and both cores: with five scorings queued, 20 REST clients sending ``/classify`` 5 times a second waited
 433 ms at p95 against 243 ms without (``bench/bench_load.py --phases rest,rest-errors``). In a fresh
-interpreter niced by ``NICENESS``, with one torch thread, the server's threads come first and the
+interpreter niced by 10 (``processes.yield_cpu``), with one torch thread, the server's threads come first and the
 scoring takes the CPU they leave.
 
 The child sends JSON lines on stdout: ``{"progress": [stage, done, total]}`` at most every
@@ -18,25 +18,20 @@ more may wait, and any beyond that are told to try again.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from sentiment_core.data import DataError
 from sentiment_core.mistakes import ErrorTable, table_from_json
-from sentiment_core.processes import die_with_parent
+from sentiment_core.processes import die_with_parent, yield_cpu
 
-from .turns import Turns
+from .turns import Turns, start_child
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository: where the child finds demo and sentiment_core
-NICENESS = 10  # a scoring yields the CPU to the web server, as a training run does
 SECONDS = 900  # a test split of 25,000 reviews, tokenized afresh, takes about 3 minutes on one niced thread
 WAITING = 4
 PROGRESS_INTERVAL_S = 0.25
@@ -53,8 +48,7 @@ def main() -> None:
     """``python -m demo.services.scoring``: one request as JSON on stdin, JSON lines on stdout."""
     request = json.loads(sys.stdin.readline())
     die_with_parent(request["parent"], kernel_signal=False)  # started from a request thread, which may end first
-    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no os.nice (Windows)
-        os.nice(NICENESS)
+    yield_cpu()
     import torch
 
     from sentiment_core import CheckpointError
@@ -83,8 +77,7 @@ class Scorer:
 
     def __init__(self, seconds: float = SECONDS, waiting: int = WAITING) -> None:
         self.seconds = seconds
-        self.turns = Turns(waiting, seconds * (waiting + 1), "Other visitors' mistakes are being scored; try again "
-                           "in a few minutes.")
+        self.turns = Turns(waiting, seconds, "Other visitors' mistakes are being scored; try again in a few minutes.")
 
     def table(self, checkpoint: str | os.PathLike, split: str, data: str = "",
               progress: Progress = lambda stage, done, total: None) -> ErrorTable:
@@ -95,11 +88,7 @@ class Scorer:
 
     def _run(self, checkpoint: str, split: str, data: str, progress: Progress) -> ErrorTable:
         request = {"checkpoint": checkpoint, "split": split, "data": data, "parent": os.getpid()}
-        # A fresh interpreter, not a multiprocessing child: it imports neither the app's main module (Gradio)
-        # nor its settings.
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))}
-        process = subprocess.Popen([sys.executable, "-m", "demo.services.scoring"], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+        process = start_child("demo.services.scoring")
         timed_out = threading.Event()
         watchdog = threading.Timer(self.seconds, lambda: (timed_out.set(), process.kill()))
         watchdog.start()
