@@ -147,6 +147,14 @@ def _transfer_lines(tc: dict[str, Any], info: dict[str, Any]) -> list[str]:
     if tc.get("edited_sentences"):
         extra.append(f"the sentences people edited in those pairs, each side labelled as its review "
                      f"({tc['edited_sentences']} cop{'ies' if tc['edited_sentences'] != 1 else 'y'})")
+    if tc.get("negations"):
+        extra.append(f"those sentences and short claims of training reviews rated 1-2 or 9-10 stars, negated by rule "
+                     "(a negated positive one labelled negative, a negated negative one once with each label) "
+                     f"({tc['negations']} cop{'ies' if tc['negations'] != 1 else 'y'})")
+    if tc.get("contrasts"):
+        extra.append(f"{tc['contrasts']} contrast{'s' if tc['contrasts'] != 1 else ''} per such sentence: two of "
+                     "opposite labels joined by \"but\", \"although\", \"even though\" or \"however\", labelled as "
+                     "the clause that gives the verdict")
     if extra:
         examples = f"; {info['train_examples']:,} training examples in all" if info.get("train_examples") else ""
         listed = extra[0] if len(extra) == 1 else "; ".join(extra[:-1]) + "; and " + extra[-1]

@@ -198,7 +198,8 @@ _PER_SEED = ("init_seed", "output", "overwrite", "num_threads", "device")
 
 def seed_record(path: str, others: list[str]) -> list[dict[str, Any]]:
     """Validation and test accuracy (and held-out behaviour) of the checkpoint at ``path`` and of
-    ``others``, which must be the same recipe with another ``init_seed``."""
+    ``others``, which must be the same recipe with another ``init_seed``; seeds the checkpoint already
+    records and ``others`` does not name keep their rows, so seeds can be added one run at a time."""
     def recipe(meta: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in (meta["train_config"] or {}).items() if k not in _PER_SEED}
 
@@ -214,7 +215,9 @@ def seed_record(path: str, others: list[str]) -> list[dict[str, Any]]:
         rows.append({"init_seed": meta["train_config"]["init_seed"], "this": other == path,
                      "val": metrics["val"]["accuracy"], "test": metrics["test"]["accuracy"],
                      "heldout": (metrics.get("behaviour") or {}).get("heldout", {}).get("summary", {})})
-    return rows
+    named = {row["init_seed"] for row in rows}
+    kept = [row for row in mine["metrics"].get("seeds") or [] if row.get("init_seed") not in named]
+    return rows + sorted(kept, key=lambda row: row["init_seed"])
 
 
 def cmd_template(args: argparse.Namespace) -> int:

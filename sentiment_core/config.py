@@ -159,6 +159,16 @@ class TrainConfig:
         0, "with counterfactual: also train on the sentences people edited in its pairs (each side labelled as its "
         "review), this many copies of them (0 = none)", min=0, max=10
     )
+    negations: int = option(
+        0, "with counterfactual: also train on its edited sentences negated by rule ('not' after the auxiliary, or "
+        "'I don't think' before): a negated positive one as negative, a negated negative one once with each label; "
+        "this many copies (0 = none)", min=0, max=10
+    )
+    contrasts: int = option(
+        0, "with counterfactual: also train on pairs of its edited sentences of opposite labels joined by 'but', "
+        "'although', 'even though' or 'however', labelled as the clause that gives the verdict; this many per "
+        "edited sentence (0 = none)", min=0, max=10
+    )
     epochs: int = option(5, "passes over the training reviews", min=1, max=MAX_EPOCHS, public_max=3)
     batch_size: int = option(64, "reviews per batch", min=1, max=MAX_BATCH)
     lr: float = option(2e-3, "peak learning rate of AdamW", above=0.0, max=MAX_LR)
@@ -198,8 +208,9 @@ class TrainConfig:
             raise ValueError(f"output must be a {CHECKPOINT_SUFFIX} file, not {self.output!r}")
         if self.pretrained_lm and self.pretrain_embeddings:
             raise ValueError("pretrained_lm brings its own word vectors: leave pretrain_embeddings off")
-        if self.edited_sentences and not self.counterfactual:
-            raise ValueError("edited_sentences are taken from the counterfactual pairs: name the counterfactual file")
+        for key in ("edited_sentences", "negations", "contrasts"):
+            if getattr(self, key) and not self.counterfactual:
+                raise ValueError(f"{key} are taken from the counterfactual pairs: name the counterfactual file")
         if "\0" in self.data:
             raise ValueError("data must not contain a NUL character")
         if self.init_checkpoint and (self.pretrained_lm or self.pretrain_embeddings):

@@ -24,6 +24,7 @@ from torch import nn
 from .config import ModelConfig, TrainConfig
 from .data import Corpus
 from .data.augment import counterfactual_pairs, edited_sentences, join, passages, probe_keys, scrub
+from .data.compose import contrasts, negations, rated_claims
 from .data.source import Reviews
 from .data.table import is_table
 from .events import Event, Status
@@ -32,6 +33,7 @@ from .lm_checkpoint import LanguageModelFile, load_language_model
 from .vocab import Vocab
 
 POLARITY = {"negative", "positive"}
+MAX_RATED_CLAIMS = 20_000  # short claims of extreme training reviews composed into negations and contrasts
 
 
 def start_from_lm(cfg: TrainConfig, model_cfg: ModelConfig,
@@ -108,17 +110,38 @@ def training_examples(corpus: Corpus, cfg: TrainConfig) -> Generator[Event, None
         parts.append(passages(train, cfg.passages, cfg.model_seed))
         notes.append(f"{len(parts[-1]):,} passages")
     if cfg.counterfactual:
-        if set(corpus.classes) != POLARITY:
-            raise ValueError(f"counterfactual pairs are negative/positive reviews; this data's classes are "
-                             f"{corpus.classes}")
-        pairs, dropped = counterfactual_pairs(cfg.counterfactual, corpus.classes, [corpus.val.items, corpus.test.items])
-        pairs, removed = scrub(pairs, probes)
-        parts.append(pairs)
-        notes.append(f"{len(pairs):,} counterfactual reviews ({dropped} pairs with a validation or test review "
-                     "left out)")
-        if cfg.edited_sentences:
-            edits, _ = scrub(edited_sentences(pairs), probes, drop_whole=True)
-            parts += [edits] * cfg.edited_sentences
-            notes.append(f"{len(edits):,} edited sentences of them x {cfg.edited_sentences}")
+        more, more_notes = _counterfactual_examples(corpus, cfg, train, probes)
+        parts += more
+        notes += more_notes
     yield Status("training examples: " + ", ".join(notes))
     return join(parts)
+
+
+def _counterfactual_examples(corpus: Corpus, cfg: TrainConfig, train: Reviews,
+                             probes: frozenset[tuple[str, ...]]) -> tuple[list[Reviews], list[str]]:
+    """The counterfactual pairs, and what ``cfg`` composes from their edited sentences (and from the
+    claims of ``train``'s extreme reviews), each scrubbed of suite sentences; and a note on each."""
+    if set(corpus.classes) != POLARITY:
+        raise ValueError(f"counterfactual pairs are negative/positive reviews; this data's classes are "
+                         f"{corpus.classes}")
+    pairs, dropped = counterfactual_pairs(cfg.counterfactual, corpus.classes, [corpus.val.items, corpus.test.items])
+    pairs, _ = scrub(pairs, probes)
+    parts, notes = [pairs], [f"{len(pairs):,} counterfactual reviews ({dropped} pairs with a validation or test "
+                             "review left out)"]
+    if not (cfg.edited_sentences or cfg.negations or cfg.contrasts):
+        return parts, notes
+    edits, _ = scrub(edited_sentences(pairs), probes, drop_whole=True)
+    if cfg.edited_sentences:
+        parts += [edits] * cfg.edited_sentences
+        notes.append(f"{len(edits):,} edited sentences of them x {cfg.edited_sentences}")
+    claims = join([edits, rated_claims(train, MAX_RATED_CLAIMS, cfg.model_seed)])
+    if cfg.negations:
+        negated, _ = scrub(negations(claims, corpus.classes.index("positive"), cfg.model_seed), probes,
+                           drop_whole=True)
+        parts += [negated] * cfg.negations
+        notes.append(f"{len(negated):,} negated sentences x {cfg.negations}")
+    if cfg.contrasts:
+        joined, _ = scrub(contrasts(claims, cfg.contrasts * len(claims), cfg.model_seed), probes, drop_whole=True)
+        parts.append(joined)
+        notes.append(f"{len(joined):,} contrasts")
+    return parts, notes

@@ -81,5 +81,23 @@ def test_the_card_gives_the_mean_and_spread_of_the_seeds_of_its_recipe(tmp_path)
     assert "| 1 (this file) | 90.0% | 80.0% |" in card and "| 3 | 90.0% | 100.0% |" in card
     assert "1 passage (1-3 sentences, labelled as their review) per training review; 12 training examples" in card
     assert load_checkpoint(paths[0]).metrics["seeds"][0]["this"] is True
+    # A seed trained later is added to those recorded; the seeds' own files need not be kept.
+    fourth = seed_checkpoint(tmp_path / "s4.safetensors", 4, 9, 9)
+    for path in paths[1:]:
+        path.unlink()
+    assert main(["card", str(paths[0]), "--seeds", str(fourth)]) == 0
+    card = paths[0].with_suffix(".md").read_text(encoding="utf-8")
+    assert "with 4 initialisation seeds" in card
+    assert "| 3 | 90.0% | 100.0% |" in card and "| 4 | 90.0% | 90.0% |" in card
     other = seed_checkpoint(tmp_path / "other.safetensors", 4, 9, 9, lr=0.1)  # not the same recipe
     assert main(["card", str(paths[0]), "--seeds", str(other)]) == 1
+
+
+def test_the_card_names_the_composed_sentences_a_model_trained_on(tmp_path):
+    path = seed_checkpoint(tmp_path / "m.safetensors", 1, 9, 9, counterfactual="pairs.tsv", edited_sentences=2,
+                           negations=1, contrasts=2)
+    card = render_card(path)
+    assert "the sentences people edited in those pairs, each side labelled as its review (2 copies)" in card
+    assert "negated by rule (a negated positive one labelled negative, a negated negative one once with each " \
+           "label) (1 copy)" in card
+    assert '2 contrasts per such sentence: two of opposite labels joined by "but"' in card

@@ -1,0 +1,103 @@
+"""Sentences composed by rules of English (data/compose.py): negations and contrasts of labelled
+sentences, and the short claims of extreme IMDB reviews they are composed from."""
+
+import pytest
+
+from sentiment_core.config import TrainConfig
+from sentiment_core.data import Reviews, TokenLists
+from sentiment_core.data.compose import contrasts, negate_auxiliary, negate_opinion, negations, rated_claims
+from sentiment_core.tokenizer import tokenize, tokenize_many
+
+POSITIVE = 1
+
+
+def reviews(texts: list[str], labels: list[int], ids: list[str] | None = None) -> Reviews:
+    return Reviews(ids or [f"r/{i}" for i in range(len(texts))], labels, TokenLists.from_lists(tokenize_many(texts)))
+
+
+def text(tokens) -> str:
+    return " ".join(tokens) if tokens is not None else None
+
+
+@pytest.mark.parametrize("sentence, contracted, expected", [
+    ("The acting was convincing.", False, "The acting was not convincing ."),
+    ("The acting was convincing.", True, "The acting was n't convincing ."),
+    ("It will please fans.", True, "It wo n't please fans ."),
+    ("You can watch it twice.", True, "You ca n't watch it twice ."),
+    ("I am impressed.", True, "I am not impressed ."),  # no "amn't"
+    ("It has been a delight.", True, "It has n't been a delight ."),
+    ("It has great acting.", False, None),  # "has" is not an auxiliary here
+    ("Everyone who was there laughed.", False, None),  # the auxiliary is in a relative clause
+    ("In the end, it was fun.", False, None),  # nor after a comma
+])
+def test_not_goes_after_the_first_auxiliary_of_the_main_clause(sentence, contracted, expected):
+    assert text(negate_auxiliary(tokenize(sentence), contracted)) == expected
+
+
+def test_an_opinion_verb_negates_a_claim_that_opens_with_its_subject():
+    opinion = ("I", "do", "n't", "think")
+    assert text(negate_opinion(tokenize("The plot was clever."), opinion)) == "I do n't think the plot was clever ."
+    assert negate_opinion(tokenize("Clever plotting throughout."), opinion) is None  # no subject, no auxiliary
+
+
+def test_a_negated_positive_claim_is_negative_and_a_negated_negative_one_has_both_labels():
+    source = reviews(["The plot was clever.", "The plot was dull.", "The plot was not dull.",
+                      "The plot was dull, but the cast shines.", "Was the plot dull?"], [1, 0, 1, 1, 0])
+    out = negations(source, POSITIVE, seed=0)
+    got = sorted((label, " ".join(tokens)) for label, tokens in zip(out.labels, out.items))
+    # One negation each of the two claims; a sentence with a negation or a connective, or a
+    # question, is not composed.
+    assert len({t for _, t in got}) == 2
+    clever = [label for label, t in got if "clever" in t]
+    dull = [label for label, t in got if "dull" in t]
+    assert clever == [0] and dull == [0, 1]
+    assert all(" not " in f" {t} " or "n't" in t or t.startswith("Nobody") for _, t in got)
+    assert len(set(out.ids)) == len(out)
+
+
+def test_the_negation_is_seeded():
+    source = reviews([f"The {w} was clever." for w in ("plot", "cast", "score", "script", "ending")], [1] * 5)
+    def run(seed):
+        return [" ".join(tokens) for tokens in negations(source, POSITIVE, seed).items]
+
+    assert run(3) == run(3) and len(set(run(3))) == 5
+
+
+def test_a_contrast_is_labelled_as_the_clause_that_gives_the_verdict():
+    source = reviews(["The plot was clever.", "The cast was wooden."], [1, 0])
+    out = contrasts(source, 40, seed=0)
+    assert len(out) == 40
+    for label, tokens in zip(out.labels, out.items):
+        sentence = " ".join(tokens)
+        verdict = "clever" if label == 1 else "wooden"
+        other = "wooden" if label == 1 else "clever"
+        if " but " in sentence or sentence.startswith("Although") or " Still , " in sentence:
+            assert sentence.index(verdict) > sentence.index(other), sentence
+        elif "even though" in sentence:
+            assert sentence.index(verdict) < sentence.index("even though") < sentence.index(other), sentence
+        assert sentence[0].isupper()
+    forms = {"but": 0, "Although": 0, "even": 0}
+    for tokens in out.items:
+        for form in forms:
+            forms[form] += form in tokens
+    assert all(forms.values())  # each connective is used
+
+
+def test_contrasts_need_two_labels():
+    assert len(contrasts(reviews(["The plot was clever."], [1]), 10, seed=0)) == 0
+
+
+def test_rated_claims_are_claims_of_reviews_rated_at_the_extremes():
+    texts = ["A long night. The film was a triumph. Go see it!", "The film was fine.", "The film was awful.",
+             "The film was a triumph."]
+    source = reviews(texts, [1, 1, 0, 1], ids=["pos/1_10", "pos/2_7", "neg/3_1", "own/4"])
+    out = rated_claims(source, 100, seed=0)
+    assert sorted(" ".join(t) for t in out.items) == ["The film was a triumph .", "The film was awful ."]
+    assert sorted(out.labels) == [0, 1]
+    assert len(rated_claims(source, 1, seed=0)) == 1
+
+
+@pytest.mark.parametrize("key", ["negations", "contrasts"])
+def test_compositions_need_the_counterfactual_file(key):
+    with pytest.raises(ValueError, match="name the counterfactual file"):
+        TrainConfig(**{key: 1})
