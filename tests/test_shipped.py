@@ -15,14 +15,15 @@ from sentiment_core.lm_checkpoint import load_language_model
 TUTORIAL = DEFAULT_CHECKPOINT.with_name("tutorial-rnn.safetensors")
 LSTM = DEFAULT_CHECKPOINT.with_name("lstm.safetensors")
 BIGRU = DEFAULT_CHECKPOINT.with_name("bigru.safetensors")  # the default before the reader
+READER = DEFAULT_CHECKPOINT.with_name("reader.safetensors")  # the default before the composed negations and contrasts
 # About 210 tokens: long enough for a vanishing gradient to vanish.
 LONG_REVIEW = ("I went in expecting little from this film, but the first hour is a delight: sharp dialogue, a warm "
                "lead performance and a score that never pushes too hard. ") * 6 + \
     "In the end, though, it falls apart and I was bored."
 
 
-@pytest.mark.parametrize("path", [DEFAULT_CHECKPOINT, TUTORIAL, LSTM, BIGRU],
-                         ids=["default", "tutorial", "lstm", "bigru"])
+@pytest.mark.parametrize("path", [DEFAULT_CHECKPOINT, TUTORIAL, LSTM, BIGRU, READER],
+                         ids=["default", "tutorial", "lstm", "bigru", "reader"])
 def test_shipped_checkpoints_load_and_stay_under_10_mb(path):
     assert path.stat().st_size < 10_000_000
     meta = read_metadata(path)
@@ -88,8 +89,9 @@ def test_the_default_is_fine_tuned_from_the_shipped_language_model_and_every_mod
     lm = load_language_model(SHIPPED_LM)
     assert Path(reader.train_config.pretrained_lm).name == SHIPPED_LM.name and reader.vocab.itos == lm.vocab.itos
     assert reader.train_config.edited_sentences and reader.train_config.counterfactual
+    assert reader.train_config.negations and reader.train_config.contrasts
     assert reader.metrics["calibration"]["temperature"] > 0 and len(reader.metrics["seeds"]) >= 2
-    for path in (DEFAULT_CHECKPOINT, TUTORIAL, LSTM, BIGRU):
+    for path in (DEFAULT_CHECKPOINT, TUTORIAL, LSTM, BIGRU, READER):
         behaviour = read_metadata(path)["metrics"]["behaviour"]
         assert behaviour["heldout"]["version"] == SUITE_VERSION and set(behaviour) == {"dev", "heldout"}
 
@@ -104,8 +106,20 @@ def test_the_default_beats_the_bigru_it_replaced_on_the_test_set_and_the_held_ou
     assert all(new_half["summary"][k] < old_half["summary"][k] for k in old_half["summary"])  # fewer failures
 
 
-def test_the_default_reads_the_negative_sentences_of_the_bug_report_as_negative():
-    """Two of its six sentences; the other four ("I don't think this was a great film.", "Not bad at all!", "This
-    movie is not bad.", "It wasn't terrible.") it still gets wrong: see the README."""
-    probs = Predictor.from_checkpoint(DEFAULT_CHECKPOINT).predict_batch(["I hated it.", "I did not like it."])
-    assert all(p["negative"] > 0.5 for p in probs)
+def test_the_default_reads_the_sentences_of_the_bug_report():
+    """Five of its six sentences, as the issue expects them, in the suite's three bands; the sixth, "Not bad at
+    all!" (expected positive), it reads as neutral (about 46% positive): see the README."""
+    predictor = Predictor.from_checkpoint(DEFAULT_CHECKPOINT)
+    negative = predictor.predict_batch(["I don't think this was a great film.", "I hated it.", "I did not like it."])
+    assert all(p["negative"] > 0.5 for p in negative)
+    assert negative[1]["negative"] > 0.8  # "confidently"
+    not_negative = predictor.predict_batch(["This movie is not bad.", "It wasn't terrible."])
+    assert all(p["positive"] >= 1 / 3 for p in not_negative)  # positive or neutral
+    assert predictor.predict("Not bad at all!")["positive"] >= 1 / 3  # neutral at least
+
+
+def test_the_default_fails_fewer_behaviour_tests_than_the_reader_it_replaced():
+    """The composed negations and contrasts: the held-out half's label, negation and overall failures fall
+    (from 30.6%, 59.9% and 30.0%) at a cost of 0.36 points of test accuracy (see the README)."""
+    new, old = (read_metadata(p)["metrics"]["behaviour"]["heldout"]["summary"] for p in (DEFAULT_CHECKPOINT, READER))
+    assert all(new[k] < old[k] for k in ("polar", "negation", "overall"))
