@@ -44,8 +44,6 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 CHECKPOINT_SUFFIX = ".safetensors"
 # The pretrained language model the "reader" preset fine-tunes (its encoder: embedding and recurrence).
 SHIPPED_LM = Path(__file__).resolve().parent.parent / "checkpoints" / "pretrained" / "imdb-lm.safetensors"
-# The small one (the "fast" model's width) the "fast-reader" preset fine-tunes.
-SHIPPED_SMALL_LM = SHIPPED_LM.with_name("imdb-lm-small.safetensors")
 IMDB_LABELS = ("polarity", "rating-bins")
 
 
@@ -269,15 +267,6 @@ PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         dict(hidden_dim=256, pooling="last+max+mean", dropout=0.3),
         dict(pretrained_lm=str(SHIPPED_LM), epochs=2, batch_size=64, lr=3e-3, lr_decay=2.6, unfreeze_steps=20,
              schedule="linear", warmup_steps=20, passages=1.0),
-    ),
-    # Transfer learning at the cost of "fast": "fast"'s model and schedule, its embedding and both
-    # directions started from a language model of its width (the shipped small one), with
-    # discriminative learning rates. The README compares it with "fast" at 1,000 and 22,500 labelled
-    # reviews.
-    "fast-reader": (
-        dict(dropout=0.25),
-        dict(pretrained_lm=str(SHIPPED_SMALL_LM), epochs=2, batch_size=128, lr=8e-3, lr_decay=2.6,
-             schedule="linear", warmup_steps=20),
     ),
     # A CPU demo in well under a minute: a small slice, and a high learning rate that small data tolerates.
     "quick": (
