@@ -160,14 +160,15 @@ class TrainConfig:
         "review), this many copies of them (0 = none)", min=0, max=10
     )
     negations: int = option(
-        0, "with counterfactual: also train on its edited sentences negated by rule ('not' after the auxiliary, or "
-        "'I don't think' before): a negated positive one as negative, a negated negative one once with each label; "
-        "this many copies (0 = none)", min=0, max=10
+        0, "with counterfactual: also train on its edited sentences and the short claims of training reviews rated "
+        "1-2 or 9-10 stars, negated by rule ('not' after the auxiliary, or 'I don't think' before): a negated "
+        "positive one as negative, a negated negative one once with each label; this many copies (0 = none)",
+        min=0, max=10
     )
     contrasts: int = option(
-        0, "with counterfactual: also train on pairs of its edited sentences of opposite labels joined by 'but', "
+        0, "with counterfactual: also train on pairs of opposite labels of those same sentences joined by 'but', "
         "'although', 'even though' or 'however', labelled as the clause that gives the verdict; this many per "
-        "edited sentence (0 = none)", min=0, max=10
+        "sentence (0 = none)", min=0, max=10
     )
     epochs: int = option(5, "passes over the training reviews", min=1, max=MAX_EPOCHS, public_max=3)
     batch_size: int = option(64, "reviews per batch", min=1, max=MAX_BATCH)

@@ -172,7 +172,7 @@ class Explanations:
         the panels miss their changes by at most ``IG_TOLERANCE`` of the whole change in all: a
         smooth path needs no more. With the default (6 panels, then up to 3 rounds of 2
         bisections: 13 to 25 evaluations in 1 to 4 batches), the median error over 100 random test
-        reviews is 0.2% for the shipped default and 2.8% for ``reader``, whose logit turns more
+        reviews is 0.3% for the shipped default and 2.8% for ``reader``, whose logit turns more
         sharply (the earlier rule, 10 panels and one split in four, 27 evaluations: 8.0% for
         ``reader``) (``python bench/bench_predict.py --completeness-reviews 100``).
         """
