@@ -151,6 +151,10 @@ def _transfer_lines(tc: dict[str, Any], info: dict[str, Any]) -> list[str]:
         extra.append(f"those sentences and short claims of training reviews rated 1-2 or 9-10 stars, negated by rule "
                      "(a negated positive one labelled negative, a negated negative one once with each label) "
                      f"({tc['negations']} cop{'ies' if tc['negations'] != 1 else 'y'})")
+    if tc.get("emphatic_negations"):
+        extra.append("those sentences negated and closed by \"at all\" (a negated negative one labelled positive, a "
+                     f"negated positive one negative) ({tc['emphatic_negations']} "
+                     f"cop{'ies' if tc['emphatic_negations'] != 1 else 'y'})")
     if tc.get("contrasts"):
         extra.append(f"{tc['contrasts']} contrast{'s' if tc['contrasts'] != 1 else ''} per such sentence: two of "
                      "opposite labels joined by \"but\", \"although\", \"even though\" or \"however\", labelled as "
@@ -160,6 +164,15 @@ def _transfer_lines(tc: dict[str, Any], info: dict[str, Any]) -> list[str]:
         listed = extra[0] if len(extra) == 1 else "; ".join(extra[:-1]) + "; and " + extra[-1]
         lines.append(f"- Also trained on {listed}{examples}. Every sentence of the behaviour suite was "
                      "removed from the labelled training text.")
+    if tc.get("identity_swaps"):
+        lines.append(f"- Identity-term swaps (counterfactual data augmentation): each nationality, religion, gender "
+                     f"or sexuality term of a training batch was replaced, with probability {tc['identity_swaps']:g}, "
+                     "by a random term of its group (the single-word identity terms of Dixon et al., 2018, and "
+                     "common nationality adjectives), so no such term can carry sentiment.")
+    if tc.get("adversarial"):
+        lines.append(f"- Adversarial training on the word embeddings (Miyato, Dai and Goodfellow, 2017): every batch "
+                     f"was also read with each review's embeddings moved along the loss gradient by "
+                     f"{tc['adversarial']:g} of their norm.")
     return lines
 
 

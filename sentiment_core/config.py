@@ -165,10 +165,25 @@ class TrainConfig:
         "positive one as negative, a negated negative one once with each label; this many copies (0 = none)",
         min=0, max=10
     )
+    emphatic_negations: int = option(
+        0, "with counterfactual: also train on those same sentences negated and closed by 'at all' ('The acting "
+        "was not bad at all.'): a negated negative one as positive, a negated positive one as negative; this many "
+        "copies (0 = none)", min=0, max=10
+    )
     contrasts: int = option(
         0, "with counterfactual: also train on pairs of opposite labels of those same sentences joined by 'but', "
         "'although', 'even though' or 'however', labelled as the clause that gives the verdict; this many per "
         "sentence (0 = none)", min=0, max=10
+    )
+    identity_swaps: float = option(
+        0.0, "replace each identity term (nationality, religion, gender, sexuality) of a training batch with this "
+        "probability by a random term of its group, so none can carry sentiment (counterfactual data "
+        "augmentation; 0 = off)", min=0.0, max=1.0
+    )
+    adversarial: float = option(
+        0.0, "adversarial training on word embeddings (Miyato et al., 2017): also learn from each batch with its "
+        "embeddings moved along the loss gradient by this share of their norm, e.g. 0.02; about 2.5x the step "
+        "time (0 = off)", min=0.0, max=1.0
     )
     epochs: int = option(5, "passes over the training reviews", min=1, max=MAX_EPOCHS, public_max=3)
     batch_size: int = option(64, "reviews per batch", min=1, max=MAX_BATCH)
@@ -209,7 +224,7 @@ class TrainConfig:
             raise ValueError(f"output must be a {CHECKPOINT_SUFFIX} file, not {self.output!r}")
         if self.pretrained_lm and self.pretrain_embeddings:
             raise ValueError("pretrained_lm brings its own word vectors: leave pretrain_embeddings off")
-        for key in ("edited_sentences", "negations", "contrasts"):
+        for key in ("edited_sentences", "negations", "emphatic_negations", "contrasts"):
             if getattr(self, key) and not self.counterfactual:
                 raise ValueError(f"{key} are taken from the counterfactual pairs: name the counterfactual file")
         if "\0" in self.data:

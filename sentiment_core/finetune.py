@@ -128,7 +128,7 @@ def _counterfactual_examples(corpus: Corpus, cfg: TrainConfig, train: Reviews,
     pairs, _ = scrub(pairs, probes)
     parts, notes = [pairs], [f"{len(pairs):,} counterfactual reviews ({dropped} pairs with a validation or test "
                              "review left out)"]
-    if not (cfg.edited_sentences or cfg.negations or cfg.contrasts):
+    if not (cfg.edited_sentences or cfg.negations or cfg.emphatic_negations or cfg.contrasts):
         return parts, notes
     edits, _ = scrub(edited_sentences(pairs), probes, drop_whole=True)
     if cfg.edited_sentences:
@@ -140,6 +140,12 @@ def _counterfactual_examples(corpus: Corpus, cfg: TrainConfig, train: Reviews,
                            drop_whole=True)
         parts += [negated] * cfg.negations
         notes.append(f"{len(negated):,} negated sentences x {cfg.negations}")
+    if cfg.emphatic_negations:
+        # Another seed: other rules drawn for the same sentences than their plain negations.
+        emphatic, _ = scrub(negations(claims, corpus.classes.index("positive"), cfg.model_seed + 1, emphatic=True),
+                            probes, drop_whole=True)
+        parts += [emphatic] * cfg.emphatic_negations
+        notes.append(f"{len(emphatic):,} emphatic negations x {cfg.emphatic_negations}")
     if cfg.contrasts:
         joined, _ = scrub(contrasts(claims, cfg.contrasts * len(claims), cfg.model_seed), probes, drop_whole=True)
         parts.append(joined)

@@ -118,9 +118,12 @@ class SentimentRNN(nn.Module):
         pooled = self.pool(self.encode(embedded, lengths, packed), lengths)  # (B, P * H * directions)
         return self.head(self.dropout(pooled))
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, packed: bool = False) -> torch.Tensor:
-        """tokens (B, T) right-padded, lengths (B,) -> logits (B,) for two classes, (B, K) for K."""
-        return self.classify(self.embedding(tokens), lengths, packed)
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, packed: bool = False,
+                perturb: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens (B, T) right-padded, lengths (B,) -> logits (B,) for two classes, (B, K) for K.
+        ``perturb`` (B, T, E), if given, is added to the embeddings (adversarial training)."""
+        embedded = self.embedding(tokens)
+        return self.classify(embedded if perturb is None else embedded + perturb, lengths, packed)
 
     def running_logits(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits after each token, (B, T) or (B, T, K), of a one-directional model (``fastpaths.running_logits``)."""

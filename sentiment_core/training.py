@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .adversarial import doubled_batch, perturbation
 from .card import check_card_target
 from .checkpoint import check_output, estimate_checkpoint_bytes
 from .config import ModelConfig, TrainConfig
@@ -150,9 +151,17 @@ def _train_epoch(run: Run, epoch: int, stop: threading.Event) -> Generator[Event
         if cfg.unfreeze_steps:
             unfreeze(run.model, run.step, cfg.unfreeze_steps)
         real_tokens = int(lengths.sum())  # counted on the host: no device sync
+        if run.swaps is not None:
+            tokens = run.swaps(tokens)
         tokens, lengths, labels = (t.to(device, non_blocking=True) for t in (tokens, lengths, labels))
         with mixed_precision(device, cfg.precision):
-            logits = model(tokens, lengths, packed=run.packed)
+            if cfg.adversarial:
+                delta = perturbation(run.model, tokens, lengths, targets(labels, num_classes), loss_fn,
+                                     cfg.adversarial, run.packed)
+                tokens, lengths, labels, delta = doubled_batch(tokens, lengths, labels, delta)
+                logits = model(tokens, lengths, packed=run.packed, perturb=delta)
+            else:
+                logits = model(tokens, lengths, packed=run.packed)
         loss = loss_fn(logits.float(), targets(labels, num_classes))
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # several processes: DDP averages the gradients over them here

@@ -31,6 +31,7 @@ from .calibration import calibrate, run_behaviour
 from .checkpoint import Checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig, default_cache_dir
 from .data import Corpus, EncodedDataset, make_loader
+from .data.identity import IdentitySwap
 from .data.tokens import concat
 from .distributed import Distributed
 from .embeddings import VectorCache, ppmi_svd_vectors, vector_unit
@@ -96,6 +97,7 @@ class Run:
     total_steps: int
     card: dict[str, Any]
     start: float
+    swaps: IdentitySwap | None = None  # identity-term swaps applied to each training batch
     history: list[dict[str, Any]] = field(default_factory=list)
     step: int = 0
     train_time: float = 0.0
@@ -222,8 +224,14 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
             "num_parameters": count_parameters(model), "train_size": len(corpus.train),
             "train_examples": len(train_reviews), "val_size": len(corpus.val),
             "processes": dist.world_size if dist else 1, "dataset": corpus.description}
+    swaps = None
+    if cfg.identity_swaps:
+        # Every process draws its own swaps (its own share of the batch): seeded per rank.
+        swaps = IdentitySwap(vocab, cfg.identity_swaps, cfg.model_seed + (dist.rank if dist else 0))
+        yield Status(f"identity-term swaps: {swaps.terms} terms of the vocabulary, each swapped with probability "
+                     f"{cfg.identity_swaps:g}")
     return Run(cfg, corpus, vocab, model, trainer, dist, device, train_loader, val_loader, optimizer, scheduler,
-                total_steps, card, start)
+               total_steps, card, start, swaps)
 
 
 def anywhere(dist: Distributed | None, flag: bool) -> bool:

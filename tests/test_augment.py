@@ -303,9 +303,10 @@ def test_a_runs_training_examples_hold_no_suite_sentence(suite_keys):
     assert len(edits) > 2 * 4000 and len(set(edits)) == len(edits) // 2  # two copies of each
     assert "edited sentences of them x 2" in events[-1].message
     assert suite_sentences_in(with_edits, suite_keys) == []
-    composed, events = examples(corpus, dataclasses.replace(cfg, negations=1, contrasts=1))
+    composed, events = examples(corpus, dataclasses.replace(cfg, negations=1, emphatic_negations=1, contrasts=1))
     assert any(i.startswith("negation") for i in composed.ids) and any(i.startswith("contrast") for i in composed.ids)
     assert "negated sentences x 1" in events[-1].message and "contrasts" in events[-1].message
+    assert "emphatic negations x 1" in events[-1].message
     assert suite_sentences_in(composed, suite_keys) == []
 
 

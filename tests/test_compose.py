@@ -55,6 +55,18 @@ def test_a_negated_positive_claim_is_negative_and_a_negated_negative_one_has_bot
     assert len(set(out.ids)) == len(out)
 
 
+def test_an_emphatic_negation_of_a_negative_claim_is_praise():
+    source = reviews(["The plot was clever.", "The plot was dull.", "Was the plot dull?"], [1, 0, 0])
+    out = negations(source, POSITIVE, seed=0, emphatic=True)
+    got = {" ".join(tokens): label for label, tokens in zip(out.labels, out.items)}
+    assert len(got) == 2 and all(t.endswith(" at all .") for t in got)
+    assert [label for t, label in got.items() if "clever" in t] == [0]
+    assert [label for t, label in got.items() if "dull" in t] == [1]
+    # Without "at all", the same seed draws the same rules: the plain negations are unchanged by the option.
+    plain = negations(source, POSITIVE, seed=0)
+    assert {" ".join(t).removesuffix(" .") for t in plain.items} == {t.removesuffix(" at all .") for t in got}
+
+
 def test_the_negation_is_seeded():
     source = reviews([f"The {w} was clever." for w in ("plot", "cast", "score", "script", "ending")], [1] * 5)
     def run(seed):
@@ -97,7 +109,7 @@ def test_rated_claims_are_claims_of_reviews_rated_at_the_extremes():
     assert len(rated_claims(source, 1, seed=0)) == 1
 
 
-@pytest.mark.parametrize("key", ["negations", "contrasts"])
+@pytest.mark.parametrize("key", ["negations", "emphatic_negations", "contrasts"])
 def test_compositions_need_the_counterfactual_file(key):
     with pytest.raises(ValueError, match="name the counterfactual file"):
         TrainConfig(**{key: 1})

@@ -11,7 +11,9 @@ learns that "bad" is negative whatever stands before it. These examples teach th
   convincing."). A positive sentence negated is negative. A negative one negated is not a
   positive one ("not terrible" is faint praise at best): it is added once with each label, so
   that the classifier's best answer for it is the middle of its range, what the behaviour suite
-  reads as neutral.
+  reads as neutral. Closed by "at all", the negation is emphatic and a negated negative sentence
+  is praise ("The acting was not bad at all."): those are labelled positive (and a negated
+  positive one, "not good at all", negative).
 - **contrasts** of two sentences of opposite labels joined by a connective that makes one of
   them the verdict: "A, but B" and "Although A, B" (B's label), "A, even though B" (A's label).
 
@@ -104,10 +106,12 @@ def _single_sentences(source: Reviews) -> list[tuple[list[str], int]]:
             if _declarative(source.items[i])]
 
 
-def negations(source: Reviews, positive: int, seed: int) -> Reviews:
+def negations(source: Reviews, positive: int, seed: int, emphatic: bool = False) -> Reviews:
     """Each declarative sentence of ``source`` negated once, by a rule picked at random: a negated
     positive sentence labelled with the other class, a negated negative one once with each class.
-    ``positive`` is the index of the positive class (two classes)."""
+    ``emphatic``: the negation closed by "at all" ("The acting was not bad at all."), which makes
+    a negated negative sentence praise: labelled positive. ``positive`` is the index of the
+    positive class (two classes)."""
     rng = random.Random(seed)
     negative = 1 - positive
     ids, labels, items = [], [], []
@@ -121,7 +125,12 @@ def negations(source: Reviews, positive: int, seed: int) -> Reviews:
             negated = negate_auxiliary(tokens, contracted=rng.random() < 0.5)
         if negated is None:
             continue
-        for target in ([negative] if label == positive else [negative, positive]):
+        if emphatic:
+            negated = [*negated[:-1], "at", "all", negated[-1]]
+            targets = [negative if label == positive else positive]
+        else:
+            targets = [negative] if label == positive else [negative, positive]
+        for target in targets:
             ids.append(f"negation{n}/{target}")
             labels.append(target)
             items.append(negated)
