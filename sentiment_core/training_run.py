@@ -206,6 +206,12 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
                               cfg.model_seed, device, dist)
     val_loader = run_loader(EncodedDataset(corpus.val, vocab, cfg.max_tokens), cfg.batch_size * 2, False, cfg.seed,
                             device, dist)
+    swaps = None
+    if cfg.identity_swaps:
+        # Every process draws its own swaps (its own share of the batch): seeded per rank.
+        swaps = IdentitySwap(vocab, cfg.identity_swaps, cfg.model_seed + (dist.rank if dist else 0))
+        yield Status(f"identity-term swaps: {swaps.terms} terms of the vocabulary, each swapped with probability "
+                     f"{cfg.identity_swaps:g}")
     steps_per_epoch = len(train_loader)
     total_steps = steps_per_epoch * cfg.epochs
     yield Started(str(device), count_parameters(model), len(vocab), len(corpus.train), len(corpus.val),
@@ -224,12 +230,6 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
             "num_parameters": count_parameters(model), "train_size": len(corpus.train),
             "train_examples": len(train_reviews), "val_size": len(corpus.val),
             "processes": dist.world_size if dist else 1, "dataset": corpus.description}
-    swaps = None
-    if cfg.identity_swaps:
-        # Every process draws its own swaps (its own share of the batch): seeded per rank.
-        swaps = IdentitySwap(vocab, cfg.identity_swaps, cfg.model_seed + (dist.rank if dist else 0))
-        yield Status(f"identity-term swaps: {swaps.terms} terms of the vocabulary, each swapped with probability "
-                     f"{cfg.identity_swaps:g}")
     return Run(cfg, corpus, vocab, model, trainer, dist, device, train_loader, val_loader, optimizer, scheduler,
                total_steps, card, start, swaps)
 
