@@ -100,6 +100,11 @@ def render_card(path: str | os.PathLike) -> str:
         f"finished {markdown.text(info.get('created', '?'))}.",
     ]
     lines += _transfer_lines(tc, info)
+    if info.get("continued_from"):
+        start = f"- Continued from {markdown.code(info['continued_from'])}: its weights and vocabulary were the start"
+        if info.get("continued_command"):
+            start += f", and it was trained with {markdown.code(info['continued_command'])}"
+        lines.append(start + ".")
     if info.get("command"):
         lines.append(f"- Command: {markdown.code(info['command'])}")
     lines += ["", "## Results", "", metrics_table({"validation": metrics.get("val"), "test": metrics.get("test")})]

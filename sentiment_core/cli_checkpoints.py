@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -192,8 +193,17 @@ def cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
-# Settings that may differ between seeds of one recipe.
-_PER_SEED = ("init_seed", "output", "overwrite", "num_threads", "device")
+# Settings that may differ between seeds of one recipe. A two-stage recipe continues each seed's own
+# first-stage model: its start is per seed too, and the start's recipe is compared instead.
+_PER_SEED = ("init_seed", "output", "overwrite", "num_threads", "device", "init_checkpoint")
+
+
+_PER_SEED_OPTIONS = re.compile(r"\s--(?:init-seed|output|num-threads|device)(?:=|\s+)\S+|\s--(?:no-)?overwrite\b")
+
+
+def _first_stage(meta: dict[str, Any]) -> str:
+    """The command that made a continued model's start, less its per-seed options ("" if none)."""
+    return _PER_SEED_OPTIONS.sub("", meta["info"].get("continued_command", ""))
 
 
 def seed_record(path: str, others: list[str]) -> list[dict[str, Any]]:
@@ -207,7 +217,8 @@ def seed_record(path: str, others: list[str]) -> list[dict[str, Any]]:
     rows = []
     for other in [path, *others]:
         meta = read_metadata(other)
-        if recipe(meta) != recipe(mine) or meta["model_config"] != mine["model_config"]:
+        if (recipe(meta) != recipe(mine) or meta["model_config"] != mine["model_config"]
+                or _first_stage(meta) != _first_stage(mine)):
             raise ValueError(f"{other} is not the recipe of {path} with another seed")
         metrics = meta["metrics"]
         if "test" not in metrics:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, read_metadata
 from .checkpoint_header import CheckpointError, LanguageModelNotClassifier
 from .config import ModelConfig, TrainConfig
 from .data import Corpus
@@ -93,4 +93,8 @@ def card_facts(cfg: TrainConfig, corpus: Corpus) -> dict[str, Any]:
         facts["positive_label"] = label
     if cfg.init_checkpoint:
         facts["continued_from"] = Path(cfg.init_checkpoint).name
+        # The command that made the start, so a card gives the whole recipe of a two-stage model.
+        command = read_metadata(cfg.init_checkpoint)["info"].get("command")
+        if command:
+            facts["continued_command"] = command
     return facts

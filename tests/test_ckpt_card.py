@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sentiment_core.card import is_card, render_card, write_card
-from sentiment_core.checkpoint import load_checkpoint, save_checkpoint
+from sentiment_core.checkpoint import load_checkpoint, save_checkpoint, update_checkpoint
 from sentiment_core.config import ModelConfig, TrainConfig
 from sentiment_core.evaluation import Metrics
 from sentiment_core.model import SentimentRNN
@@ -91,6 +91,25 @@ def test_the_card_gives_the_mean_and_spread_of_the_seeds_of_its_recipe(tmp_path)
     assert "| 3 | 90.0% | 100.0% |" in card and "| 4 | 90.0% | 90.0% |" in card
     other = seed_checkpoint(tmp_path / "other.safetensors", 4, 9, 9, lr=0.1)  # not the same recipe
     assert main(["card", str(paths[0]), "--seeds", str(other)]) == 1
+
+
+def test_seeds_of_a_two_stage_recipe_each_continue_their_own_first_stage(tmp_path):
+    from sentiment_core.cli import main
+
+    def continued(seed, first_stage_options="--epochs 4"):
+        path = seed_checkpoint(tmp_path / f"c{seed}.safetensors", seed, 9, 9, init_checkpoint=f"runs/s{seed}.safetensors")
+        command = (f"python -m sentiment_core train --preset reader {first_stage_options} --init-seed {seed} "
+                   f"--num-threads 1 --overwrite --output runs/s{seed}.safetensors")
+        return update_checkpoint(path, info={"continued_from": f"s{seed}.safetensors", "continued_command": command})
+
+    first, second = continued(1), continued(2)
+    assert main(["card", str(first), "--seeds", str(second)]) == 0
+    card = first.with_suffix(".md").read_text(encoding="utf-8")
+    assert "with 2 initialisation seeds" in card
+    assert ("- Continued from `s1.safetensors`: its weights and vocabulary were the start, and it was trained with "
+            "`python -m sentiment_core train --preset reader --epochs 4 --init-seed 1") in card
+    # A start made by another first-stage recipe is not the same recipe.
+    assert main(["card", str(first), "--seeds", str(continued(3, "--epochs 2"))]) == 1
 
 
 def test_the_card_names_the_composed_sentences_a_model_trained_on(tmp_path):

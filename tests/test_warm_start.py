@@ -46,7 +46,9 @@ def files(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def first_model(tmp_path_factory, files) -> Path:
     tmp = tmp_path_factory.mktemp("first")
-    events = run(tmp, files["bad-first"], "first")
+    model_cfg, train_cfg = preset("quick", data=str(files["bad-first"]), output=str(tmp / "first.safetensors"),
+                                  cache_dir=str(tmp / "cache"), epochs=1, max_tokens=30, embed_dim=8, hidden_dim=8)
+    events = list(train(model_cfg, train_cfg, info={"name": "first", "command": "python -m sentiment_core train X"}))
     assert events[-1].status == "finished", events[-1].error
     return tmp / "first.safetensors"
 
@@ -85,6 +87,7 @@ def test_a_run_continues_a_checkpoint_with_its_vocabulary_architecture_and_weigh
     more = load_checkpoint(tmp_path / "more.safetensors")
     assert more.vocab.itos == start.vocab.itos and more.model_config.embed_dim == 8
     assert more.info["continued_from"] == "first.safetensors"
+    assert more.info["continued_command"] == "python -m sentiment_core train X"  # the start's own command
     # With a vanishing learning rate the weights stay the checkpoint's (the head is rescaled by calibration).
     for name, tensor in start.model.state_dict().items():
         if name.startswith("fc."):
