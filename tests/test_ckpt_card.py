@@ -97,7 +97,8 @@ def test_seeds_of_a_two_stage_recipe_each_continue_their_own_first_stage(tmp_pat
     from sentiment_core.cli import main
 
     def continued(seed, first_stage_options="--epochs 4"):
-        path = seed_checkpoint(tmp_path / f"c{seed}.safetensors", seed, 9, 9, init_checkpoint=f"runs/s{seed}.safetensors")
+        path = seed_checkpoint(tmp_path / f"c{seed}.safetensors", seed, 9, 9,
+                               init_checkpoint=f"runs/s{seed}.safetensors")
         command = (f"python -m sentiment_core train --preset reader {first_stage_options} --init-seed {seed} "
                    f"--num-threads 1 --overwrite --output runs/s{seed}.safetensors")
         return update_checkpoint(path, info={"continued_from": f"s{seed}.safetensors", "continued_command": command})
