@@ -8,7 +8,8 @@ paper normalises the embeddings for the same reason). It regularises where the m
 fragile: a word nearby in embedding space should not flip the verdict.
 
 The two readings go through the model as one batch of twice the size (clean rows, then
-perturbed ones), so under DistributedDataParallel a step is still one forward and one backward.
+perturbed ones), so under DistributedDataParallel a step is still one forward and one backward,
+and the training loss is the mean over both readings (higher than a clean reading's).
 The gradient that finds the direction is taken on the bare model and touches no parameter's
 gradient.
 """

@@ -182,8 +182,8 @@ class TrainConfig:
     )
     adversarial: float = option(
         0.0, "adversarial training on word embeddings (Miyato et al., 2017): also learn from each batch with its "
-        "embeddings moved along the loss gradient by this share of their norm, e.g. 0.02; about 2.5x the step "
-        "time (0 = off)", min=0.0, max=1.0
+        "embeddings moved along the loss gradient by this share of their norm, e.g. 0.02; about 2.6x the step "
+        "time; the loss shown is the mean over both readings (0 = off)", min=0.0, max=1.0
     )
     epochs: int = option(5, "passes over the training reviews", min=1, max=MAX_EPOCHS, public_max=3)
     batch_size: int = option(64, "reviews per batch", min=1, max=MAX_BATCH)
