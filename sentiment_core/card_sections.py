@@ -17,11 +17,12 @@ GUO = 'Chuan Guo, Geoff Pleiss, Yu Sun and Kilian Q. Weinberger. "On Calibration
 
 def seeds_section(record: list[dict[str, Any]]) -> list[str]:
     """Validation and test accuracy of every seed of this recipe, with their mean and spread."""
-    rows = [["seed", "validation", "test", "held-out behaviour failures (polar / negation)"]]
+    rows = [["seed", "validation", "test", "held-out behaviour failures (polar / negation / identity)"]]
     for run in record:
         beh = run.get("heldout") or {}
         rows.append([str(run["init_seed"]) + (" (this file)" if run.get("this") else ""), percent(run["val"]),
-                     percent(run["test"]), f"{percent(beh.get('polar'))} / {percent(beh.get('negation'))}"])
+                     percent(run["test"]),
+                     " / ".join(percent(beh.get(key)) for key in ("polar", "negation", "identity"))])
     tests = [run["test"] for run in record]
     mean = sum(tests) / len(tests)
     spread = (sum((t - mean) ** 2 for t in tests) / max(1, len(tests) - 1)) ** 0.5

@@ -9,13 +9,13 @@ from sentiment_core import DEFAULT_CHECKPOINT, Predictor
 from sentiment_core.behaviour import SUITE_VERSION
 from sentiment_core.card import is_card, render_card
 from sentiment_core.checkpoint import load_checkpoint, read_metadata
-from sentiment_core.config import SHIPPED_LM
+from sentiment_core.config import SHIPPED_LM, preset
 from sentiment_core.lm_checkpoint import load_language_model
 
 TUTORIAL = DEFAULT_CHECKPOINT.with_name("tutorial-rnn.safetensors")
 LSTM = DEFAULT_CHECKPOINT.with_name("lstm.safetensors")
 BIGRU = DEFAULT_CHECKPOINT.with_name("bigru.safetensors")  # the default before the reader
-READER = DEFAULT_CHECKPOINT.with_name("reader.safetensors")  # the default before the composed negations and contrasts
+READER = DEFAULT_CHECKPOINT.with_name("reader.safetensors")  # the reader without the composed negations and contrasts
 # About 210 tokens: long enough for a vanishing gradient to vanish.
 LONG_REVIEW = ("I went in expecting little from this film, but the first hour is a delight: sharp dialogue, a warm "
                "lead performance and a score that never pushes too hard. ") * 6 + \
@@ -87,7 +87,13 @@ def test_the_shipped_language_model_is_an_encoder_that_read_no_validation_review
 def test_the_default_is_fine_tuned_from_the_shipped_language_model_and_every_model_has_its_behaviour_report():
     reader = load_checkpoint(DEFAULT_CHECKPOINT)
     lm = load_language_model(SHIPPED_LM)
-    assert Path(reader.train_config.pretrained_lm).name == SHIPPED_LM.name and reader.vocab.itos == lm.vocab.itos
+    # Two stages: the reader preset fine-tunes the shipped language model, then an adversarial epoch continues it.
+    first_stage = reader.info["continued_command"]
+    assert first_stage.startswith("python -m sentiment_core train --preset reader ")
+    assert "--pretrained-lm" not in first_stage  # the preset's: the shipped language model
+    assert Path(preset("reader")[1].pretrained_lm).name == SHIPPED_LM.name and reader.vocab.itos == lm.vocab.itos
+    assert reader.train_config.adversarial > 0 and Path(reader.train_config.init_checkpoint).name == \
+        reader.info["continued_from"]
     assert reader.train_config.edited_sentences and reader.train_config.counterfactual
     assert reader.train_config.negations and reader.train_config.contrasts
     assert reader.metrics["calibration"]["temperature"] > 0 and len(reader.metrics["seeds"]) >= 2
@@ -108,7 +114,7 @@ def test_the_default_beats_the_bigru_it_replaced_on_the_test_set_and_the_held_ou
 
 def test_the_default_reads_the_sentences_of_the_bug_report():
     """Five of its six sentences, as the issue expects them, in the suite's three bands; the sixth, "Not bad at
-    all!" (expected positive), it reads as neutral (about 46% positive): see the README."""
+    all!" (expected positive), it reads as neutral (about 36% positive): see the README."""
     predictor = Predictor.from_checkpoint(DEFAULT_CHECKPOINT)
     negative = predictor.predict_batch(["I don't think this was a great film.", "I hated it.", "I did not like it."])
     assert all(p["negative"] > 0.5 for p in negative)
@@ -126,7 +132,7 @@ def test_the_default_meets_the_behaviour_bars_on_the_held_out_half():
 
 
 def test_the_default_fails_fewer_behaviour_tests_than_the_reader_it_replaced():
-    """The composed negations and contrasts: the held-out half's label, negation and overall failures fall
-    (from 30.6%, 59.9% and 30.0%) at a cost of 0.36 points of test accuracy (see the README)."""
+    """The composed negations and contrasts, then the adversarial epoch: the held-out half's label, negation and
+    overall failures fall (from 30.6%, 59.9% and 30.0%) at a cost of 0.22 points of test accuracy (see the README)."""
     new, old = (read_metadata(p)["metrics"]["behaviour"]["heldout"]["summary"] for p in (DEFAULT_CHECKPOINT, READER))
     assert all(new[k] < old[k] for k in ("polar", "negation", "overall"))
