@@ -94,7 +94,10 @@ def card_facts(cfg: TrainConfig, corpus: Corpus) -> dict[str, Any]:
     if cfg.init_checkpoint:
         facts["continued_from"] = Path(cfg.init_checkpoint).name
         # The command that made the start, so a card gives the whole recipe of a two-stage model.
-        command = read_metadata(cfg.init_checkpoint)["info"].get("command")
+        try:
+            command = read_metadata(cfg.init_checkpoint)["info"].get("command")
+        except CheckpointError:  # not a usable classifier: start_from_checkpoint says what is wrong with it
+            command = None
         if command:
             facts["continued_command"] = command
     return facts

@@ -102,8 +102,10 @@ def test_continuing_on_another_label_set_is_refused(first_model, files, tmp_path
     assert "same label set" in events[-1].error
 
 
-@pytest.mark.parametrize("bad, problem", [("missing", "no such file"), ("lm", "a pretrained language model"),
-                                          ("text", "not a safetensors checkpoint")])
+@pytest.mark.parametrize("bad, problem", [
+    ("missing", "no such file"),
+    ("lm", "a pretrained language model, not a classifier: start from it with pretrained_lm"),
+    ("text", "not a safetensors checkpoint")])
 def test_continuing_from_a_file_that_is_no_classifier_is_refused(files, tmp_path, bad, problem):
     path = {"missing": tmp_path / "nope.safetensors", "lm": SHIPPED_LM, "text": files["three"]}[bad]
     if bad == "lm" and not SHIPPED_LM.exists():
