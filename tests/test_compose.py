@@ -60,6 +60,7 @@ def test_an_emphatic_negation_of_a_negative_claim_is_praise():
     out = negations(source, POSITIVE, seed=0, emphatic=True)
     got = {" ".join(tokens): label for label, tokens in zip(out.labels, out.items)}
     assert len(got) == 2 and all(t.endswith(" at all .") for t in got)
+    assert all(i.startswith("emphatic") for i in out.ids)  # told apart from the plain negations of a run
     assert [label for t, label in got.items() if "clever" in t] == [0]
     assert [label for t, label in got.items() if "dull" in t] == [1]
     # Without "at all", the same seed draws the same rules: the plain negations are unchanged by the option.

@@ -131,7 +131,7 @@ def negations(source: Reviews, positive: int, seed: int, emphatic: bool = False)
         else:
             targets = [negative] if label == positive else [negative, positive]
         for target in targets:
-            ids.append(f"negation{n}/{target}")
+            ids.append(f"{'emphatic' if emphatic else 'negation'}{n}/{target}")
             labels.append(target)
             items.append(negated)
     return Reviews(ids, labels, TokenLists.from_lists(items))
