@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .model import SentimentRNN
+from .padding import real_positions
 
 
 def perturbation(model: SentimentRNN, tokens: torch.Tensor, lengths: torch.Tensor, target: torch.Tensor,
@@ -31,7 +32,7 @@ def perturbation(model: SentimentRNN, tokens: torch.Tensor, lengths: torch.Tenso
         embedded.requires_grad_()
     loss = loss_fn(model.classify(embedded, lengths, packed).float(), target)
     (grad,) = torch.autograd.grad(loss, embedded)
-    mask = (torch.arange(tokens.size(1), device=tokens.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+    mask = real_positions(lengths, tokens.size(1))
     grad = grad.float().masked_fill(~mask, 0.0)
     size = embedded.detach().float().masked_fill(~mask, 0.0).flatten(1).norm(dim=1)  # (B,)
     scale = epsilon * size / grad.flatten(1).norm(dim=1).clamp_min(1e-12)

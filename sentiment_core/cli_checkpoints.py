@@ -194,11 +194,21 @@ def cmd_card(args: argparse.Namespace) -> int:
 
 
 # Settings that may differ between seeds of one recipe. A two-stage recipe continues each seed's own
-# first-stage model: its start is per seed too, and the start's recipe is compared instead.
-_PER_SEED = ("init_seed", "output", "overwrite", "num_threads", "device", "init_checkpoint")
+# first-stage model: its start is per seed too, and the command that made the start is compared
+# instead, less the same per-seed settings as options.
+_PER_SEED_RUN = ("init_seed", "output", "overwrite", "num_threads", "device")
+_PER_SEED = (*_PER_SEED_RUN, "init_checkpoint")
 
 
-_PER_SEED_OPTIONS = re.compile(r"\s--(?:init-seed|output|num-threads|device)(?:=|\s+)\S+|\s--(?:no-)?overwrite\b")
+def _option_pattern(key: str) -> str:
+    """A TrainConfig setting as the CLI writes it: ``--flag``/``--no-flag`` for a switch, else ``--name value``."""
+    flag = key.replace("_", "-")
+    if isinstance(field_of(TrainConfig, key).default, bool):
+        return rf"\s--(?:no-)?{flag}\b"
+    return rf"\s--{flag}(?:=|\s+)\S+"
+
+
+_PER_SEED_OPTIONS = re.compile("|".join(_option_pattern(key) for key in _PER_SEED_RUN))
 
 
 def _first_stage(meta: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from . import fastpaths
 from .config import ModelConfig
-from .padding import time_reversal
+from .padding import real_positions, time_reversal
 
 _CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -73,7 +73,7 @@ class SentimentRNN(nn.Module):
 
     def pool(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Masked pooling of (B, T, D) states into (B, len(pooling) * D)."""
-        mask = (torch.arange(states.size(1), device=states.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+        mask = real_positions(lengths, states.size(1))
         feats = []
         for part in self.pooling:
             if part == "max":

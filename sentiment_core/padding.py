@@ -14,6 +14,11 @@ from collections.abc import Callable
 import torch
 
 
+def real_positions(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B, T, 1) mask, True at each row's first ``length`` positions (its tokens), False on padding."""
+    return (torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+
+
 def reverse_index(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     """(B, T) gather index that reverses each row's first ``length`` positions, padding in place."""
     t = torch.arange(max_len, device=lengths.device).unsqueeze(0)  # (1, T)
