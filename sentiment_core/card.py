@@ -152,13 +152,16 @@ def _transfer_lines(tc: dict[str, Any], info: dict[str, Any]) -> list[str]:
     if tc.get("edited_sentences"):
         extra.append(f"the sentences people edited in those pairs, each side labelled as its review "
                      f"({tc['edited_sentences']} cop{'ies' if tc['edited_sentences'] != 1 else 'y'})")
+    verbs = (" (with \"do\" where a pronoun and a regular verb open a sentence with no auxiliary: \"I didn't love "
+             "it.\")") if tc.get("negate_verbs") else ""
     if tc.get("negations"):
-        extra.append(f"those sentences and short claims of training reviews rated 1-2 or 9-10 stars, negated by rule "
-                     "(a negated positive one labelled negative, a negated negative one once with each label) "
+        extra.append(f"those sentences and short claims of training reviews rated 1-2 or 9-10 stars, negated by rule"
+                     f"{verbs} (a negated positive one labelled negative, a negated negative one once with each label) "
                      f"({tc['negations']} cop{'ies' if tc['negations'] != 1 else 'y'})")
+        verbs = ""
     if tc.get("emphatic_negations"):
-        extra.append("those sentences negated and closed by \"at all\" (a negated negative one labelled positive, a "
-                     f"negated positive one negative) ({tc['emphatic_negations']} "
+        extra.append(f"those sentences negated{verbs} and closed by \"at all\" (a negated negative one labelled "
+                     f"positive, a negated positive one negative) ({tc['emphatic_negations']} "
                      f"cop{'ies' if tc['emphatic_negations'] != 1 else 'y'})")
     if tc.get("contrasts"):
         extra.append(f"{tc['contrasts']} contrast{'s' if tc['contrasts'] != 1 else ''} per such sentence: two of "

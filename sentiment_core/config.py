@@ -170,6 +170,11 @@ class TrainConfig:
         "was not bad at all.'): a negated negative one as positive, a negated positive one as negative; this many "
         "copies (0 = none)", min=0, max=10
     )
+    negate_verbs: bool = option(
+        False, "with negations: also negate with 'do' the sentences that have no auxiliary, when a pronoun and a "
+        "regular verb open them ('I loved it.' -> 'I didn't love it.'), and take such claims from the rated "
+        "reviews too (the verbs' base forms are read off the training reviews)"
+    )
     contrasts: int = option(
         0, "with counterfactual: also train on pairs of opposite labels of those same sentences joined by 'but', "
         "'although', 'even though' or 'however', labelled as the clause that gives the verdict; this many per "
@@ -227,6 +232,8 @@ class TrainConfig:
         for key in ("edited_sentences", "negations", "emphatic_negations", "contrasts"):
             if getattr(self, key) and not self.counterfactual:
                 raise ValueError(f"{key} are taken from the counterfactual pairs: name the counterfactual file")
+        if self.negate_verbs and not (self.negations or self.emphatic_negations):
+            raise ValueError("negate_verbs changes the negated sentences: ask for negations or emphatic_negations")
         if "\0" in self.data:
             raise ValueError("data must not contain a NUL character")
         if self.init_checkpoint and (self.pretrained_lm or self.pretrain_embeddings):

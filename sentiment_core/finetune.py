@@ -24,9 +24,10 @@ from torch import nn
 from .config import ModelConfig, TrainConfig
 from .data import Corpus
 from .data.augment import counterfactual_pairs, edited_sentences, join, passages, probe_keys, scrub
-from .data.compose import contrasts, negations, rated_claims
+from .data.compose import VerbForms, contrasts, negations, rated_claims
 from .data.source import Reviews
 from .data.table import is_table
+from .data.tokens import word_counts
 from .events import Event, Status
 from .lm import init_classifier
 from .lm_checkpoint import LanguageModelFile, load_language_model
@@ -134,16 +135,17 @@ def _counterfactual_examples(corpus: Corpus, cfg: TrainConfig, train: Reviews,
     if cfg.edited_sentences:
         parts += [edits] * cfg.edited_sentences
         notes.append(f"{len(edits):,} edited sentences of them x {cfg.edited_sentences}")
-    claims = join([edits, rated_claims(train, MAX_RATED_CLAIMS, cfg.model_seed)])
+    verbs = VerbForms(word_counts(train.items)) if cfg.negate_verbs else None
+    claims = join([edits, rated_claims(train, MAX_RATED_CLAIMS, cfg.model_seed, verbs)])
     if cfg.negations:
-        negated, _ = scrub(negations(claims, corpus.classes.index("positive"), cfg.model_seed), probes,
+        negated, _ = scrub(negations(claims, corpus.classes.index("positive"), cfg.model_seed, verbs=verbs), probes,
                            drop_whole=True)
         parts += [negated] * cfg.negations
         notes.append(f"{len(negated):,} negated sentences x {cfg.negations}")
     if cfg.emphatic_negations:
         # Another seed: other rules drawn for the same sentences than their plain negations.
-        emphatic, _ = scrub(negations(claims, corpus.classes.index("positive"), cfg.model_seed + 1, emphatic=True),
-                            probes, drop_whole=True)
+        emphatic, _ = scrub(negations(claims, corpus.classes.index("positive"), cfg.model_seed + 1, emphatic=True,
+                                      verbs=verbs), probes, drop_whole=True)
         parts += [emphatic] * cfg.emphatic_negations
         notes.append(f"{len(emphatic):,} emphatic negations x {cfg.emphatic_negations}")
     if cfg.contrasts:

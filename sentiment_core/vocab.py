@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .data.tokens import TokenLists
+from .data.tokens import TokenLists, word_counts
 
 PAD, UNK = "<pad>", "<unk>"
 
@@ -37,15 +36,7 @@ class Vocab:
         lowercase: bool = True,
     ) -> Vocab:
         """Keep the ``max_size`` most frequent tokens seen at least ``min_freq`` times."""
-        counts: Counter[str] = Counter()
-        if isinstance(tokenized, TokenLists):  # count lexicon entries, not token strings
-            per_entry = np.bincount(tokenized.codes, minlength=len(tokenized.lexicon)).tolist()
-            for tok, n in zip(tokenized.lexicon, per_entry):
-                if n:
-                    counts[tok.lower() if lowercase else tok] += n
-        else:
-            for tokens in tokenized:
-                counts.update(t.lower() for t in tokens) if lowercase else counts.update(tokens)
+        counts = word_counts(tokenized, lowercase)
         # Sort by (-count, token) so equal counts break ties the same way on every run.
         ranked = sorted((item for item in counts.items() if item[1] >= min_freq), key=lambda kv: (-kv[1], kv[0]))
         words = [tok for tok, _ in ranked if tok not in (PAD, UNK)][:max_size]

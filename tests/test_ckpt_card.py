@@ -123,3 +123,9 @@ def test_the_card_names_the_composed_sentences_a_model_trained_on(tmp_path):
     assert '2 contrasts per such sentence: two of opposite labels joined by "but"' in card
     assert 'negated and closed by "at all" (a negated negative one labelled positive, a negated positive one ' \
            'negative) (1 copy)' in card
+    assert "do" not in card.split("negated by rule")[1][:30]
+    verbs = render_card(seed_checkpoint(tmp_path / "v.safetensors", 1, 9, 9, counterfactual="pairs.tsv",
+                                        negations=1, emphatic_negations=1, negate_verbs=True))
+    assert ('negated by rule (with "do" where a pronoun and a regular verb open a sentence with no auxiliary: "I '
+            'didn\'t love it.") (a negated positive one') in verbs
+    assert 'negated and closed by "at all"' in verbs  # said once, with the first of them

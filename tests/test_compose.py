@@ -5,7 +5,15 @@ import pytest
 
 from sentiment_core.config import TrainConfig
 from sentiment_core.data import Reviews, TokenLists
-from sentiment_core.data.compose import contrasts, negate_auxiliary, negate_opinion, negations, rated_claims
+from sentiment_core.data.compose import (
+    VerbForms,
+    contrasts,
+    negate_auxiliary,
+    negate_opinion,
+    negate_verb,
+    negations,
+    rated_claims,
+)
 from sentiment_core.tokenizer import tokenize, tokenize_many
 
 POSITIVE = 1
@@ -114,3 +122,75 @@ def test_rated_claims_are_claims_of_reviews_rated_at_the_extremes():
 def test_compositions_need_the_counterfactual_file(key):
     with pytest.raises(ValueError, match="name the counterfactual file"):
         TrainConfig(**{key: 1})
+
+
+# Word counts as a corpus would give them: each base form and its regular past tense, a few words that
+# look like inflections but are not verbs ("really", "ted"), and rare forms below the threshold.
+COUNTS = {**{w: 100 for w in ("love", "loved", "enjoy", "enjoyed", "try", "tried", "stop", "stopped",
+                              "starred", "starr", "recommend", "recommended", "work", "worked", "works", "really",
+                              "deliver", "delivered", "delivers", "ted")},
+          "star": 300, "dislike": 5, "disliked": 5}
+
+
+@pytest.mark.parametrize("word, base", [
+    ("loved", "love"), ("enjoyed", "enjoy"), ("tried", "try"), ("stopped", "stop"),
+    ("starred", "star"),  # the most used candidate: "starr" is a name
+    ("disliked", None),  # too rare to trust
+    ("really", None), ("need", None),
+])
+def test_the_base_of_a_regular_past_tense_is_the_candidate_the_corpus_uses_most(word, base):
+    assert VerbForms(COUNTS).past(word) == base
+
+
+def test_a_present_tense_is_a_verb_only_if_the_corpus_has_its_past():
+    verbs = VerbForms(COUNTS)
+    assert verbs.present("recommend", third_person=False) == "recommend"
+    assert verbs.present("really", third_person=False) is None  # no "reallyed"
+    assert verbs.present("works", third_person=True) == "work"
+    assert verbs.present("work", third_person=True) is None  # "it work" is no third person
+
+
+@pytest.mark.parametrize("sentence, contracted, expected", [
+    ("I loved it.", True, "I did n't love it ."),
+    ("We enjoyed every minute.", False, "We did not enjoy every minute ."),
+    ("I recommend this film.", True, "I do n't recommend this film ."),
+    ("It works.", False, "It does not work ."),
+    ("It delivers on its promise.", True, "It does n't deliver on its promise ."),
+    ("I really loved it.", True, None),  # only a verb right after the pronoun
+    ("The cast delivers.", True, None),  # no pronoun: the verb cannot be found without a parser
+    ("I saw it twice.", True, None),  # an irregular verb is not recognised
+])
+def test_do_negates_a_pronoun_and_a_regular_verb(sentence, contracted, expected):
+    assert text(negate_verb(tokenize(sentence), VerbForms(COUNTS), contracted)) == expected
+
+
+def test_verb_negations_take_the_claims_with_no_auxiliary_and_leave_the_rest_as_they_were():
+    source = reviews(["I loved it.", "It delivers.", "The plot was dull.", "I saw it."], [1, 0, 0, 1])
+    plain = negations(source, POSITIVE, seed=0)
+    out = negations(source, POSITIVE, seed=0, verbs=VerbForms(COUNTS))
+    got = sorted((" ".join(t), label) for t, label in zip(out.items, out.labels))
+    assert [(" ".join(t), label) for t, label in zip(plain.items, plain.labels)] == \
+        [(t, label) for t, label in got if "dull" in t]
+    loved = [label for t, label in got if "love" in t]
+    delivers = [label for t, label in got if "deliver" in t]
+    assert loved == [0] and delivers == [0, 1]  # a negated positive is negative, a negated negative both
+    assert not any("saw" in t or "see" in t for t, _ in got)
+    emphatic = negations(source, POSITIVE, seed=0, emphatic=True, verbs=VerbForms(COUNTS))
+    assert {" ".join(t): label for t, label in zip(emphatic.items, emphatic.labels)
+            if "love" in t} == {"I did n't love it at all .": 0} or \
+        {" ".join(t): label for t, label in zip(emphatic.items, emphatic.labels)
+         if "love" in t} == {"I did not love it at all .": 0}
+
+
+def test_rated_claims_with_verbs_take_a_pronoun_and_a_regular_verb():
+    source = reviews(["I loved every minute.", "It works.", "I saw it twice.", "Loved it."], [1, 1, 1, 1],
+                     ids=["pos/1_10", "pos/2_9", "pos/3_10", "pos/4_10"])
+    assert len(rated_claims(source, 100, seed=0)) == 0
+    out = rated_claims(source, 100, seed=0, verbs=VerbForms(COUNTS))
+    assert sorted(" ".join(t) for t in out.items) == ["I loved every minute .", "It works ."]
+
+
+def test_verb_negations_need_negations():
+    with pytest.raises(ValueError, match="ask for negations"):
+        TrainConfig(counterfactual="cf.tsv", negate_verbs=True)
+    TrainConfig(counterfactual="cf.tsv", emphatic_negations=1, negate_verbs=True)

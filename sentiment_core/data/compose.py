@@ -8,12 +8,14 @@ learns that "bad" is negative whatever stands before it. These examples teach th
 
 - **negations** of a labelled sentence: "not"/"n't" after its first auxiliary ("The acting was
   not convincing."), or a negated opinion verb before it ("I don't think the acting was
-  convincing."). A positive sentence negated is negative. A negative one negated is not a
-  positive one ("not terrible" is faint praise at best): it is added once with each label, so
-  that the classifier's best answer for it is the middle of its range, what the behaviour suite
-  reads as neutral. Closed by "at all", the negation is emphatic and a negated negative sentence
-  is praise ("The acting was not bad at all."): those are labelled positive (and a negated
-  positive one, "not good at all", negative).
+  convincing."), and optionally with "do" where a pronoun and a regular verb open a sentence that
+  has no auxiliary ("I loved it." -> "I didn't love it."; the verb's base form is the candidate
+  the training reviews use most, not a word list's). A positive sentence negated is negative. A
+  negative one negated is not a positive one ("not terrible" is faint praise at best): it is
+  added once with each label, so that the classifier's best answer for it is the middle of its
+  range, what the behaviour suite reads as neutral. Closed by "at all", the negation is emphatic
+  and a negated negative sentence is praise ("The acting was not bad at all."): those are
+  labelled positive (and a negated positive one, "not good at all", negative).
 - **contrasts** of two sentences of opposite labels joined by a connective that makes one of
   them the verdict: "A, but B" and "Although A, B" (B's label), "A, even though B" (A's label).
 
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .augment import sentences
 from .source import Reviews
@@ -59,6 +61,86 @@ CONNECTIVES = frozenset({"but", "although", "though", "however", "yet", "whereas
 PUNCTUATION = frozenset({'"', "(", ")", ";", ":", "'", "-", "--", "[", "]", "*", "/"})
 # Words after which an auxiliary is in a subordinate clause, not the sentence's own.
 SUBORDINATORS = frozenset({"that", "who", "which", "when", "because", "as", "since", "what", "where", "how", "why"})
+
+
+# Personal pronouns that open a claim, with the auxiliary "do" takes after them in the present.
+PRONOUNS = {"i": "do", "we": "do", "you": "do", "they": "do", "he": "does", "she": "does", "it": "does"}
+MIN_VERB_COUNT = 20  # a base form seen fewer times in the corpus is not trusted
+
+
+class VerbForms:
+    """Base forms of regular verbs, read off a corpus rather than a word list: "loved" is "love" and
+    "enjoyed" is "enjoy" because those are the candidates the corpus uses most, and "recommend" is a verb
+    because "recommended" occurs too. Irregular verbs ("saw", "made") are not recognised, so their
+    sentences are left alone."""
+
+    def __init__(self, counts: Mapping[str, int], min_count: int = MIN_VERB_COUNT):
+        self.counts = counts
+        self.min_count = min_count
+
+    def _seen(self, word: str) -> bool:
+        return self.counts.get(word, 0) >= self.min_count
+
+    def _base(self, word: str) -> bool:
+        return len(word) > 1 and word.isalpha() and word not in AUXILIARIES and word not in PERFECT \
+            and word not in NEGATIONS and self._seen(word)
+
+    def _verb(self, base: str) -> bool:
+        """A word the corpus also uses with a regular past tense ("love": "loved", "stop": "stopped")."""
+        if base.endswith("e"):
+            past = [base + "d"]
+        elif base.endswith("y") and base[-2:-1] not in ("a", "e", "o", "u"):
+            past = [base[:-1] + "ied"]
+        else:
+            past = [base + "ed", base + base[-1] + "ed"]
+        return self._base(base) and any(self._seen(p) for p in past)
+
+    def _best(self, candidates: Sequence[str], known: bool = False) -> str | None:
+        """The candidate base form the corpus uses most; ``known``: the past tense was seen, so a base
+        need not be checked for one."""
+        bases = [c for c in candidates if (self._base(c) if known else self._verb(c))]
+        return max(bases, key=lambda c: self.counts[c]) if bases else None
+
+    def past(self, word: str) -> str | None:
+        """The base of a regular past tense ("loved" -> "love", "tried" -> "try", "stopped" -> "stop")."""
+        if not (word.endswith("ed") and len(word) > 4 and self._seen(word)):
+            return None
+        candidates = [word[:-1], word[:-2]]
+        if word.endswith("ied"):
+            candidates.append(word[:-3] + "y")
+        if word[-3] == word[-4]:
+            candidates.append(word[:-3])
+        return self._best(candidates, known=True)
+
+    def present(self, word: str, third_person: bool) -> str | None:
+        """The base of a present tense: the word itself, or after "he/she/it" without its "-s"."""
+        if not third_person:
+            return self._best([word])
+        if not (word.endswith("s") and len(word) > 2):
+            return None
+        candidates = [word[:-1]]
+        if word.endswith("es"):
+            candidates.append(word[:-2])
+        if word.endswith("ies"):
+            candidates.append(word[:-3] + "y")
+        return self._best(candidates)
+
+
+def negate_verb(tokens: Sequence[str], verbs: VerbForms, contracted: bool) -> list[str] | None:
+    """``tokens`` negated with "do" when a personal pronoun opens it and a regular verb follows ("I loved
+    it." -> "I didn't love it.", "It works." -> "It does not work."), or None."""
+    subject = tokens[0].lower()
+    if subject not in PRONOUNS or len(tokens) < 3 or not tokens[1].islower():
+        return None
+    word = tokens[1]
+    past = verbs.past(word)
+    if past is not None:
+        base, auxiliary = past, "did"
+    else:
+        base, auxiliary = verbs.present(word, PRONOUNS[subject] == "does"), PRONOUNS[subject]
+        if base is None:
+            return None
+    return [tokens[0], auxiliary, "n't" if contracted else "not", base, *tokens[2:]]
 
 
 def _declarative(tokens: Sequence[str]) -> bool:
@@ -106,13 +188,16 @@ def _single_sentences(source: Reviews) -> list[tuple[list[str], int]]:
             if _declarative(source.items[i])]
 
 
-def negations(source: Reviews, positive: int, seed: int, emphatic: bool = False) -> Reviews:
+def negations(source: Reviews, positive: int, seed: int, emphatic: bool = False,
+              verbs: VerbForms | None = None) -> Reviews:
     """Each declarative sentence of ``source`` negated once, by a rule picked at random: a negated
     positive sentence labelled with the other class, a negated negative one once with each class.
     ``emphatic``: the negation closed by "at all" ("The acting was not bad at all."), which makes
     a negated negative sentence praise: labelled positive. ``positive`` is the index of the
-    positive class (two classes)."""
+    positive class (two classes). ``verbs``: a sentence with no auxiliary is negated with "do"
+    (``negate_verb``) instead of being left out."""
     rng = random.Random(seed)
+    verb_rng = random.Random(seed + 1)  # its own draws, so the other sentences' rules stay as without ``verbs``
     negative = 1 - positive
     ids, labels, items = [], [], []
     for n, (tokens, label) in enumerate(_single_sentences(source)):
@@ -123,6 +208,8 @@ def negations(source: Reviews, positive: int, seed: int, emphatic: bool = False)
             negated = negate_opinion(tokens, rng.choice(OPINIONS))
         if negated is None:
             negated = negate_auxiliary(tokens, contracted=rng.random() < 0.5)
+        if negated is None and verbs is not None:
+            negated = negate_verb(tokens, verbs, contracted=verb_rng.random() < 0.5)
         if negated is None:
             continue
         if emphatic:
@@ -141,9 +228,10 @@ _RATING = re.compile(r"_(\d+)$")
 EXTREME = (2, 9)  # at most 2 stars, at least 9
 
 
-def rated_claims(reviews: Reviews, count: int, seed: int) -> Reviews:
+def rated_claims(reviews: Reviews, count: int, seed: int, verbs: VerbForms | None = None) -> Reviews:
     """At most ``count`` sentences of ``reviews`` rated at the extremes (IMDB ids "pos/123_10") that are
-    a claim "<subject> <auxiliary> ...", each labelled as its review; none for reviews without ratings."""
+    a claim "<subject> <auxiliary> ...", each labelled as its review; none for reviews without ratings.
+    ``verbs``: also the claims "<pronoun> <regular verb> ..." ("I loved every minute.")."""
     rng = random.Random(seed)
     ids, labels, items = [], [], []
     for i in range(len(reviews)):
@@ -153,8 +241,9 @@ def rated_claims(reviews: Reviews, count: int, seed: int) -> Reviews:
         tokens = reviews.items[i]
         for n, (a, b) in enumerate(sentences(tokens)):
             claim = list(tokens[a:b])
-            if (_declarative(claim) and claim[0].lower() in SUBJECTS
-                    and any(t.lower() in AUXILIARIES for t in claim[1:4])):
+            if _declarative(claim) and ((claim[0].lower() in SUBJECTS
+                                         and any(t.lower() in AUXILIARIES for t in claim[1:4]))
+                                        or (verbs is not None and negate_verb(claim, verbs, False) is not None)):
                 ids.append(f"{reviews.ids[i]}#claim{n}")
                 labels.append(reviews.labels[i])
                 items.append(claim)

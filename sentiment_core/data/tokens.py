@@ -16,6 +16,7 @@ word vectors read the arrays directly.
 from __future__ import annotations
 
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -162,3 +163,17 @@ class TokenListsBuilder:
         add nothing after building."""
         codes = np.frombuffer(self._codes, dtype=np.int32) if self._codes else np.zeros(0, np.int32)
         return TokenLists(list(self._index), codes, np.frombuffer(self._offsets, dtype=np.int64))
+
+
+def word_counts(texts: Iterable[Sequence[str]], lowercase: bool = True) -> Counter[str]:
+    """How often each token occurs in ``texts`` (lowercased first by default); a ``TokenLists`` is
+    counted per lexicon entry, not per token string."""
+    counts: Counter[str] = Counter()
+    if isinstance(texts, TokenLists):
+        for tok, n in zip(texts.lexicon, np.bincount(texts.codes, minlength=len(texts.lexicon)).tolist()):
+            if n:
+                counts[tok.lower() if lowercase else tok] += n
+    else:
+        for tokens in texts:
+            counts.update(t.lower() for t in tokens) if lowercase else counts.update(tokens)
+    return counts
