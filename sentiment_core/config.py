@@ -185,6 +185,10 @@ class TrainConfig:
         "probability by a random term of its group, so none can carry sentiment (counterfactual data "
         "augmentation; 0 = off)", min=0.0, max=1.0
     )
+    unpunctuated: float = option(
+        0.0, "drop the final '.', '!' or '?' of each training text with this probability, so that a text typed "
+        "without one reads the same (0 = off)", min=0.0, max=1.0
+    )
     adversarial: float = option(
         0.0, "adversarial training on word embeddings (Miyato et al., 2017): also learn from each batch with its "
         "embeddings moved along the loss gradient by this share of their norm, e.g. 0.02; about 2.6x the step "

@@ -150,9 +150,11 @@ def _train_epoch(run: Run, epoch: int, stop: threading.Event) -> Generator[Event
         t0 = time.perf_counter()
         if cfg.unfreeze_steps:
             unfreeze(run.model, run.step, cfg.unfreeze_steps)
-        real_tokens = int(lengths.sum())  # counted on the host: no device sync
         if run.swaps is not None:
             tokens = run.swaps(tokens)
+        if run.unpunctuate is not None:
+            tokens, lengths = run.unpunctuate(tokens, lengths)
+        real_tokens = int(lengths.sum())  # counted on the host: no device sync
         tokens, lengths, labels = (t.to(device, non_blocking=True) for t in (tokens, lengths, labels))
         with mixed_precision(device, cfg.precision):
             if cfg.adversarial:

@@ -32,6 +32,7 @@ from .checkpoint import Checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig, default_cache_dir
 from .data import Corpus, EncodedDataset, make_loader
 from .data.identity import IdentitySwap
+from .data.punctuation import DropFinalPunctuation
 from .data.tokens import concat
 from .distributed import Distributed
 from .embeddings import VectorCache, ppmi_svd_vectors, vector_unit
@@ -98,6 +99,7 @@ class Run:
     card: dict[str, Any]
     start: float
     swaps: IdentitySwap | None = None  # identity-term swaps applied to each training batch
+    unpunctuate: DropFinalPunctuation | None = None  # final marks dropped from training batches
     history: list[dict[str, Any]] = field(default_factory=list)
     step: int = 0
     train_time: float = 0.0
@@ -212,6 +214,9 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
         swaps = IdentitySwap(vocab, cfg.identity_swaps, cfg.model_seed + (dist.rank if dist else 0))
         yield Status(f"identity-term swaps: {swaps.terms} terms of the vocabulary, each swapped with probability "
                      f"{cfg.identity_swaps:g}")
+    unpunctuate = None
+    if cfg.unpunctuated:
+        unpunctuate = DropFinalPunctuation(vocab, cfg.unpunctuated, cfg.model_seed + 1 + (dist.rank if dist else 0))
     steps_per_epoch = len(train_loader)
     total_steps = steps_per_epoch * cfg.epochs
     yield Started(str(device), count_parameters(model), len(vocab), len(corpus.train), len(corpus.val),
@@ -231,7 +236,7 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
             "train_examples": len(train_reviews), "val_size": len(corpus.val),
             "processes": dist.world_size if dist else 1, "dataset": corpus.description}
     return Run(cfg, corpus, vocab, model, trainer, dist, device, train_loader, val_loader, optimizer, scheduler,
-               total_steps, card, start, swaps)
+               total_steps, card, start, swaps, unpunctuate)
 
 
 def anywhere(dist: Distributed | None, flag: bool) -> bool:

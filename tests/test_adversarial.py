@@ -66,10 +66,11 @@ def test_the_doubled_batch_reads_the_clean_rows_then_the_perturbed_ones():
     assert not d[:3].any() and torch.equal(d[3:], delta)
 
 
-def test_a_run_with_adversarial_training_and_identity_swaps_learns_and_its_card_says_so(synthetic_data, tmp_path):
+def test_a_run_with_adversarial_training_and_batch_augmentations_learns_and_its_card_says_so(synthetic_data,
+                                                                                             tmp_path):
     model_cfg, train_cfg = preset("quick", data=str(synthetic_data), embed_dim=32, hidden_dim=32, epochs=2,
                                   max_tokens=150, batch_size=32, adversarial=0.02, identity_swaps=0.5,
-                                  output=str(tmp_path / "a.safetensors"))
+                                  unpunctuated=0.3, output=str(tmp_path / "a.safetensors"))
     events = list(train(model_cfg, train_cfg))
     done = events[-1]
     assert done.status == "finished", done.error
@@ -78,6 +79,7 @@ def test_a_run_with_adversarial_training_and_identity_swaps_learns_and_its_card_
     assert ckpt.train_config.adversarial == 0.02 and ckpt.train_config.identity_swaps == 0.5
     card = render_card(done.path)
     assert "Adversarial training on the word embeddings" in card and "Identity-term swaps" in card
+    assert 'The final ".", "!" or "?" of a training text was dropped with probability 0.3' in card
     # The synthetic reviews have no identity term: the run says how many it found.
     assert any(getattr(e, "message", "").startswith("identity-term swaps: 0 terms") for e in events)
 

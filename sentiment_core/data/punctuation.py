@@ -1,0 +1,43 @@
+"""Texts typed without their final full stop: augmentation against a learned end-of-text cue.
+
+Reviews, passages and the composed sentences all end in ".", "!" or "?", so a classifier that
+pools its last state learns to read its verdict off that mark: "The movie was great." and "The
+movie was great" can land in different bands. People typing into a box often leave the mark off.
+Dropping it from a share of the training texts, per batch and on token indices, makes its absence
+ordinary; the data, its cache and the epoch's size stay as they are.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..vocab import Vocab
+
+FINAL_MARKS = frozenset(".!?…")
+
+
+class DropFinalPunctuation:
+    """Drop the last token of each text of a batch, with probability ``rate``, when it is a run of
+    final marks ("." "!" "?!" "..."); a text of one token keeps it. Deterministic for a ``seed``."""
+
+    def __init__(self, vocab: Vocab, rate: float, seed: int):
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"the drop rate must be in [0, 1], not {rate}")
+        self.rate = rate
+        self.pad_index = vocab.pad_index
+        self.is_mark = torch.zeros(len(vocab), dtype=torch.bool)
+        self.is_mark[[i for i, tok in enumerate(vocab.itos) if tok and set(tok) <= FINAL_MARKS]] = True
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``tokens`` (B, T) right-padded and ``lengths`` (B,), with the drops made (copies; the same
+        tensors when nothing was dropped)."""
+        rows = torch.arange(tokens.shape[0])
+        last = tokens[rows, (lengths - 1).clamp(min=0)]
+        drop = self.is_mark[last] & (lengths > 1) & (torch.rand(len(lengths), generator=self.generator) < self.rate)
+        if not drop.any():
+            return tokens, lengths
+        tokens, lengths = tokens.clone(), lengths.clone()
+        tokens[rows[drop], lengths[drop] - 1] = self.pad_index
+        lengths[drop] -= 1
+        return tokens, lengths

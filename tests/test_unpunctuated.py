@@ -1,0 +1,48 @@
+"""Final marks dropped from training batches (data/punctuation.py): only a last '.', '!' or '?',
+at the asked rate, reproducible, with the lengths kept right."""
+
+import pytest
+import torch
+
+from sentiment_core.config import TrainConfig
+from sentiment_core.data.punctuation import DropFinalPunctuation
+from sentiment_core.vocab import Vocab
+
+WORDS = ["<pad>", "<unk>", "the", "film", "was", "it", "great", ".", "!", "?", "...", "!?", ",", "a.k.a"]
+
+
+def batch(vocab: Vocab, *texts: str) -> tuple[torch.Tensor, torch.Tensor]:
+    rows = [vocab.encode(t.split()) for t in texts]
+    width = max(map(len, rows))
+    return torch.tensor([r + [0] * (width - len(r)) for r in rows]), torch.tensor([len(r) for r in rows])
+
+
+def test_a_final_mark_is_dropped_and_nothing_else():
+    vocab = Vocab(WORDS)
+    tokens, lengths = batch(vocab, "the film was great .", "the film was great", "the film !", "great ,", ".",
+                            "the film was ...", "was it great !?", "the film a.k.a")
+    out, n = DropFinalPunctuation(vocab, 1.0, seed=0)(tokens, lengths)
+    assert n.tolist() == [4, 4, 2, 2, 1, 3, 3, 3]  # a lone mark stays: a text is never emptied
+    words = [[vocab.itos[i] for i in row[:k]] for row, k in zip(out.tolist(), n.tolist())]
+    assert words[0] == ["the", "film", "was", "great"] and words[6] == ["was", "it", "great"]
+    assert words[3] == ["great", ","] and words[7] == ["the", "film", "a.k.a"]
+    assert out[0, 4].item() == vocab.pad_index  # the dropped place is padding again
+    assert torch.equal(tokens, batch(vocab, "the film was great .", "the film was great", "the film !", "great ,",
+                                     ".", "the film was ...", "was it great !?", "the film a.k.a")[0])  # a copy
+
+
+def test_the_rate_is_kept_and_a_seed_gives_the_same_drops():
+    vocab = Vocab(WORDS)
+    tokens, lengths = batch(vocab, *["the film was great ."] * 4000)
+    _, n = DropFinalPunctuation(vocab, 0.3, seed=1)(tokens, lengths)
+    assert (n == 4).float().mean().item() == pytest.approx(0.3, abs=0.03)
+    again = DropFinalPunctuation(vocab, 0.3, seed=1)(tokens, lengths)[1]
+    assert torch.equal(n, again) and not torch.equal(n, DropFinalPunctuation(vocab, 0.3, seed=2)(tokens, lengths)[1])
+    same = DropFinalPunctuation(vocab, 0.0, seed=1)(tokens, lengths)
+    assert same[0] is tokens and same[1] is lengths
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, float("nan")])
+def test_the_rate_is_bounded(value):
+    with pytest.raises(ValueError, match="unpunctuated"):
+        TrainConfig(unpunctuated=value)
