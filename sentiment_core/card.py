@@ -163,6 +163,9 @@ def _transfer_lines(tc: dict[str, Any], info: dict[str, Any]) -> list[str]:
         extra.append(f"those sentences negated{verbs} and closed by \"at all\" (a negated negative one labelled "
                      f"positive, a negated positive one negative) ({tc['emphatic_negations']} "
                      f"cop{'ies' if tc['emphatic_negations'] != 1 else 'y'})")
+    if tc.get("questions"):
+        extra.append("those sentences turned into yes/no questions (\"Was the acting convincing?\"), each once with "
+                     f"each label ({tc['questions']} cop{'ies' if tc['questions'] != 1 else 'y'})")
     if tc.get("contrasts"):
         extra.append(f"{tc['contrasts']} contrast{'s' if tc['contrasts'] != 1 else ''} per such sentence: two of "
                      "opposite labels joined by \"but\", \"although\", \"even though\" or \"however\", labelled as "

@@ -175,6 +175,11 @@ class TrainConfig:
         "regular verb open them ('I loved it.' -> 'I didn't love it.'), and take such claims from the rated "
         "reviews too (the verbs' base forms are read off the training reviews)"
     )
+    questions: int = option(
+        0, "with counterfactual: also train on those same sentences turned into yes/no questions ('Was the acting "
+        "convincing?'), which say nothing either way: each once with each label; this many copies (0 = none)",
+        min=0, max=10
+    )
     contrasts: int = option(
         0, "with counterfactual: also train on pairs of opposite labels of those same sentences joined by 'but', "
         "'although', 'even though' or 'however', labelled as the clause that gives the verdict; this many per "
@@ -233,7 +238,7 @@ class TrainConfig:
             raise ValueError(f"output must be a {CHECKPOINT_SUFFIX} file, not {self.output!r}")
         if self.pretrained_lm and self.pretrain_embeddings:
             raise ValueError("pretrained_lm brings its own word vectors: leave pretrain_embeddings off")
-        for key in ("edited_sentences", "negations", "emphatic_negations", "contrasts"):
+        for key in ("edited_sentences", "negations", "emphatic_negations", "questions", "contrasts"):
             if getattr(self, key) and not self.counterfactual:
                 raise ValueError(f"{key} are taken from the counterfactual pairs: name the counterfactual file")
         if self.negate_verbs and not (self.negations or self.emphatic_negations):

@@ -24,7 +24,7 @@ from torch import nn
 from .config import ModelConfig, TrainConfig
 from .data import Corpus
 from .data.augment import counterfactual_pairs, edited_sentences, join, passages, probe_keys, scrub
-from .data.compose import VerbForms, contrasts, negations, rated_claims
+from .data.compose import VerbForms, contrasts, negations, questions, rated_claims
 from .data.source import Reviews
 from .data.table import is_table
 from .data.tokens import word_counts
@@ -129,7 +129,7 @@ def _counterfactual_examples(corpus: Corpus, cfg: TrainConfig, train: Reviews,
     pairs, _ = scrub(pairs, probes)
     parts, notes = [pairs], [f"{len(pairs):,} counterfactual reviews ({dropped} pairs with a validation or test "
                              "review left out)"]
-    if not (cfg.edited_sentences or cfg.negations or cfg.emphatic_negations or cfg.contrasts):
+    if not (cfg.edited_sentences or cfg.negations or cfg.emphatic_negations or cfg.questions or cfg.contrasts):
         return parts, notes
     edits, _ = scrub(edited_sentences(pairs), probes, drop_whole=True)
     if cfg.edited_sentences:
@@ -148,6 +148,10 @@ def _counterfactual_examples(corpus: Corpus, cfg: TrainConfig, train: Reviews,
                                       verbs=verbs), probes, drop_whole=True)
         parts += [emphatic] * cfg.emphatic_negations
         notes.append(f"{len(emphatic):,} emphatic negations x {cfg.emphatic_negations}")
+    if cfg.questions:
+        asked, _ = scrub(questions(claims, len(corpus.classes)), probes, drop_whole=True)
+        parts += [asked] * cfg.questions
+        notes.append(f"{len(asked):,} questions x {cfg.questions}")
     if cfg.contrasts:
         joined, _ = scrub(contrasts(claims, cfg.contrasts * len(claims), cfg.model_seed), probes, drop_whole=True)
         parts.append(joined)

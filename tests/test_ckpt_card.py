@@ -115,12 +115,14 @@ def test_seeds_of_a_two_stage_recipe_each_continue_their_own_first_stage(tmp_pat
 
 def test_the_card_names_the_composed_sentences_a_model_trained_on(tmp_path):
     path = seed_checkpoint(tmp_path / "m.safetensors", 1, 9, 9, counterfactual="pairs.tsv", edited_sentences=2,
-                           negations=1, emphatic_negations=1, contrasts=2)
+                           negations=1, emphatic_negations=1, questions=1, contrasts=2)
     card = render_card(path)
     assert "the sentences people edited in those pairs, each side labelled as its review (2 copies)" in card
     assert "negated by rule (a negated positive one labelled negative, a negated negative one once with each " \
            "label) (1 copy)" in card
     assert '2 contrasts per such sentence: two of opposite labels joined by "but"' in card
+    assert 'those sentences turned into yes/no questions ("Was the acting convincing?"), each once with each ' \
+           'label (1 copy)' in card
     assert 'negated and closed by "at all" (a negated negative one labelled positive, a negated positive one ' \
            'negative) (1 copy)' in card
     assert "do" not in card.split("negated by rule")[1][:30]

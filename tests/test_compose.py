@@ -12,6 +12,8 @@ from sentiment_core.data.compose import (
     negate_opinion,
     negate_verb,
     negations,
+    question,
+    questions,
     rated_claims,
 )
 from sentiment_core.tokenizer import tokenize, tokenize_many
@@ -118,7 +120,7 @@ def test_rated_claims_are_claims_of_reviews_rated_at_the_extremes():
     assert len(rated_claims(source, 1, seed=0)) == 1
 
 
-@pytest.mark.parametrize("key", ["negations", "emphatic_negations", "contrasts"])
+@pytest.mark.parametrize("key", ["negations", "emphatic_negations", "questions", "contrasts"])
 def test_compositions_need_the_counterfactual_file(key):
     with pytest.raises(ValueError, match="name the counterfactual file"):
         TrainConfig(**{key: 1})
@@ -194,3 +196,26 @@ def test_verb_negations_need_negations():
     with pytest.raises(ValueError, match="ask for negations"):
         TrainConfig(counterfactual="cf.tsv", negate_verbs=True)
     TrainConfig(counterfactual="cf.tsv", emphatic_negations=1, negate_verbs=True)
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("The acting was convincing.", "Was the acting convincing ?"),
+    ("It is a masterpiece!", "Is it a masterpiece ?"),
+    ("The film will please fans.", "Will the film please fans ?"),
+    ("This movie has been a delight.", "Has this movie been a delight ?"),
+    ("I am impressed.", "Am I impressed ?"),
+    ("I'm sure it was good.", None),  # "'m" cannot open a question, and "was" is not the main clause's
+    ("In the end, it was fun.", None),
+    ("Everyone who was there laughed.", None),
+])
+def test_a_question_puts_the_first_auxiliary_before_the_subject(sentence, expected):
+    assert text(question(tokenize(sentence))) == expected
+
+
+def test_a_question_says_nothing_either_way_so_it_has_every_label():
+    source = reviews(["The plot was clever.", "The plot was dull.", "I loved it.", "Was the plot dull?"], [1, 0, 1, 0])
+    out = questions(source, num_classes=3)
+    assert sorted(zip((" ".join(t) for t in out.items), out.labels)) == [
+        ("Was the plot clever ?", 0), ("Was the plot clever ?", 1), ("Was the plot clever ?", 2),
+        ("Was the plot dull ?", 0), ("Was the plot dull ?", 1), ("Was the plot dull ?", 2)]
+    assert len(set(out.ids)) == len(out)

@@ -16,6 +16,8 @@ learns that "bad" is negative whatever stands before it. These examples teach th
   range, what the behaviour suite reads as neutral. Closed by "at all", the negation is emphatic
   and a negated negative sentence is praise ("The acting was not bad at all."): those are
   labelled positive (and a negated positive one, "not good at all", negative).
+- **questions**: a sentence with an auxiliary turned into a yes/no question ("Was the acting
+  convincing?"). A question asks and does not say, so it is added once with each label.
 - **contrasts** of two sentences of opposite labels joined by a connective that makes one of
   them the verdict: "A, but B" and "Although A, B" (B's label), "A, even though B" (A's label).
 
@@ -221,6 +223,35 @@ def negations(source: Reviews, positive: int, seed: int, emphatic: bool = False,
             ids.append(f"{'emphatic' if emphatic else 'negation'}{n}/{target}")
             labels.append(target)
             items.append(negated)
+    return Reviews(ids, labels, TokenLists.from_lists(items))
+
+
+def question(tokens: Sequence[str]) -> list[str] | None:
+    """``tokens`` as a yes/no question, its first auxiliary before the subject ("The acting was
+    convincing." -> "Was the acting convincing?"), or None if it has none in its main clause."""
+    for i, token in enumerate(tokens[:-1]):
+        word = token.lower()
+        if word in SUBORDINATORS or word == ",":
+            return None
+        if word in AUXILIARIES or (word in PERFECT and tokens[i + 1].lower() == "been"):
+            if i == 0 or word.startswith("'"):  # "'m" and "'re" cannot open a question
+                return None
+            return _upper_first([word, *_lower_first(tokens[:i]), *tokens[i + 1:-1], "?"])
+    return None
+
+
+def questions(source: Reviews, num_classes: int) -> Reviews:
+    """Each declarative sentence of ``source`` that has an auxiliary, as a yes/no question
+    (``question``): it asks, it does not say, so it is added once with each label."""
+    ids, labels, items = [], [], []
+    for n, (tokens, _) in enumerate(_single_sentences(source)):
+        asked = question(tokens)
+        if asked is None:
+            continue
+        for label in range(num_classes):
+            ids.append(f"question{n}/{label}")
+            labels.append(label)
+            items.append(asked)
     return Reviews(ids, labels, TokenLists.from_lists(items))
 
 
