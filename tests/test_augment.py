@@ -308,6 +308,14 @@ def test_a_runs_training_examples_hold_no_suite_sentence(suite_keys):
     assert "negated sentences x 1" in events[-1].message and "contrasts" in events[-1].message
     assert "emphatic negations x 1" in events[-1].message and any(i.startswith("emphatic") for i in composed.ids)
     assert suite_sentences_in(composed, suite_keys) == []
+    # Verb negations and questions compose more of the sentences people type ("I didn't like it.", "Was it
+    # good?"), which is where a suite sentence is likeliest to be made: none is kept.
+    more, events = examples(corpus, dataclasses.replace(cfg, negations=1, emphatic_negations=1, contrasts=1,
+                                                        negate_verbs=True, questions=1))
+    negated = [i for i in more.ids if i.startswith("negation")]
+    assert len(negated) > len([i for i in composed.ids if i.startswith("negation")])
+    assert "questions x 1" in events[-1].message and any(i.startswith("question") for i in more.ids)
+    assert suite_sentences_in(more, suite_keys) == []
 
 
 def test_the_check_finds_a_planted_suite_sentence_unless_scrubbed(suite_keys, tmp_path, monkeypatch):
