@@ -104,6 +104,10 @@ def render_card(path: str | os.PathLike) -> str:
         start = f"- Continued from {markdown.code(info['continued_from'])}: its weights and vocabulary were the start"
         if info.get("continued_command"):
             start += f", and it was trained with {markdown.code(info['continued_command'])}"
+        earlier = info.get("earlier_commands") or []
+        if earlier:
+            stages = ", then ".join(markdown.code(c) for c in earlier)
+            start += f", itself continued from a model made by {stages}"
         lines.append(start + ".")
     if info.get("command"):
         lines.append(f"- Command: {markdown.code(info['command'])}")

@@ -36,7 +36,8 @@ HISTORY_NUMBERS = ("train_loss", "val_loss", "val_accuracy")
 INFO_TYPES = {"name": str, "preset": str, "command": str, "created": str, "hardware": str, "torch": str,
               "trained_in": str, "num_parameters": int, "train_size": int, "val_size": int,
               "training_seconds": float, "dataset": str, "processes": int, "positive_label": str,
-              "continued_from": str, "continued_command": str, "data_name": str}
+              "continued_from": str, "continued_command": str, "data_name": str, "earlier_commands": list}
+MAX_STAGES = 20  # commands of the stages before a continued model's start that a header may list
 
 
 class CheckpointError(ValueError):
@@ -229,6 +230,10 @@ def _info(info: dict[str, Any]) -> None:
             _need(isinstance(info[key], str), f"info.{key}", f"must be a string, not {_kind(info[key])}")
         elif kind is int:
             _int(info[key], f"info.{key}")
+        elif kind is list:
+            value = info[key]
+            _need(isinstance(value, list) and len(value) <= MAX_STAGES and all(isinstance(v, str) for v in value),
+                  f"info.{key}", f"must be a list of at most {MAX_STAGES} strings")
         else:
             _num(info[key], f"info.{key}")
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from .checkpoint import load_checkpoint, read_metadata
-from .checkpoint_header import CheckpointError, LanguageModelNotClassifier
+from .checkpoint_header import MAX_STAGES, CheckpointError, LanguageModelNotClassifier
 from .config import ModelConfig, TrainConfig
 from .data import Corpus
 from .data.table import is_table
@@ -93,11 +93,16 @@ def card_facts(cfg: TrainConfig, corpus: Corpus) -> dict[str, Any]:
         facts["positive_label"] = label
     if cfg.init_checkpoint:
         facts["continued_from"] = Path(cfg.init_checkpoint).name
-        # The command that made the start, so a card gives the whole recipe of a two-stage model.
+        # The command that made the start, and those of the stages before it, so a card gives the whole recipe
+        # of a model made in stages.
         try:
-            command = read_metadata(cfg.init_checkpoint)["info"].get("command")
+            start = read_metadata(cfg.init_checkpoint)["info"]
         except CheckpointError:  # not a usable classifier: start_from_checkpoint says what is wrong with it
-            command = None
-        if command:
-            facts["continued_command"] = command
+            start = {}
+        if start.get("command"):
+            facts["continued_command"] = start["command"]
+            earlier = [*start.get("earlier_commands", []), *([start["continued_command"]]
+                                                             if start.get("continued_command") else [])]
+            if earlier:
+                facts["earlier_commands"] = earlier[-MAX_STAGES:]
     return facts

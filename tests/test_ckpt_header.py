@@ -103,6 +103,9 @@ MALFORMED = [
     ("info name a number", set_json("info", put("name", 42)), "info.name"),
     ("info training_seconds a word", set_json("info", put("training_seconds", "long")), "info.training_seconds"),
     ("info num_parameters null", set_json("info", put("num_parameters", None)), "info.num_parameters"),
+    ("info earlier_commands a string", set_json("info", put("earlier_commands", "python x")), "info.earlier_commands"),
+    ("info earlier_commands of numbers", set_json("info", put("earlier_commands", [1, 2])), "info.earlier_commands"),
+    ("info earlier_commands too many", set_json("info", put("earlier_commands", ["x"] * 21)), "info.earlier_commands"),
 ]
 
 

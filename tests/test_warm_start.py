@@ -13,7 +13,8 @@ import torch
 
 from demo.services.registry import ModelRegistry
 from sentiment_core import load_checkpoint, preset, train
-from sentiment_core.checkpoint import read_metadata
+from sentiment_core.card import render_card
+from sentiment_core.checkpoint import read_metadata, update_checkpoint
 from sentiment_core.config import SHIPPED_LM, TrainConfig
 from sentiment_core.events import Status
 
@@ -93,6 +94,15 @@ def test_a_run_continues_a_checkpoint_with_its_vocabulary_architecture_and_weigh
         if name.startswith("fc."):
             continue
         assert torch.allclose(tensor, more.model.state_dict()[name], atol=1e-6), name
+    # A third stage: its card facts give the start's command and the one before it, oldest first.
+    update_checkpoint(tmp_path / "more.safetensors", info={"command": "python -m sentiment_core train Y"})
+    events = run(tmp_path, files["good-first"], "third", init_checkpoint=str(tmp_path / "more.safetensors"), lr=1e-12)
+    assert events[-1].status == "finished", events[-1].error
+    third = load_checkpoint(tmp_path / "third.safetensors")
+    assert third.info["continued_command"] == "python -m sentiment_core train Y"
+    assert third.info["earlier_commands"] == ["python -m sentiment_core train X"]
+    assert ("and it was trained with `python -m sentiment_core train Y`, itself continued from a model made by "
+            "`python -m sentiment_core train X`.") in render_card(tmp_path / "third.safetensors")
 
 
 def test_continuing_on_another_label_set_is_refused(first_model, files, tmp_path):
