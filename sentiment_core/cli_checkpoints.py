@@ -193,11 +193,10 @@ def cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
-# Settings that may differ between seeds of one recipe. A two-stage recipe continues each seed's own
-# first-stage model: its start is per seed too, and the command that made the start is compared
-# instead, less the same per-seed settings as options.
-_PER_SEED_RUN = ("init_seed", "output", "overwrite", "num_threads", "device")
-_PER_SEED = (*_PER_SEED_RUN, "init_checkpoint")
+# Settings that may differ between seeds of one recipe. A recipe in stages continues each seed's own
+# model of the stage before: its start is per seed too, and the commands that made the earlier stages are
+# compared instead, less the same per-seed settings as options.
+_PER_SEED = ("init_seed", "output", "overwrite", "num_threads", "device", "init_checkpoint")
 
 
 def _option_pattern(key: str) -> str:
@@ -208,12 +207,16 @@ def _option_pattern(key: str) -> str:
     return rf"\s--{flag}(?:=|\s+)\S+"
 
 
-_PER_SEED_OPTIONS = re.compile("|".join(_option_pattern(key) for key in _PER_SEED_RUN))
+_PER_SEED_OPTIONS = re.compile("|".join(_option_pattern(key) for key in _PER_SEED))
 
 
-def _first_stage(meta: dict[str, Any]) -> str:
-    """The command that made a continued model's start, less its per-seed options ("" if none)."""
-    return _PER_SEED_OPTIONS.sub("", meta["info"].get("continued_command", ""))
+def _earlier_stages(meta: dict[str, Any]) -> list[str]:
+    """The commands that made a continued model's start and the stages before it, oldest first, less
+    their per-seed options (empty for a model trained in one go)."""
+    info = meta["info"]
+    commands = [*info.get("earlier_commands", []), *([info["continued_command"]] if "continued_command" in info
+                                                      else [])]
+    return [_PER_SEED_OPTIONS.sub("", c) for c in commands]
 
 
 def seed_record(path: str, others: list[str]) -> list[dict[str, Any]]:
@@ -228,7 +231,7 @@ def seed_record(path: str, others: list[str]) -> list[dict[str, Any]]:
     for other in [path, *others]:
         meta = read_metadata(other)
         if (recipe(meta) != recipe(mine) or meta["model_config"] != mine["model_config"]
-                or _first_stage(meta) != _first_stage(mine)):
+                or _earlier_stages(meta) != _earlier_stages(mine)):
             raise ValueError(f"{other} is not the recipe of {path} with another seed")
         metrics = meta["metrics"]
         if "test" not in metrics:

@@ -131,3 +131,23 @@ def test_the_card_names_the_composed_sentences_a_model_trained_on(tmp_path):
     assert ('negated by rule (with "do" where a pronoun and a regular verb open a sentence with no auxiliary: "I '
             'didn\'t love it.") (a negated positive one') in verbs
     assert 'negated and closed by "at all"' in verbs  # said once, with the first of them
+
+
+def test_seeds_of_a_three_stage_recipe_compare_every_earlier_stage_less_its_per_seed_start(tmp_path):
+    from sentiment_core.cli import main
+
+    def third_stage(seed, first_epochs=4):
+        path = seed_checkpoint(tmp_path / f"t{seed}.safetensors", seed, 9, 9,
+                               init_checkpoint=f"runs/b{seed}.safetensors")
+        first = f"python -m sentiment_core train --preset reader --epochs {first_epochs} --init-seed {seed} " \
+                f"--output runs/a{seed}.safetensors"
+        second = f"python -m sentiment_core train --init-checkpoint runs/a{seed}.safetensors --epochs 1 " \
+                 f"--adversarial 0.02 --init-seed {seed} --output runs/b{seed}.safetensors"
+        return update_checkpoint(path, info={"continued_from": f"b{seed}.safetensors", "continued_command": second,
+                                             "earlier_commands": [first]})
+
+    first = third_stage(1)
+    assert main(["card", str(first), "--seeds", str(third_stage(2))]) == 0
+    assert "with 2 initialisation seeds" in first.with_suffix(".md").read_text(encoding="utf-8")
+    # The stage before the start's differs: another recipe.
+    assert main(["card", str(first), "--seeds", str(third_stage(3, first_epochs=2))]) == 1

@@ -87,8 +87,8 @@ def test_the_shipped_language_model_is_an_encoder_that_read_no_validation_review
 def test_the_default_is_fine_tuned_from_the_shipped_language_model_and_every_model_has_its_behaviour_report():
     reader = load_checkpoint(DEFAULT_CHECKPOINT)
     lm = load_language_model(SHIPPED_LM)
-    # Two stages: the reader preset fine-tunes the shipped language model, then an adversarial epoch continues it.
-    first_stage = reader.info["continued_command"]
+    # In stages: the reader preset fine-tunes the shipped language model, then adversarial epochs continue it.
+    first_stage = [*reader.info.get("earlier_commands", []), reader.info["continued_command"]][0]
     assert first_stage.startswith("python -m sentiment_core train --preset reader ")
     assert "--pretrained-lm" not in first_stage  # the preset's: the shipped language model
     assert Path(preset("reader")[1].pretrained_lm).name == SHIPPED_LM.name and reader.vocab.itos == lm.vocab.itos
@@ -113,15 +113,14 @@ def test_the_default_beats_the_bigru_it_replaced_on_the_test_set_and_the_held_ou
 
 
 def test_the_default_reads_the_sentences_of_the_bug_report():
-    """Five of its six sentences, as the issue expects them, in the suite's three bands; the sixth, "Not bad at
-    all!" (expected positive), it reads as neutral (about 36% positive): see the README."""
+    """Its six sentences, as the issue expects them, in the suite's three bands (none was trained on)."""
     predictor = Predictor.from_checkpoint(DEFAULT_CHECKPOINT)
     negative = predictor.predict_batch(["I don't think this was a great film.", "I hated it.", "I did not like it."])
     assert all(p["negative"] > 0.5 for p in negative)
     assert negative[1]["negative"] > 0.8  # "confidently"
     not_negative = predictor.predict_batch(["This movie is not bad.", "It wasn't terrible."])
     assert all(p["positive"] >= 1 / 3 for p in not_negative)  # positive or neutral
-    assert predictor.predict("Not bad at all!")["positive"] >= 1 / 3  # neutral at least
+    assert predictor.predict("Not bad at all!")["positive"] > 2 / 3  # positive
 
 
 def test_the_default_meets_the_behaviour_bars_on_the_held_out_half():
@@ -132,7 +131,7 @@ def test_the_default_meets_the_behaviour_bars_on_the_held_out_half():
 
 
 def test_the_default_fails_fewer_behaviour_tests_than_the_reader_it_replaced():
-    """The composed negations and contrasts, then the adversarial epoch: the held-out half's label, negation and
-    overall failures fall (from 30.6%, 59.9% and 30.0%) at a cost of 0.22 points of test accuracy (see the README)."""
+    """The composed sentences and the adversarial epochs: the held-out half's label, negation and overall failures
+    fall (from 30.6%, 59.9% and 30.0%) at a cost of 0.28 points of test accuracy (see the README)."""
     new, old = (read_metadata(p)["metrics"]["behaviour"]["heldout"]["summary"] for p in (DEFAULT_CHECKPOINT, READER))
     assert all(new[k] < old[k] for k in ("polar", "negation", "overall"))
