@@ -181,7 +181,7 @@ def _transfer_lines(tc: dict[str, Any], info: dict[str, Any]) -> list[str]:
                      "removed from the labelled training text.")
     if tc.get("unpunctuated"):
         lines.append(f"- The final \".\", \"!\" or \"?\" of a training text was dropped with probability "
-                     f"{tc['unpunctuated']:g}, so that a text typed without one reads the same.")
+                     f"{tc['unpunctuated']:g} (batch by batch).")
     if tc.get("identity_swaps"):
         lines.append(f"- Identity-term swaps (counterfactual data augmentation): each nationality, religion, gender "
                      f"or sexuality term of a training batch was replaced, with probability {tc['identity_swaps']:g}, "
