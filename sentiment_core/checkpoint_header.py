@@ -40,6 +40,13 @@ INFO_TYPES = {"name": str, "preset": str, "command": str, "created": str, "hardw
 MAX_STAGES = 20  # commands of the stages before a continued model's start that a header may list
 
 
+def stage_commands(info: dict[str, Any]) -> list[str]:
+    """The commands that made a continued model's start and the stages before it, oldest first, from its
+    header's ``info`` (empty for a model trained in one go)."""
+    start = [info["continued_command"]] if info.get("continued_command") else []
+    return [*info.get("earlier_commands", []), *start]
+
+
 class CheckpointError(ValueError):
     """A checkpoint file is missing, corrupt, foreign or from a newer format."""
 

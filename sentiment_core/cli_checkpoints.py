@@ -28,6 +28,7 @@ from .behaviour import (
 from .calibration import run_behaviour
 from .card import describe_architecture, write_card
 from .checkpoint import load_checkpoint, read_metadata, update_checkpoint
+from .checkpoint_header import stage_commands
 from .cli_options import REPLACED_NOTE, ProgressBars, count_type, field_of, option_type, read_lines, repair_utf8
 from .config import MAX_SAMPLES, TrainConfig
 from .data import EncodedDataset, make_loader
@@ -213,10 +214,7 @@ _PER_SEED_OPTIONS = re.compile("|".join(_option_pattern(key) for key in _PER_SEE
 def _earlier_stages(meta: dict[str, Any]) -> list[str]:
     """The commands that made a continued model's start and the stages before it, oldest first, less
     their per-seed options (empty for a model trained in one go)."""
-    info = meta["info"]
-    commands = [*info.get("earlier_commands", []), *([info["continued_command"]] if "continued_command" in info
-                                                      else [])]
-    return [_PER_SEED_OPTIONS.sub("", c) for c in commands]
+    return [_PER_SEED_OPTIONS.sub("", c) for c in stage_commands(meta["info"])]
 
 
 def seed_record(path: str, others: list[str]) -> list[dict[str, Any]]:

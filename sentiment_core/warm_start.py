@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from .checkpoint import load_checkpoint, read_metadata
-from .checkpoint_header import MAX_STAGES, CheckpointError, LanguageModelNotClassifier
+from .checkpoint_header import MAX_STAGES, CheckpointError, LanguageModelNotClassifier, stage_commands
 from .config import ModelConfig, TrainConfig
 from .data import Corpus
 from .data.table import is_table
@@ -101,8 +101,7 @@ def card_facts(cfg: TrainConfig, corpus: Corpus) -> dict[str, Any]:
             start = {}
         if start.get("command"):
             facts["continued_command"] = start["command"]
-            earlier = [*start.get("earlier_commands", []), *([start["continued_command"]]
-                                                             if start.get("continued_command") else [])]
+            earlier = stage_commands(start)
             if earlier:
                 facts["earlier_commands"] = earlier[-MAX_STAGES:]
     return facts

@@ -9,6 +9,7 @@ from sentiment_core import DEFAULT_CHECKPOINT, Predictor
 from sentiment_core.behaviour import SUITE_VERSION
 from sentiment_core.card import is_card, render_card
 from sentiment_core.checkpoint import load_checkpoint, read_metadata
+from sentiment_core.checkpoint_header import stage_commands
 from sentiment_core.config import SHIPPED_LM, preset
 from sentiment_core.lm_checkpoint import load_language_model
 
@@ -88,7 +89,7 @@ def test_the_default_is_fine_tuned_from_the_shipped_language_model_and_every_mod
     reader = load_checkpoint(DEFAULT_CHECKPOINT)
     lm = load_language_model(SHIPPED_LM)
     # In stages: the reader preset fine-tunes the shipped language model, then adversarial epochs continue it.
-    first_stage = [*reader.info.get("earlier_commands", []), reader.info["continued_command"]][0]
+    first_stage = stage_commands(reader.info)[0]
     assert first_stage.startswith("python -m sentiment_core train --preset reader ")
     assert "--pretrained-lm" not in first_stage  # the preset's: the shipped language model
     assert Path(preset("reader")[1].pretrained_lm).name == SHIPPED_LM.name and reader.vocab.itos == lm.vocab.itos
