@@ -11,6 +11,7 @@ from . import markdown
 from .behaviour import applies_to
 from .card_sections import behaviour_section, calibration_section, recorded_section, seeds_section
 from .checkpoint import read_metadata
+from .data.punctuation import WORD_END_SHARE
 from .data.table import is_table
 from .report import class_table, confusion_table, history_table, metrics_table
 
@@ -86,6 +87,7 @@ def render_card(path: str | os.PathLike) -> str:
         f"- Vocabulary: {mc['vocab_size']:,} tokens (spaCy English tokenizer, "
         f"{'lowercased' if meta['vocab'].get('lowercase') else 'case kept'}), `<pad>` and `<unk>` included",
         f"- Weights stored as {tc.get('save_dtype', 'float32')}; file {Path(path).stat().st_size / 1e6:.1f} MB",
+        *_reading_line(info),
         "",
         "## Training",
         "",
@@ -137,6 +139,17 @@ def render_card(path: str | os.PathLike) -> str:
     return "\n".join(lines)
 
 
+def _reading_line(info: dict[str, Any]) -> list[str]:
+    """How the predictor reads a text that stops on a word, from the share of training texts that did."""
+    share = info.get("word_end_share")
+    if share is None:
+        return []
+    if share < WORD_END_SHARE:
+        return [f"- Reads a text that stops on a word (\"The plot was dull\") with a full stop added: {share:.1%} of "
+                "its training texts end in a word, the rest in a mark, a number or a symbol."]
+    return [f"- Reads texts as typed: {share:.1%} of its training texts end in a word."]
+
+
 def _transfer_lines(tc: dict[str, Any], info: dict[str, Any]) -> list[str]:
     """What a fine-tuned model started from and trained on besides whole reviews (none for other recipes)."""
     lines = []
@@ -156,6 +169,9 @@ def _transfer_lines(tc: dict[str, Any], info: dict[str, Any]) -> list[str]:
     if tc.get("edited_sentences"):
         extra.append(f"the sentences people edited in those pairs, each side labelled as its review "
                      f"({tc['edited_sentences']} cop{'ies' if tc['edited_sentences'] != 1 else 'y'})")
+    if tc.get("claims"):
+        extra.append(f"short claims of training reviews rated 1-2 or 9-10 stars (\"The plot was dull.\"), each "
+                     f"labelled as its review ({tc['claims']} cop{'ies' if tc['claims'] != 1 else 'y'})")
     verbs = (" (with \"do\" where a pronoun and a regular verb open a sentence with no auxiliary: \"I didn't love "
              "it.\")") if tc.get("negate_verbs") else ""
     if tc.get("negations"):
@@ -174,6 +190,10 @@ def _transfer_lines(tc: dict[str, Any], info: dict[str, Any]) -> list[str]:
         extra.append(f"{tc['contrasts']} contrast{'s' if tc['contrasts'] != 1 else ''} per such sentence: two of "
                      "opposite labels joined by \"but\", \"although\", \"even though\" or \"however\", labelled as "
                      "the clause that gives the verdict")
+    if tc.get("pseudo_labels"):
+        teachers = markdown.code(Path(tc["pseudo_labels"]).name)
+        extra.append(f"unlabeled IMDB reviews labelled by the teacher models of {teachers} (their averaged answer, "
+                     f"where it was at least {tc.get('pseudo_min_confidence', 0.9):.0%} sure)")
     if extra:
         examples = f"; {info['train_examples']:,} training examples in all" if info.get("train_examples") else ""
         listed = extra[0] if len(extra) == 1 else "; ".join(extra[:-1]) + "; and " + extra[-1]

@@ -36,7 +36,8 @@ HISTORY_NUMBERS = ("train_loss", "val_loss", "val_accuracy")
 INFO_TYPES = {"name": str, "preset": str, "command": str, "created": str, "hardware": str, "torch": str,
               "trained_in": str, "num_parameters": int, "train_size": int, "val_size": int,
               "training_seconds": float, "dataset": str, "processes": int, "positive_label": str,
-              "continued_from": str, "continued_command": str, "data_name": str, "earlier_commands": list}
+              "continued_from": str, "continued_command": str, "data_name": str, "earlier_commands": list,
+              "word_end_share": float}
 MAX_STAGES = 20  # commands of the stages before a continued model's start that a header may list
 
 

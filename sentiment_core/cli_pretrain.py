@@ -1,4 +1,5 @@
-"""``python -m sentiment_core pretrain``: the language model a classifier can start from."""
+"""``python -m sentiment_core pretrain``: the language model a classifier can start from; and
+``pseudo-label``: unlabeled reviews labelled by teacher models, for a classifier to train on."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from .cli_options import add_config_options, count_type
+from .checkpoint import load_checkpoint
+from .cli_options import ProgressBars, add_config_options, count_type
 from .config import MAX_THREADS
 from .events import Finished, Status, Timing
 from .lm import LMConfig
 from .lm_checkpoint import export_encoder, resume_path
 from .pretrain import LMEpochEnd, LMStarted, LMStep, PretrainConfig, pretrain
+from .pseudo import MAX_TEACHERS, unlabeled_cache, write_pseudo_labels
 
 
 def add_pretrain_parser(sub: Any) -> None:
@@ -48,6 +51,25 @@ def add_pretrain_parser(sub: Any) -> None:
     p.add_argument("target", help="the .safetensors file to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing target")
     p.set_defaults(func=cmd_lm_encoder)
+
+    p = sub.add_parser("pseudo-label", help="label IMDB's unlabeled reviews with teacher models (self-training data)",
+                       description="Average the class probabilities of one or more teacher classifiers over a "
+                       "seeded sample of IMDB's 50,000 unlabeled reviews and write each review's id with them "
+                       "(JSON). 'train --pseudo-labels FILE' then also trains on the reviews the teachers are sure "
+                       "of, labelled with their answer.")
+    p.add_argument("--teacher", action="append", required=True, metavar="CHECKPOINT",
+                   help=f"a teacher classifier; repeat for an ensemble (at most {MAX_TEACHERS}, same labels)")
+    p.add_argument("--data", default="", help="IMDB archive or folder (default: $SENTIMENT_DATA or the download)")
+    p.add_argument("--cache-dir", default="", help="download and token cache folder")
+    p.add_argument("--count", type=count_type(10**6), default=10_000,
+                   help="how many unlabeled reviews to label, a seeded sample (0 = all 50,000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    p.add_argument("--batch-size", type=count_type(4096), default=64, help="reviews per batch")
+    p.add_argument("--num-threads", type=count_type(MAX_THREADS), default=0,
+                   help="CPU threads for torch (0 = torch's default)")
+    p.add_argument("--output", required=True, help="the .json file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.set_defaults(func=cmd_pseudo_label)
 
 
 def _config(cls: type, args: argparse.Namespace) -> Any:
@@ -117,4 +139,22 @@ def cmd_lm_encoder(args: argparse.Namespace) -> int:
         raise ValueError(f"{target} exists; pass --overwrite to replace it")
     path = export_encoder(args.source, target)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_pseudo_label(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    if output.suffix != ".json" or output.name == ".json":
+        raise ValueError(f"the output must be a .json file, not {args.output!r}")
+    if output.exists() and not args.overwrite:
+        raise ValueError(f"{output} exists; pass --overwrite to replace it")
+    if len(args.teacher) > MAX_TEACHERS:
+        raise ValueError(f"{len(args.teacher)} teachers; at most {MAX_TEACHERS}")
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
+    teachers = [load_checkpoint(path) for path in args.teacher]
+    cache = unlabeled_cache(args.data, args.cache_dir, ProgressBars())
+    count = write_pseudo_labels(output, teachers, cache, args.count, args.seed, args.batch_size, ProgressBars())
+    print(f"wrote {output}: {count:,} unlabeled reviews, labelled by {len(teachers)} teacher"
+          f"{'s' if len(teachers) != 1 else ''}")
     return 0

@@ -159,6 +159,11 @@ class TrainConfig:
         0, "with counterfactual: also train on the sentences people edited in its pairs (each side labelled as its "
         "review), this many copies of them (0 = none)", min=0, max=10
     )
+    claims: int = option(
+        0, "with counterfactual: also train on the short claims of training reviews rated 1-2 or 9-10 stars "
+        "themselves ('The plot was dull.'), each labelled as its review: the plain side of what the negations, "
+        "questions and contrasts compose from them; this many copies (0 = none)", min=0, max=10
+    )
     negations: int = option(
         0, "with counterfactual: also train on its edited sentences and the short claims of training reviews rated "
         "1-2 or 9-10 stars, negated by rule ('not' after the auxiliary, or 'I don't think' before): a negated "
@@ -184,6 +189,15 @@ class TrainConfig:
         0, "with counterfactual: also train on pairs of opposite labels of those same sentences joined by 'but', "
         "'although', 'even though' or 'however', labelled as the clause that gives the verdict; this many per "
         "sentence (0 = none)", min=0, max=10
+    )
+    pseudo_labels: str = option(
+        "", "also train on IMDB's unlabeled reviews labelled by teacher models, from this file of "
+        "'python -m sentiment_core pseudo-label': those the teachers are at least pseudo_min_confidence sure of, "
+        "labelled with their answer (IMDB data only)"
+    )
+    pseudo_min_confidence: float = option(
+        0.9, "with pseudo_labels: the teachers' averaged probability of their answer a review needs to be "
+        "trained on", min=0.0, max=1.0
     )
     identity_swaps: float = option(
         0.0, "replace each identity term (nationality, religion, gender, sexuality) of a training batch with this "
@@ -238,7 +252,7 @@ class TrainConfig:
             raise ValueError(f"output must be a {CHECKPOINT_SUFFIX} file, not {self.output!r}")
         if self.pretrained_lm and self.pretrain_embeddings:
             raise ValueError("pretrained_lm brings its own word vectors: leave pretrain_embeddings off")
-        for key in ("edited_sentences", "negations", "emphatic_negations", "questions", "contrasts"):
+        for key in ("edited_sentences", "claims", "negations", "emphatic_negations", "questions", "contrasts"):
             if getattr(self, key) and not self.counterfactual:
                 raise ValueError(f"{key} are taken from the counterfactual pairs: name the counterfactual file")
         if self.negate_verbs and not (self.negations or self.emphatic_negations):

@@ -65,6 +65,7 @@ class Analysis:
     # The class ``running`` and ``attributions`` are about: the positive one of two, else the predicted one.
     target: str = ""
     running_probabilities: dict[str, list[float]] = field(default_factory=dict)  # every class, per point
+    closed: bool = False  # see ``Reading``
 
 
 @dataclass
@@ -100,6 +101,7 @@ class GradientFlow:
     truncated: bool  # see ``Reading``
     cut_at: int | None = None
     replaced: bool = False
+    closed: bool = False
 
 
 @contextlib.contextmanager
@@ -225,7 +227,7 @@ class Explanations:
         count = len(reading.tokens)
         return GradientFlow(reading.tokens, norms.tolist(), list(range(count - 1, -1, -1)), score.item(),
                             self.probability_rows(logits.detach())[0], reading.truncated, reading.cut_at,
-                            reading.replaced)
+                            reading.replaced, reading.closed)
 
     def analyze(self, text: str, max_points: int = RUNNING_POINTS, steps: int = IG_STEPS) -> Analysis:
         """Probabilities, running prediction and word attributions of one text, read once.
@@ -241,7 +243,7 @@ class Explanations:
         return Analysis(reading.tokens, probs, [row[column] for row in rows], positions, attribution.scores,
                         reading.truncated, reading.cut_at, reading.replaced, attribution.completeness_error,
                         attribution.steps, target,
-                        {label: [row[c] for row in rows] for c, label in enumerate(self.labels)})
+                        {label: [row[c] for row in rows] for c, label in enumerate(self.labels)}, reading.closed)
 
 
 class _Simpson:

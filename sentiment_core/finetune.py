@@ -10,7 +10,8 @@ The training loop is ``training.py``'s; this module supplies what differs:
 - ``unfreeze``: gradual unfreezing, the classifier head first, so its random start does not
   send large gradients into the pretrained layers;
 - ``training_examples``: the training reviews plus passages and counterfactual pairs
-  (``data/augment.py``), every behaviour-suite sentence scrubbed out.
+  (``data/augment.py``), sentences composed from them (``data/compose.py``) and unlabeled reviews
+  labelled by teachers (``pseudo.py``), every behaviour-suite sentence scrubbed out.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .data.tokens import word_counts
 from .events import Event, Status
 from .lm import init_classifier
 from .lm_checkpoint import LanguageModelFile, load_language_model
+from .pseudo import pseudo_labelled
 from .vocab import Vocab
 
 POLARITY = {"negative", "positive"}
@@ -87,7 +89,7 @@ def unfreeze(model: nn.Module, step: int, every: int) -> None:
 
 def augments(cfg: TrainConfig) -> bool:
     """Whether a run adds examples to its training reviews (and so scrubs probe sentences)."""
-    return bool(cfg.passages or cfg.counterfactual or cfg.pretrained_lm)
+    return bool(cfg.passages or cfg.counterfactual or cfg.pretrained_lm or cfg.pseudo_labels)
 
 
 @functools.cache
@@ -100,8 +102,8 @@ def _probe_keys() -> frozenset[tuple[str, ...]]:
 
 
 def training_examples(corpus: Corpus, cfg: TrainConfig) -> Generator[Event, None, Reviews]:
-    """The reviews a run trains on: the training split, and with ``cfg.passages`` or
-    ``cfg.counterfactual`` the extra examples, with every behaviour-suite sentence scrubbed out."""
+    """The reviews a run trains on: the training split, and with ``cfg.passages``, ``cfg.counterfactual`` or
+    ``cfg.pseudo_labels`` the extra examples, with every behaviour-suite sentence scrubbed out."""
     if not augments(cfg):
         return corpus.train
     probes = _probe_keys()
@@ -114,6 +116,14 @@ def training_examples(corpus: Corpus, cfg: TrainConfig) -> Generator[Event, None
         more, more_notes = _counterfactual_examples(corpus, cfg, train, probes)
         parts += more
         notes += more_notes
+    if cfg.pseudo_labels:
+        if is_table(cfg.data):
+            raise ValueError("pseudo_labels are IMDB's unlabeled reviews: not for a labelled file")
+        labelled, offered = pseudo_labelled(cfg, corpus.classes, corpus.source_key)
+        labelled, _ = scrub(labelled, probes)
+        parts.append(labelled)
+        notes.append(f"{len(labelled):,} of {offered:,} pseudo-labelled unlabeled reviews (teachers at least "
+                     f"{cfg.pseudo_min_confidence:.0%} sure)")
     yield Status("training examples: " + ", ".join(notes))
     return join(parts)
 
@@ -129,14 +139,22 @@ def _counterfactual_examples(corpus: Corpus, cfg: TrainConfig, train: Reviews,
     pairs, _ = scrub(pairs, probes)
     parts, notes = [pairs], [f"{len(pairs):,} counterfactual reviews ({dropped} pairs with a validation or test "
                              "review left out)"]
-    if not (cfg.edited_sentences or cfg.negations or cfg.emphatic_negations or cfg.questions or cfg.contrasts):
+    if not (cfg.edited_sentences or cfg.claims or cfg.negations or cfg.emphatic_negations or cfg.questions
+            or cfg.contrasts):
         return parts, notes
     edits, _ = scrub(edited_sentences(pairs), probes, drop_whole=True)
     if cfg.edited_sentences:
         parts += [edits] * cfg.edited_sentences
         notes.append(f"{len(edits):,} edited sentences of them x {cfg.edited_sentences}")
     verbs = VerbForms(word_counts(train.items)) if cfg.negate_verbs else None
-    claims = join([edits, rated_claims(train, MAX_RATED_CLAIMS, cfg.model_seed, verbs)])
+    rated = rated_claims(train, MAX_RATED_CLAIMS, cfg.model_seed, verbs)
+    if cfg.claims:
+        # The plain claims beside what is composed from them: without them, "The plot was dull" is seen
+        # mostly inside negations, questions and contrasts that give it another label.
+        plain, _ = scrub(rated, probes, drop_whole=True)
+        parts += [plain] * cfg.claims
+        notes.append(f"{len(plain):,} claims of rated reviews x {cfg.claims}")
+    claims = join([edits, rated])
     if cfg.negations:
         negated, _ = scrub(negations(claims, corpus.classes.index("positive"), cfg.model_seed, verbs=verbs), probes,
                            drop_whole=True)

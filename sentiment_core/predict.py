@@ -10,7 +10,11 @@ Every text goes through one reading rule (``Predictor.read``), whether it comes 
 - a text with no tokens (empty, whitespace, or only ``<br />`` tags) is an ``EmptyTextError``,
   never scored as an unknown word;
 - a long text keeps its first and last tokens (``head_tail``, as in training), and the reading
-  records where the omitted middle was (``cut_at``).
+  records where the omitted middle was (``cut_at``);
+- a text that stops on a word ("The plot was dull") is read with a full stop added, when the model's
+  training texts rarely stop on one (``data/punctuation.WORD_END_SHARE``; reviews end in ".", "!",
+  "?", ")" or "8/10"), so a missing final mark does not move the answer; the reading says so
+  (``closed``).
 
 ``analyze``, the running prediction, word attributions and ``gradient_by_position`` come from
 ``explain.Explanations``, which ``Predictor`` extends.
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
+from .data.punctuation import WORD_END_SHARE, ends_in_word
 from .explain import IG_STEPS, RUNNING_POINTS, Analysis, Attribution, Explanations, GradientFlow
 from .model import class_probabilities
 from .tokenizer import clip_chars, head_tail, tokenize_many
@@ -53,6 +58,7 @@ class Reading:
     truncated: bool  # some of the text was left out (its middle)
     cut_at: int | None  # index in ``tokens`` where the omitted middle was; None when nothing was cut
     replaced: bool  # some characters could not be read (lone surrogates) and were replaced with U+FFFD
+    closed: bool = False  # a full stop was added after the last word (see the module docstring)
 
 
 def readable(text: str) -> tuple[str, bool]:
@@ -84,6 +90,8 @@ class Predictor(Explanations):
         self.max_tokens = max_tokens or trained_limit or DEFAULT_MAX_TOKENS
         # How many tokens head_tail keeps from the front of a long text.
         self._front = _cut_position(head_tail(list(range(self.max_tokens + 1)), self.max_tokens))
+        share = checkpoint.info.get("word_end_share")
+        self.closes_texts = share is not None and share < WORD_END_SHARE
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu", max_tokens: int = 0) -> Predictor:
@@ -122,7 +130,12 @@ class Predictor(Explanations):
             tokens, cut_at = self._keep([next(tokenized) for _ in pieces])
             if not tokens:
                 raise EmptyTextError(f"{'the text' if single else f'text {i + 1}'} has no words to read")
-            readings.append(Reading(tokens, len(pieces) > 1 or cut_at is not None, cut_at, replaced))
+            # Only a text read whole is closed: one cut to the limits is a long review, not a typed sentence.
+            closed = (self.closes_texts and len(pieces) == 1 and cut_at is None and len(tokens) < self.max_tokens
+                      and ends_in_word(tokens))
+            if closed:
+                tokens = [*tokens, "."]
+            readings.append(Reading(tokens, len(pieces) > 1 or cut_at is not None, cut_at, replaced, closed))
         return readings
 
     def read(self, text: str) -> Reading:

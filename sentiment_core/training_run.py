@@ -32,7 +32,7 @@ from .checkpoint import Checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig, default_cache_dir
 from .data import Corpus, EncodedDataset, make_loader
 from .data.identity import IdentitySwap
-from .data.punctuation import DropFinalPunctuation
+from .data.punctuation import DropFinalPunctuation, word_end_share
 from .data.tokens import concat
 from .distributed import Distributed
 from .embeddings import VectorCache, ppmi_svd_vectors, vector_unit
@@ -234,7 +234,8 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
             "precision": "bfloat16 autocast" if uses_bfloat16(device, cfg.precision) else "float32",
             "num_parameters": count_parameters(model), "train_size": len(corpus.train),
             "train_examples": len(train_reviews), "val_size": len(corpus.val),
-            "processes": dist.world_size if dist else 1, "dataset": corpus.description}
+            "processes": dist.world_size if dist else 1, "dataset": corpus.description,
+            "word_end_share": round(word_end_share(corpus.train.items), 4)}
     return Run(cfg, corpus, vocab, model, trainer, dist, device, train_loader, val_loader, optimizer, scheduler,
                total_steps, card, start, swaps, unpunctuate)
 

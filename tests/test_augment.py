@@ -3,6 +3,7 @@ pairs; and no training example a run builds holds a sentence of the behaviour su
 
 import csv
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -309,12 +310,21 @@ def test_a_runs_training_examples_hold_no_suite_sentence(suite_keys):
     assert "emphatic negations x 1" in events[-1].message and any(i.startswith("emphatic") for i in composed.ids)
     assert suite_sentences_in(composed, suite_keys) == []
     # Verb negations and questions compose more of the sentences people type ("I didn't like it.", "Was it
-    # good?"), which is where a suite sentence is likeliest to be made: none is kept.
+    # good?"), which is where a suite sentence is likeliest to be made: none is kept. With them, the plain
+    # claims the rules compose from, each labelled as its extreme review.
     more, events = examples(corpus, dataclasses.replace(cfg, negations=1, emphatic_negations=1, contrasts=1,
-                                                        negate_verbs=True, questions=1))
+                                                        negate_verbs=True, questions=1, claims=2))
     negated = [i for i in more.ids if i.startswith("negation")]
     assert len(negated) > len([i for i in composed.ids if i.startswith("negation")])
     assert "questions x 1" in events[-1].message and any(i.startswith("question") for i in more.ids)
+    claims = [i for i in more.ids if "#claim" in i and not i.startswith(("negation", "emphatic", "question",
+                                                                         "contrast"))]
+    assert claims and len(set(claims)) == len(claims) // 2  # two copies of each
+    assert f"{len(claims) // 2:,} claims of rated reviews x 2" in events[-1].message
+    assert all(re.search(r"_(\d+)#claim", i).group(1) in {"1", "2", "9", "10"} for i in claims)
+    kept = set(claims)
+    labelled = {i: corpus.classes[more.labels[n]] for n, i in enumerate(more.ids) if i in kept}
+    assert all(label == {"pos": "positive", "neg": "negative"}[i.split("/")[0]] for i, label in labelled.items())
     assert suite_sentences_in(more, suite_keys) == []
 
 

@@ -115,9 +115,11 @@ def test_seeds_of_a_two_stage_recipe_each_continue_their_own_first_stage(tmp_pat
 
 def test_the_card_names_the_composed_sentences_a_model_trained_on(tmp_path):
     path = seed_checkpoint(tmp_path / "m.safetensors", 1, 9, 9, counterfactual="pairs.tsv", edited_sentences=2,
-                           negations=1, emphatic_negations=1, questions=1, contrasts=2)
+                           claims=1, negations=1, emphatic_negations=1, questions=1, contrasts=2)
     card = render_card(path)
     assert "the sentences people edited in those pairs, each side labelled as its review (2 copies)" in card
+    assert 'short claims of training reviews rated 1-2 or 9-10 stars ("The plot was dull."), each labelled as ' \
+           'its review (1 copy)' in card
     assert "negated by rule (a negated positive one labelled negative, a negated negative one once with each " \
            "label) (1 copy)" in card
     assert '2 contrasts per such sentence: two of opposite labels joined by "but"' in card
@@ -131,6 +133,10 @@ def test_the_card_names_the_composed_sentences_a_model_trained_on(tmp_path):
     assert ('negated by rule (with "do" where a pronoun and a regular verb open a sentence with no auxiliary: "I '
             'didn\'t love it.") (a negated positive one') in verbs
     assert 'negated and closed by "at all"' in verbs  # said once, with the first of them
+    taught = render_card(seed_checkpoint(tmp_path / "p.safetensors", 1, 9, 9, pseudo_labels="runs/teach.json",
+                                         pseudo_min_confidence=0.95))
+    assert ("unlabeled IMDB reviews labelled by the teacher models of `teach.json` (their averaged answer, where it "
+            "was at least 95% sure)") in taught
 
 
 def test_seeds_of_a_three_stage_recipe_compare_every_earlier_stage_less_its_per_seed_start(tmp_path):

@@ -12,11 +12,19 @@ from sentiment_core.predict import CHARS_PER_TOKEN
 
 
 def test_lone_surrogates_are_replaced_and_said_so(registry):
-    probs, words, _, info = page_outputs(registry, "shipped/default", "great \ud800 film")
-    assert probs is not None and [w for w, _, _ in shown_words(words)] == ["great", "\ufffd", "film"]
+    probs, words, _, info = page_outputs(registry, "shipped/default", "great \ud800 film.")
+    assert probs is not None and [w for w, _, _ in shown_words(words)] == ["great", "\ufffd", "film", "."]
     assert "Some characters could not be read and were replaced" in info
     json.dumps([probs, words, info], ensure_ascii=False).encode("utf-8")  # what Gradio sends must encode
     assert "could not be read" not in page_outputs(registry, "shipped/default", "great film")[3]
+
+
+def test_a_text_that_stops_on_a_word_shows_the_full_stop_the_model_read(registry):
+    # The tiny model's training reviews all end in ".": a typed text without one is read with one.
+    _, words, _, info = page_outputs(registry, "shipped/default", "great film")
+    assert [w for w, _, _ in shown_words(words)] == ["great", "film", "."]
+    assert "it was read with a full stop added" in info
+    assert "full stop added" not in page_outputs(registry, "shipped/default", "great film!")[3]
 
 
 def test_a_text_cut_only_by_the_character_limit_shows_the_cut(registry):

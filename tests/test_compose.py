@@ -120,7 +120,7 @@ def test_rated_claims_are_claims_of_reviews_rated_at_the_extremes():
     assert len(rated_claims(source, 1, seed=0)) == 1
 
 
-@pytest.mark.parametrize("key", ["negations", "emphatic_negations", "questions", "contrasts"])
+@pytest.mark.parametrize("key", ["claims", "negations", "emphatic_negations", "questions", "contrasts"])
 def test_compositions_need_the_counterfactual_file(key):
     with pytest.raises(ValueError, match="name the counterfactual file"):
         TrainConfig(**{key: 1})

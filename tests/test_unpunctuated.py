@@ -1,11 +1,15 @@
 """Final marks dropped from training batches (data/punctuation.py): only a last '.', '!' or '?',
-at the asked rate, reproducible, with the lengths kept right."""
+at the asked rate, reproducible, with the lengths kept right. And a typed text that stops on a word,
+read with a full stop by a model whose training texts rarely stop on one."""
 
 import pytest
 import torch
 
+from sentiment_core import Predictor, load_checkpoint
+from sentiment_core.card import render_card
 from sentiment_core.config import TrainConfig
-from sentiment_core.data.punctuation import DropFinalPunctuation
+from sentiment_core.data import TokenLists
+from sentiment_core.data.punctuation import DropFinalPunctuation, ends_in_word, word_end_share
 from sentiment_core.vocab import Vocab
 
 WORDS = ["<pad>", "<unk>", "the", "film", "was", "it", "great", ".", "!", "?", "...", "!?", ",", "a.k.a"]
@@ -46,3 +50,30 @@ def test_the_rate_is_kept_and_a_seed_gives_the_same_drops():
 def test_the_rate_is_bounded(value):
     with pytest.raises(ValueError, match="unpunctuated"):
         TrainConfig(unpunctuated=value)
+
+
+def test_the_share_of_texts_that_stop_on_a_word():
+    texts = [["A", "great", "film", "."], ["Dull"], ["Rated", "8/10"], ["Fun", ":)"]]
+    assert word_end_share(TokenLists.from_lists(texts)) == 0.25
+    assert word_end_share(TokenLists.from_lists([])) == 0.0
+    assert ends_in_word(["it", "was", "fine"]) and not ends_in_word(["fine", "!"]) and not ends_in_word([])
+
+
+def test_a_text_that_stops_on_a_word_is_read_with_a_full_stop_where_training_texts_rarely_do(tiny_checkpoint):
+    checkpoint = load_checkpoint(tiny_checkpoint)
+    assert checkpoint.info["word_end_share"] == 0.0  # training records it: every synthetic review ends in "."
+    predictor = Predictor(checkpoint)
+    reading = predictor.read("A great film")
+    assert reading.closed and reading.tokens == ["A", "great", "film", "."]
+    assert predictor.predict("A great film") == predictor.predict("A great film.")
+    assert predictor.predict_batch(["A great film", "A dull film"]) == \
+        predictor.predict_batch(["A great film.", "A dull film."])
+    analysis = predictor.analyze("A dull film")
+    assert analysis.closed and analysis.tokens[-1] == "." and len(analysis.attributions) == 4
+    for text in ("A great film.", "A great film!", "A great film...", "Rated 8/10", "Fun :)", "(a great film)"):
+        assert not predictor.read(text).closed, text
+    assert "with a full stop added: 0.0% of its training texts end in a word" in render_card(tiny_checkpoint)
+    # A model whose training texts often stop on a word, or one that never measured it, reads texts as typed.
+    for info in ({"word_end_share": 0.5}, {}):
+        checkpoint.info = info
+        assert Predictor(checkpoint).read("A great film").tokens == ["A", "great", "film"]

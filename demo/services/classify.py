@@ -113,6 +113,7 @@ def explanation_json(result: Analysis, known: list[bool | None]) -> dict[str, An
         "truncated": result.truncated,
         "cut_at": result.cut_at,
         "characters_replaced": result.replaced,
+        "full_stop_added": result.closed,
         "attribution_steps": result.steps,
         "completeness_error": result.completeness_error,
         # Per token: in the model's vocabulary (true), unknown (false), or punctuation (null).

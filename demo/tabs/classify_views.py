@@ -116,6 +116,9 @@ def describe(analysis: Analysis, max_tokens: int, known: list[bool | None]) -> s
     if analysis.truncated:
         lines.append(f"Long text: the model reads at most {max_tokens:,} tokens, from its beginning and its end "
                      "(the middle left out is marked …).")
+    if analysis.closed:
+        lines.append("The text stops on a word, where the model's training texts end with a mark: it was read "
+                     "with a full stop added (the last token).")
     if analysis.replaced:
         lines.append("Some characters could not be read and were replaced (shown as \N{REPLACEMENT CHARACTER}).")
     return "  \n".join([*lines, approximations(analysis)])

@@ -4,16 +4,34 @@ Reviews, passages and the composed sentences all end in ".", "!" or "?", so a cl
 pools its last state learns to read its verdict off that mark: "The movie was great." and "The
 movie was great" can land in different bands. People typing into a box often leave the mark off.
 Dropping it from a share of the training texts, per batch and on token indices, makes its absence
-ordinary; the data, its cache and the epoch's size stay as they are.
+ordinary; the data, its cache and the epoch's size stay as they are. And a model records the share of
+its training texts that end in a word (``word_end_share``): where that is rare, as in reviews, the
+predictor reads a typed text that stops on a word with a full stop added.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from ..vocab import Vocab
+from .tokens import TokenLists
 
 FINAL_MARKS = frozenset(".!?…")
+# A model whose training texts end in a word less often than this reads a text typed without a final mark
+# as if it had a full stop (``Predictor``): for it, a text that stops on a word is out of distribution.
+WORD_END_SHARE = 0.1
+
+
+def ends_in_word(tokens: Sequence[str]) -> bool:
+    """Whether a text's last token is a word ("great"), not a mark, a number or a symbol ("8/10", ":)")."""
+    return bool(tokens) and tokens[-1].isalpha()
+
+
+def word_end_share(items: TokenLists) -> float:
+    """The share of tokenized texts whose last token is a word (0.0 for none)."""
+    return sum(ends_in_word(items[i]) for i in range(len(items))) / len(items) if len(items) else 0.0
 
 
 class DropFinalPunctuation:
