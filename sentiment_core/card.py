@@ -11,7 +11,7 @@ from . import markdown
 from .behaviour import applies_to
 from .card_sections import behaviour_section, calibration_section, recorded_section, seeds_section
 from .checkpoint import read_metadata
-from .data.punctuation import WORD_END_SHARE
+from .data.punctuation import CLOSED_MAX_TOKENS, WORD_END_SHARE
 from .data.table import is_table
 from .report import class_table, confusion_table, history_table, metrics_table
 
@@ -145,8 +145,9 @@ def _reading_line(info: dict[str, Any]) -> list[str]:
     if share is None:
         return []
     if share < WORD_END_SHARE:
-        return [f"- Reads a text that stops on a word (\"The plot was dull\") with a full stop added: {share:.1%} of "
-                "its training texts end in a word, the rest in a mark, a number or a symbol."]
+        return [f"- Reads a short text (at most {CLOSED_MAX_TOKENS} tokens) that stops on a word (\"The plot was "
+                f"dull\") with a full stop added: {share:.1%} of its training texts end in a word, the rest in a mark, "
+                "a number or a symbol."]
     return [f"- Reads texts as typed: {share:.1%} of its training texts end in a word."]
 
 

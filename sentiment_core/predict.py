@@ -11,10 +11,10 @@ Every text goes through one reading rule (``Predictor.read``), whether it comes 
   never scored as an unknown word;
 - a long text keeps its first and last tokens (``head_tail``, as in training), and the reading
   records where the omitted middle was (``cut_at``);
-- a text that stops on a word ("The plot was dull") is read with a full stop added, when the model's
-  training texts rarely stop on one (``data/punctuation.WORD_END_SHARE``; reviews end in ".", "!",
-  "?", ")" or "8/10"), so a missing final mark does not move the answer; the reading says so
-  (``closed``).
+- a short text (``data/punctuation.CLOSED_MAX_TOKENS``) that stops on a word ("The plot was dull") is
+  read with a full stop added, when the model's training texts rarely stop on one
+  (``data/punctuation.WORD_END_SHARE``; reviews end in ".", "!", "?", ")" or "8/10"), so a missing
+  final mark does not move the answer; the reading says so (``closed``).
 
 ``analyze``, the running prediction, word attributions and ``gradient_by_position`` come from
 ``explain.Explanations``, which ``Predictor`` extends.
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
-from .data.punctuation import WORD_END_SHARE, ends_in_word
+from .data.punctuation import CLOSED_MAX_TOKENS, WORD_END_SHARE, ends_in_word
 from .explain import IG_STEPS, RUNNING_POINTS, Analysis, Attribution, Explanations, GradientFlow
 from .model import class_probabilities
 from .tokenizer import clip_chars, head_tail, tokenize_many
@@ -130,9 +130,8 @@ class Predictor(Explanations):
             tokens, cut_at = self._keep([next(tokenized) for _ in pieces])
             if not tokens:
                 raise EmptyTextError(f"{'the text' if single else f'text {i + 1}'} has no words to read")
-            # Only a text read whole is closed: one cut to the limits is a long review, not a typed sentence.
-            closed = (self.closes_texts and len(pieces) == 1 and cut_at is None and len(tokens) < self.max_tokens
-                      and ends_in_word(tokens))
+            # Only a short text is closed: a longer one is a review, scored as reviews are.
+            closed = self.closes_texts and len(tokens) <= CLOSED_MAX_TOKENS and cut_at is None and ends_in_word(tokens)
             if closed:
                 tokens = [*tokens, "."]
             readings.append(Reading(tokens, len(pieces) > 1 or cut_at is not None, cut_at, replaced, closed))

@@ -304,7 +304,8 @@ def finish(run: Run, best: Best, status: str) -> Iterator[Event]:
         labels = list(run.corpus.classes)
         if applies_to(labels):
             clock = time.perf_counter()
-            predictor = Predictor(Checkpoint(model, model.cfg, run.vocab, labels, cfg), run.device)
+            # Read as the saved model will be (its info decides whether a typed text gets a full stop).
+            predictor = Predictor(Checkpoint(model, model.cfg, run.vocab, labels, cfg, info=run.card), run.device)
             extra["behaviour"], short = run_behaviour(predictor.predict_batch, labels)
             extra["calibration"].update(short)
             yield Timing("behaviour suite", time.perf_counter() - clock, "dev and held-out halves")

@@ -118,7 +118,7 @@ def test_words_the_model_does_not_know_are_counted_marked_and_called_out(registr
 
 
 def test_wording_counts_and_lists_words_only(registry):
-    _, _, _, info = page_outputs(registry, "shipped/default", "Great")
+    _, _, _, info = page_outputs(registry, "shipped/default", "10/10")  # one token, not a word: read as typed
     assert re.search(r"from 1 token\b", info)
     _, _, _, info = page_outputs(registry, "shipped/default", "Great, great, great, wonderful, awful, bad, dull.")
     assert ", ," not in info and "*,*" not in info

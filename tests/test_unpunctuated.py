@@ -9,7 +9,7 @@ from sentiment_core import Predictor, load_checkpoint
 from sentiment_core.card import render_card
 from sentiment_core.config import TrainConfig
 from sentiment_core.data import TokenLists
-from sentiment_core.data.punctuation import DropFinalPunctuation, ends_in_word, word_end_share
+from sentiment_core.data.punctuation import CLOSED_MAX_TOKENS, DropFinalPunctuation, ends_in_word, word_end_share
 from sentiment_core.vocab import Vocab
 
 WORDS = ["<pad>", "<unk>", "the", "film", "was", "it", "great", ".", "!", "?", "...", "!?", ",", "a.k.a"]
@@ -72,6 +72,8 @@ def test_a_text_that_stops_on_a_word_is_read_with_a_full_stop_where_training_tex
     assert analysis.closed and analysis.tokens[-1] == "." and len(analysis.attributions) == 4
     for text in ("A great film.", "A great film!", "A great film...", "Rated 8/10", "Fun :)", "(a great film)"):
         assert not predictor.read(text).closed, text
+    long = " ".join(["fine"] * (CLOSED_MAX_TOKENS + 1))  # a review, scored as reviews are
+    assert not predictor.read(long).closed and predictor.read(long[5:]).closed
     assert "with a full stop added: 0.0% of its training texts end in a word" in render_card(tiny_checkpoint)
     # A model whose training texts often stop on a word, or one that never measured it, reads texts as typed.
     for info in ({"word_end_share": 0.5}, {}):

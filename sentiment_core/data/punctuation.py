@@ -22,6 +22,9 @@ FINAL_MARKS = frozenset(".!?…")
 # A model whose training texts end in a word less often than this reads a text typed without a final mark
 # as if it had a full stop (``Predictor``): for it, a text that stops on a word is out of distribution.
 WORD_END_SHARE = 0.1
+# ... when the text is this short: a typed sentence or two. A longer one is a review, read as it is, so
+# the predictor and the scoring of whole reviews (evaluation, the mistakes explorer) agree on it.
+CLOSED_MAX_TOKENS = 64
 
 
 def ends_in_word(tokens: Sequence[str]) -> bool:
