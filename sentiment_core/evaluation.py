@@ -13,12 +13,15 @@ from torch.utils.data import DataLoader
 
 from .config import TrainConfig
 from .data import (
+    BucketBatchSampler,
     DataError,
+    EncodedDataset,
     Progress,
     Reviews,
     Source,
     TokenCache,
     check_data_options,
+    collate,
     imdb_classes,
     is_table,
     load_table_corpus,
@@ -119,6 +122,22 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device | str = 
     confusion = [[int(values[1 + k * t + p]) for p in range(k)] for t in range(k)]
     count = sum(map(sum, confusion))
     return Metrics.from_confusion(values[0] / count if count else 0.0, confusion)
+
+
+@torch.no_grad()
+def dataset_logits(model: nn.Module, dataset: EncodedDataset, batch_size: int, progress: Progress) -> torch.Tensor:
+    """Logits of every review, (N,) or (N, K), in dataset order, from the length-sorted batches ``evaluate`` reads."""
+    model.eval()
+    outputs = model.cfg.num_outputs
+    logits = torch.zeros(len(dataset)) if outputs == 1 else torch.zeros(len(dataset), outputs)
+    done = 0
+    progress("classify", 0, len(dataset))
+    for batch in BucketBatchSampler(dataset.lengths, batch_size, shuffle=False):
+        tokens, lengths, _ = collate([dataset[i] for i in batch])
+        logits[batch] = model(tokens, lengths).float()
+        done += len(batch)
+        progress("classify", done, len(dataset))
+    return logits
 
 
 def no_progress(stage: str, done: int, total: int) -> None:

@@ -24,15 +24,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from .checkpoint import MAX_FILE_BYTES, Checkpoint, load_checkpoint
 from .config import MAX_BATCH, MAX_CLASSES, TrainConfig, default_cache_dir
-from .data import BucketBatchSampler, EncodedDataset, Progress, Source, collate, inspect_table, is_table, resolve_source
+from .data import EncodedDataset, Progress, Source, inspect_table, is_table, resolve_source
 from .data.cache import cache_key
 from .data.formats import sha256_and_line_breaks
 from .data.table import table_format, table_texts
-from .evaluation import EVAL_SPLITS, Metrics, load_split, loss_function, predictions, split_config, targets
+from .evaluation import (
+    EVAL_SPLITS,
+    Metrics,
+    dataset_logits,
+    load_split,
+    loss_function,
+    predictions,
+    split_config,
+    targets,
+)
 from .model import class_probabilities
 from .tempfiles import atomic_file, read_or_discard
 
@@ -124,7 +132,7 @@ def _compute(ckpt: Checkpoint, cfg: TrainConfig, source: Source | None, split: s
     """The errors table, computed: score every review, then fetch the raw texts of the wrong ones."""
     reviews = load_split(cfg, split, progress, source=source, classes=ckpt.labels)
     dataset = EncodedDataset(reviews, ckpt.vocab, cfg.max_tokens)
-    logits = _logits(ckpt.model, dataset, batch_size, progress)  # (N,) or (N, K)
+    logits = dataset_logits(ckpt.model, dataset, batch_size, progress)  # (N,) or (N, K)
     k = len(ckpt.labels)
     truth, pred = dataset.labels, predictions(logits)
     loss = loss_function(k, reduction="sum")(logits, targets(truth, k)).item()
@@ -153,22 +161,6 @@ def _raw_texts(cfg: TrainConfig, source: Source | None, split: str, ids: set[str
             if row in wanted}
     raw = source.read([ARCHIVE_SPLIT[split]])[ARCHIVE_SPLIT[split]]
     return {rid: text for rid, text in zip(raw.ids, raw.items) if rid in ids}
-
-
-@torch.no_grad()
-def _logits(model: nn.Module, dataset: EncodedDataset, batch_size: int, progress: Progress) -> torch.Tensor:
-    """Logits of every review, (N,) or (N, K), in dataset order, from the length-sorted batches ``evaluate`` reads."""
-    model.eval()
-    outputs = model.cfg.num_outputs
-    logits = torch.zeros(len(dataset)) if outputs == 1 else torch.zeros(len(dataset), outputs)
-    done = 0
-    progress("classify", 0, len(dataset))
-    for batch in BucketBatchSampler(dataset.lengths, batch_size, shuffle=False):
-        tokens, lengths, _ = collate([dataset[i] for i in batch])
-        logits[batch] = model(tokens, lengths).float()
-        done += len(batch)
-        progress("classify", done, len(dataset))
-    return logits
 
 
 def _key(checkpoint: str | os.PathLike, source: Source | None, split: str, cfg: TrainConfig) -> str:

@@ -30,9 +30,10 @@ import torch
 from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .data import DataError, Reviews
-from .data.batching import BucketBatchSampler, EncodedDataset, collate
+from .data.batching import EncodedDataset
 from .data.cache import TokenCache, cache_key
 from .data.source import Progress, Source, no_progress, resolve_source
+from .evaluation import dataset_logits
 from .model import class_probabilities
 from .tempfiles import atomic_file
 
@@ -66,17 +67,15 @@ def ensemble_probabilities(teachers: Sequence[Checkpoint], reviews: Reviews, bat
         if teacher.labels != labels:
             raise ValueError(f"the teachers' labels differ: {labels} and {teacher.labels} ({teacher.path})")
     total = torch.zeros(len(reviews), len(labels), dtype=torch.float64)
-    done, steps = 0, len(teachers) * len(reviews)
-    for teacher in teachers:
+    size = len(reviews)
+    steps = len(teachers) * size
+    for n, teacher in enumerate(teachers):
         limit = teacher.train_config.max_tokens if teacher.train_config else 0
         dataset = EncodedDataset(reviews, teacher.vocab, limit)
-        model = teacher.model.eval()
-        with torch.inference_mode():
-            for batch in BucketBatchSampler(dataset.lengths, batch_size, shuffle=False):
-                tokens, lengths, _ = collate([dataset[i] for i in batch])
-                total[batch] += class_probabilities(model(tokens, lengths).double())
-                done += len(batch)
-                progress("label", done, steps)
+        # One "label" bar over all the teachers' passes.
+        logits = dataset_logits(teacher.model, dataset, batch_size,
+                                lambda stage, done, _, before=n * size: progress("label", before + done, steps))
+        total += class_probabilities(logits.double())
     return total / len(teachers)
 
 
