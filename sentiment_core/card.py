@@ -9,7 +9,7 @@ from typing import Any
 
 from . import markdown
 from .behaviour import applies_to
-from .card_sections import behaviour_section, calibration_section, recorded_section, seeds_section
+from .card_sections import behaviour_section, calibration_section, recorded_section, seeds_section, soup_section
 from .checkpoint import read_metadata
 from .data.punctuation import CLOSED_MAX_TOKENS, WORD_END_SHARE
 from .data.table import is_table
@@ -69,12 +69,6 @@ def render_card(path: str | os.PathLike) -> str:
     labels = meta["labels"]
     own_file = is_table(tc.get("data", ""))
     ratings = not own_file and tc.get("imdb_labels") == "rating-bins"
-    pretrained = (", embeddings started from PPMI-SVD word vectors of the training "
-                  + ("rows" if is_table(tc.get("data", "")) else "and 50k unlabeled reviews")
-                  if tc.get("pretrain_embeddings") else "")
-    clip = f"gradient norm clipped at {tc['clip_grad_norm']}" if tc.get("clip_grad_norm") else "no gradient clipping"
-    length = (f"at most {tc['max_tokens']} tokens per review (head and tail)" if tc.get("max_tokens")
-              else "whole reviews")
     lines = [
         f"{CARD_MARKER}{markdown.text(info.get('name') or Path(path).stem)}",
         "",
@@ -92,6 +86,50 @@ def render_card(path: str | os.PathLike) -> str:
         "## Training",
         "",
         _data_line(tc, info, own_file),
+    ]
+    soup = metrics.get("soup")
+    if soup is not None:
+        lines += _soup_lines(soup, info)
+    else:
+        lines += _recipe_lines(tc, info, metrics)
+    if info.get("command"):
+        lines.append(f"- Command: {markdown.code(info['command'])}")
+    lines += ["", "## Results", "", metrics_table({"validation": metrics.get("val"), "test": metrics.get("test")})]
+    scored = metrics.get("test") or metrics.get("val") or {}
+    if scored.get("confusion"):
+        split = "test" if metrics.get("test") else "validation"
+        table = confusion_table(scored["confusion"], labels=labels)
+        if len(labels) == 2:
+            # The wrapper lets the app colour the labels (negative red, positive green); other viewers ignore it.
+            table = "\n".join(['<div class="confusion">', "", table, "", "</div>"])
+        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction):", "", table]
+        if len(labels) > 2:
+            lines += ["", f"Per class ({split}):", "", class_table(scored, labels)]
+    history = metrics.get("history") or []
+    if history:
+        lines += ["", history_table(history)]
+    lines += recorded_section("soup", soup_section, metrics.get("soup"))
+    lines += recorded_section("seeds", seeds_section, metrics.get("seeds"))
+    lines += recorded_section("calibration", calibration_section, metrics.get("calibration"))
+    if not applies_to(labels):
+        lines += ["", "## Behaviour", "", "The behaviour suite does not apply: it tests sentiment polarity (labels "
+                  f"negative and positive), and this model's labels are {', '.join(map(markdown.text, labels))}."]
+    else:
+        lines += recorded_section("behaviour", behaviour_section, metrics.get("behaviour"))
+    limits = FILE_LIMITS if own_file else RATING_LIMITS if ratings else LIMITS
+    lines += ["", "## Known limits", "", limits, *([] if own_file else ["", "## Citation", "", CITATION]), ""]
+    return "\n".join(lines)
+
+
+def _recipe_lines(tc: dict[str, Any], info: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """How a trained model was trained: its recipe, time, extra data and the stages it continued."""
+    pretrained = (", embeddings started from PPMI-SVD word vectors of the training "
+                  + ("rows" if is_table(tc.get("data", "")) else "and 50k unlabeled reviews")
+                  if tc.get("pretrain_embeddings") else "")
+    clip = f"gradient norm clipped at {tc['clip_grad_norm']}" if tc.get("clip_grad_norm") else "no gradient clipping"
+    length = (f"at most {tc['max_tokens']} tokens per review (head and tail)" if tc.get("max_tokens")
+              else "whole reviews")
+    lines = [
         f"- Recipe: AdamW lr {tc.get('lr')}, weight decay {tc.get('weight_decay')}, {tc.get('schedule')} schedule "
         f"with {tc.get('warmup_steps')} warm-up steps, batch {tc.get('batch_size')}, up to {tc.get('epochs')} epochs "
         f"(best epoch by validation accuracy: {metrics.get('best_epoch')}), {clip}, {length}, vocabulary of "
@@ -111,32 +149,20 @@ def render_card(path: str | os.PathLike) -> str:
             stages = ", then ".join(markdown.code(c) for c in earlier)
             start += f", itself continued from a model made by {stages}"
         lines.append(start + ".")
-    if info.get("command"):
-        lines.append(f"- Command: {markdown.code(info['command'])}")
-    lines += ["", "## Results", "", metrics_table({"validation": metrics.get("val"), "test": metrics.get("test")})]
-    scored = metrics.get("test") or metrics.get("val") or {}
-    if scored.get("confusion"):
-        split = "test" if metrics.get("test") else "validation"
-        table = confusion_table(scored["confusion"], labels=labels)
-        if len(labels) == 2:
-            # The wrapper lets the app colour the labels (negative red, positive green); other viewers ignore it.
-            table = "\n".join(['<div class="confusion">', "", table, "", "</div>"])
-        lines += ["", f"Confusion matrix ({split}; rows: truth, columns: prediction):", "", table]
-        if len(labels) > 2:
-            lines += ["", f"Per class ({split}):", "", class_table(scored, labels)]
-    history = metrics.get("history") or []
-    if history:
-        lines += ["", history_table(history)]
-    lines += recorded_section("seeds", seeds_section, metrics.get("seeds"))
-    lines += recorded_section("calibration", calibration_section, metrics.get("calibration"))
-    if not applies_to(labels):
-        lines += ["", "## Behaviour", "", "The behaviour suite does not apply: it tests sentiment polarity (labels "
-                  f"negative and positive), and this model's labels are {', '.join(map(markdown.text, labels))}."]
-    else:
-        lines += recorded_section("behaviour", behaviour_section, metrics.get("behaviour"))
-    limits = FILE_LIMITS if own_file else RATING_LIMITS if ratings else LIMITS
-    lines += ["", "## Known limits", "", limits, *([] if own_file else ["", "## Citation", "", CITATION]), ""]
-    return "\n".join(lines)
+    return lines
+
+
+def _soup_lines(record: Any, info: dict[str, Any]) -> list[str]:
+    """How a model soup was made, in one line; its members are in the Soup section."""
+    try:
+        kept = sum(1 for row in record["candidates"] if row["kept"])
+    except (KeyError, TypeError):
+        return ["- Weights: a model soup whose record is unreadable."]
+    minutes = info.get("training_seconds", 0) / 60
+    return [f"- Weights: the average of {kept} classifiers fine-tuned from one start (a model soup, listed "
+            f"under Soup below); their own runs took {minutes:.1f} min of training in all. "
+            f"Averaged on {markdown.text(hardware(info))} (torch {markdown.text(info.get('torch', '?'))}), "
+            f"{markdown.text(info.get('created', '?'))}."]
 
 
 def _reading_line(info: dict[str, Any]) -> list[str]:

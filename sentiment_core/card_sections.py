@@ -1,5 +1,5 @@
-"""The model card's sections over what training records beyond the splits' figures: the seeds
-of a recipe, the calibration, and the behaviour suite."""
+"""The model card's sections over what training records beyond the splits' figures: the members of
+a model soup, the seeds of a recipe, the calibration, and the behaviour suite."""
 
 from __future__ import annotations
 
@@ -12,7 +12,38 @@ from .behaviour.render import READING
 from .behaviour.runner import SUMMARY_GROUPS
 from .report import reliability_table, render
 
+WORTSMAN = ("Mitchell Wortsman et al. \"Model soups: averaging weights of multiple fine-tuned models improves "
+            "accuracy without increasing inference time.\" ICML 2022.")
 GUO = 'Chuan Guo, Geoff Pleiss, Yu Sun and Kilian Q. Weinberger. "On Calibration of Modern Neural Networks." ICML 2017.'
+
+
+def soup_section(record: dict[str, Any]) -> list[str]:
+    """The candidates of a model soup: their own validation accuracy, which were kept, and their commands."""
+    rows = [["candidate", "own validation accuracy", "in the soup"]]
+    commands = []
+    for n, row in enumerate(record["candidates"], 1):
+        rows.append([f"{n}. {markdown.code(row['file'])}", percent(row["val_accuracy"]),
+                     f"yes (added {_ordinal(row['kept'])})" if row["kept"] else "no"])
+        if row.get("command"):
+            commands.append(f"{n}. {markdown.code(row['command'])}")
+    kept = sum(1 for row in record["candidates"] if row["kept"])
+    if record["rule"] == "greedy":
+        rule = ("tried in order of their own validation accuracy, each kept only where the soup's validation accuracy "
+                f"did not drop (a greedy soup): {kept} of {len(rows) - 1} kept")
+    else:
+        rule = "all of them, with equal weights (a uniform soup)"
+    lines = ["", "## Soup", "",
+             f"The weights are the element-wise average of these classifiers' weights, {rule}. Classifiers "
+             "fine-tuned from one start stay in one basin of the loss, so their average keeps what each learned; "
+             f"unlike an ensemble it reads a text once, as fast as any one of them ({WORTSMAN}).", "",
+             render(rows, "markdown", align="lrl")]
+    if commands:
+        lines += ["", "The candidates were made by:", "", *commands]
+    return lines
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def seeds_section(record: list[dict[str, Any]]) -> list[str]:

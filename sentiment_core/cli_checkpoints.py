@@ -1,4 +1,4 @@
-"""The commands over a trained checkpoint: ``evaluate``, ``errors``, ``predict``, ``card``, ``behaviour``."""
+"""The commands over trained checkpoints: ``evaluate``, ``errors``, ``predict``, ``card``, ``behaviour``, ``soup``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import argparse
 import dataclasses
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm import tqdm
 
 from . import DEFAULT_CHECKPOINT, markdown
@@ -26,20 +28,21 @@ from .behaviour import (
     template_test,
 )
 from .calibration import run_behaviour
-from .card import describe_architecture, write_card
-from .checkpoint import load_checkpoint, read_metadata, update_checkpoint
+from .card import check_card_target, describe_architecture, write_card
+from .checkpoint import check_output, load_checkpoint, read_metadata, save_checkpoint, update_checkpoint
 from .checkpoint_header import stage_commands
 from .cli_options import REPLACED_NOTE, ProgressBars, count_type, field_of, option_type, read_lines, repair_utf8
-from .config import MAX_SAMPLES, TrainConfig
+from .config import MAX_SAMPLES, MAX_THREADS, TrainConfig
 from .data import EncodedDataset, make_loader
 from .evaluation import EVAL_SPLITS, evaluate, load_split, split_config
 from .mistakes import error_table
 from .predict import Predictor
 from .report import class_table, confusion_table, errors_table, metrics_table
+from .soup import MAX_MEMBERS, make_soup
 
 
 def add_checkpoint_parsers(sub: Any) -> None:
-    """The ``evaluate``, ``errors``, ``predict``, ``card`` and ``behaviour`` subcommands."""
+    """The ``evaluate``, ``errors``, ``predict``, ``card``, ``behaviour`` and ``soup`` subcommands."""
     p = sub.add_parser("evaluate", help="metrics of a checkpoint on the test or validation split")
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint file")
     p.add_argument("--data", default="", help="IMDB archive or folder, or a labelled file (default: the "
@@ -112,6 +115,28 @@ def add_checkpoint_parsers(sub: Any) -> None:
     p.add_argument("--lexicon", action="append", default=[], metavar="NAME=WORD,WORD",
                    help="replace or add a lexicon for --template (repeatable)")
     p.set_defaults(func=cmd_behaviour)
+
+    p = sub.add_parser("soup", help="average classifiers fine-tuned from one start into one model (a model soup)",
+                       description="Average the weights of classifiers fine-tuned from one start (the same language "
+                       "model or checkpoint, vocabulary and validation split) into one model that runs as fast as any "
+                       "of them (a model soup, Wortsman et al., 2022). With --greedy the candidates are tried best "
+                       "validation accuracy first, and each is kept only where the soup's validation accuracy does "
+                       "not drop. The soup is temperature-scaled on the validation split, scored on the test split, "
+                       "run through the behaviour suite (a polarity model) and written with its card.")
+    p.add_argument("candidates", nargs="+", metavar="CHECKPOINT", help=f"2 to {MAX_MEMBERS} checkpoints")
+    p.add_argument("--output", required=True, help="the .safetensors file to write")
+    p.add_argument("--greedy", action="store_true", help="keep a candidate only where it does not lower the soup's "
+                   "validation accuracy (default: average them all)")
+    p.add_argument("--data", default="", help="IMDB archive or folder, or the labelled file the candidates trained "
+                   "on (default: theirs if a file, else $SENTIMENT_DATA or the download)")
+    p.add_argument("--cache-dir", default="", help="download and token cache folder")
+    p.add_argument("--save-dtype", default="", choices=("", "float32", "float16"),
+                   help="precision of the saved weights (default: the first candidate's)")
+    p.add_argument("--name", default="", help="model name kept in the file (default: the output's stem)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--num-threads", type=count_type(MAX_THREADS), default=0,
+                   help="CPU threads for torch (0 = torch's default; 1 when another job shares the cores)")
+    p.set_defaults(func=cmd_soup)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -222,6 +247,12 @@ def seed_record(path: str, others: list[str]) -> list[dict[str, Any]]:
     ``others``, which must be the same recipe with another ``init_seed``; seeds the checkpoint already
     records and ``others`` does not name keep their rows, so seeds can be added one run at a time."""
     def recipe(meta: dict[str, Any]) -> dict[str, Any]:
+        soup = meta["metrics"].get("soup")
+        if soup is not None:  # the same rule over the same kinds of candidates, each from this seed's runs
+            if not isinstance(soup, dict) or not isinstance(soup.get("candidates"), list):
+                raise ValueError("the checkpoint's soup record is unreadable")
+            return {"rule": soup.get("rule"), "candidates": sorted(_PER_SEED_OPTIONS.sub("", row.get("command", ""))
+                                                                   for row in soup.get("candidates", []))}
         return {k: v for k, v in (meta["train_config"] or {}).items() if k not in _PER_SEED}
 
     mine = read_metadata(path)
@@ -286,4 +317,29 @@ def cmd_behaviour(args: argparse.Namespace) -> int:
         return 0
     print(f"Checkpoint {markdown.code(repair_utf8(args.checkpoint)[0])}\n")
     print("\n\n".join(map(render_markdown, results)))
+    return 0
+
+
+def cmd_soup(args: argparse.Namespace) -> int:
+    if Path(args.output).suffix != ".safetensors":
+        raise ValueError(f"the output must be a .safetensors file, not {args.output!r}")
+    check_output(args.output, args.overwrite)
+    check_card_target(args.output, args.overwrite)
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
+    candidates = [load_checkpoint(path) for path in args.candidates]
+    first = candidates[0].train_config
+    dtype = args.save_dtype or (first.save_dtype if first else "float32")
+    name, _ = repair_utf8(args.name or Path(args.output).stem)
+    command, _ = repair_utf8("python -m sentiment_core " + shlex.join(sys.argv[1:]))
+    soup = make_soup(candidates, args.data, args.cache_dir, args.greedy, dtype, {"name": name, "command": command},
+                     ProgressBars(), lambda line: print(repair_utf8(line)[0], flush=True))
+    ckpt = soup.checkpoint
+    path = save_checkpoint(args.output, ckpt.model, ckpt.vocab, ckpt.train_config, soup.metrics, soup.info, dtype,
+                           labels=ckpt.labels)
+    card = write_card(path, overwrite=args.overwrite)
+    test = soup.metrics.get("test")
+    print(f"soup of {len(soup.members)}: validation {soup.metrics['val']['accuracy']:.2%}"
+          + (f", test {test['accuracy']:.2%}" if test else "")
+          + f"; wrote {repair_utf8(str(path))[0]} and {repair_utf8(str(card))[0]}")
     return 0

@@ -136,10 +136,8 @@ def _train_tiny(out: Path, **overrides) -> Path:
     """A small bidirectional GRU trained for two epochs on 600 reviews, validated and tested on 200."""
     from sentiment_core import preset, train
 
-    model_cfg, train_cfg = preset(
-        "quick", embed_dim=32, hidden_dim=32, max_train_samples=600, max_eval_samples=200, epochs=2,
-        max_tokens=150, output=str(out), **overrides
-    )
+    settings = dict(embed_dim=32, hidden_dim=32, max_train_samples=600, max_eval_samples=200, epochs=2, max_tokens=150)
+    model_cfg, train_cfg = preset("quick", **{**settings, **overrides, "output": str(out)})
     events = list(train(model_cfg, train_cfg, info={"name": "tiny"}))
     assert events[-1].status == "finished", events[-1]
     return out
