@@ -12,8 +12,8 @@ from .behaviour.render import READING
 from .behaviour.runner import SUMMARY_GROUPS
 from .report import reliability_table, render
 
-WORTSMAN = ("Mitchell Wortsman et al. \"Model soups: averaging weights of multiple fine-tuned models improves "
-            "accuracy without increasing inference time.\" ICML 2022.")
+WORTSMAN = ("Wortsman et al., \"Model soups: averaging weights of multiple fine-tuned models improves accuracy "
+            "without increasing inference time\", ICML 2022")
 GUO = 'Chuan Guo, Geoff Pleiss, Yu Sun and Kilian Q. Weinberger. "On Calibration of Modern Neural Networks." ICML 2017.'
 
 
@@ -22,7 +22,7 @@ def soup_section(record: dict[str, Any]) -> list[str]:
     rows = [["candidate", "own validation accuracy", "in the soup"]]
     commands = []
     for n, row in enumerate(record["candidates"], 1):
-        rows.append([f"{n}. {markdown.code(row['file'])}", percent(row["val_accuracy"]),
+        rows.append([f"{n}. {markdown.code(row['file'])}", f"{row['val_accuracy']:.2%}",
                      f"yes (added {_ordinal(row['kept'])})" if row["kept"] else "no"])
         if row.get("command"):
             commands.append(f"{n}. {markdown.code(row['command'])}")

@@ -103,7 +103,7 @@ def greedy_members(scores: Sequence[Metrics], soup_score: Callable[[list[int]], 
     for i in order[1:]:
         trial = soup_score([*kept, i])
         keep = trial.accuracy >= best.accuracy
-        say(f"candidate {i + 1} added to the soup of {len(kept)}: validation accuracy {trial.accuracy:.2%} "
+        say(f"candidate {i + 1} with the soup of {len(kept)}: validation accuracy {trial.accuracy:.2%} "
             f"({'kept' if keep else 'left out'}; {best.accuracy:.2%} without it)")
         if keep:
             kept, best = [*kept, i], trial

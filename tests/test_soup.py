@@ -6,8 +6,9 @@ import shutil
 import pytest
 import torch
 
+from demo.services.registry import ModelEntry
 from sentiment_core import load_checkpoint
-from sentiment_core.checkpoint import update_checkpoint
+from sentiment_core.checkpoint import read_metadata, update_checkpoint
 from sentiment_core.cli import main
 from sentiment_core.evaluation import Metrics
 from sentiment_core.predict import Predictor
@@ -112,6 +113,9 @@ def test_the_soup_command_writes_a_scored_calibrated_checkpoint_and_its_card(mem
     card = out.with_suffix(".md").read_text(encoding="utf-8")
     assert "(a greedy soup)" in card and "## Soup" in card and f"`{members[0]}`" in card
     assert "- Weights: the average of" in card and "python -m sentiment_core train" not in card.split("## Soup")[0]
+    # The app's model list says what the file is.
+    entry = ModelEntry("runs/soup", out, read_metadata(out), ("x", 0, 0))
+    assert f"the average of {len(kept)} fine-tuned models' weights (a model soup)" in entry.summary()
     # An existing output is kept unless --overwrite.
     assert main(args) == 1 and "exists" in capsys.readouterr().err
     assert main([*args, "--overwrite"]) == 0

@@ -167,6 +167,12 @@ class ModelEntry:
         lines.append(" · ".join(facts) or "no metrics recorded")
         if info.get("created"):
             minutes = info.get("training_seconds", 0) / 60
-            lines.append(f"trained {text(str(info['created']).replace('T', ' '))} on {text(hardware(info))} "
-                         f"in {minutes:.1f} min")
+            created = text(str(info["created"]).replace("T", " "))
+            soup = metrics.get("soup")
+            if isinstance(soup, dict) and isinstance(soup.get("candidates"), list):
+                kept = sum(1 for row in soup["candidates"] if isinstance(row, dict) and row.get("kept"))
+                lines.append(f"the average of {kept} fine-tuned models' weights (a model soup), made {created} "
+                             f"on {text(hardware(info))}; {minutes:.1f} min of training in all")
+            else:
+                lines.append(f"trained {created} on {text(hardware(info))} in {minutes:.1f} min")
         return ("  \n" if markdown else "\n").join(lines)
