@@ -25,7 +25,9 @@ def soup_section(record: dict[str, Any]) -> list[str]:
         rows.append([f"{n}. {markdown.code(row['file'])}", f"{row['val_accuracy']:.2%}",
                      f"yes (added {_ordinal(row['kept'])})" if row["kept"] else "no"])
         if row.get("command"):
-            commands.append(f"{n}. {markdown.code(row['command'])}")
+            stages = ", then ".join(markdown.code(c) for c in row.get("stages") or [])
+            commands.append(f"{n}. {markdown.code(row['command'])}"
+                            + (f", continued from a model made by {stages}" if stages else ""))
     kept = sum(1 for row in record["candidates"] if row["kept"])
     if record["rule"] == "greedy":
         rule = ("tried in order of their own validation accuracy, each kept only where the soup's validation accuracy "

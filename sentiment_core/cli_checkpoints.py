@@ -251,8 +251,9 @@ def seed_record(path: str, others: list[str]) -> list[dict[str, Any]]:
         if soup is not None:  # the same rule over the same kinds of candidates, each from this seed's runs
             if not isinstance(soup, dict) or not isinstance(soup.get("candidates"), list):
                 raise ValueError("the checkpoint's soup record is unreadable")
-            return {"rule": soup.get("rule"), "candidates": sorted(_PER_SEED_OPTIONS.sub("", row.get("command", ""))
-                                                                   for row in soup.get("candidates", []))}
+            return {"rule": soup.get("rule"), "candidates": sorted(
+                [_PER_SEED_OPTIONS.sub("", c) for c in [*row.get("stages", []), row.get("command", "")]]
+                for row in soup["candidates"])}
         return {k: v for k, v in (meta["train_config"] or {}).items() if k not in _PER_SEED}
 
     mine = read_metadata(path)

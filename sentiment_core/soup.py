@@ -26,7 +26,7 @@ import torch
 from .behaviour.runner import applies_to
 from .calibration import calibrate, run_behaviour
 from .checkpoint import Checkpoint
-from .checkpoint_header import MAX_STAGES
+from .checkpoint_header import MAX_STAGES, stage_commands
 from .config import TrainConfig
 from .data import DataError, EncodedDataset, Progress, is_table, make_loader
 from .data.source import no_progress
@@ -160,7 +160,8 @@ def make_soup(candidates: Sequence[Checkpoint], data: str = "", cache_dir: str =
     soup = Checkpoint(model, first.model_config, first.vocab, list(first.labels), train_config, info=card)
     metrics: dict[str, Any] = {"val": val.to_dict(), "calibration": calibration, "soup": {
         "rule": "greedy" if greedy else "uniform",
-        "candidates": [{"file": c.path, "command": c.info.get("command", ""), "val_accuracy": m.accuracy,
+        "candidates": [{"file": c.path, "command": c.info.get("command", ""), "stages": stage_commands(c.info),
+                        "val_accuracy": m.accuracy,
                         "kept": members.index(i) + 1 if i in members else 0}
                        for i, (c, m) in enumerate(zip(candidates, own))]}}
     if test is not None:

@@ -122,18 +122,24 @@ def test_the_soup_command_writes_a_scored_calibrated_checkpoint_and_its_card(mem
 
 
 def test_soups_of_other_seeds_are_one_recipe_in_the_card(members, tmp_path, synthetic_data):
-    soups = []
-    for seed in (1, 2):
+    def soup(seed, first_stage="--epochs 4"):
         candidates = [shutil.copy(path, tmp_path / f"s{seed}-{i}.safetensors") for i, path in enumerate(members)]
         for i, path in enumerate(candidates):
+            start = f"python -m sentiment_core train {first_stage} --init-seed {seed} --output runs/a{seed}.safetensors"
             update_checkpoint(path, info={"command": f"python -m sentiment_core train --lr {i} --init-seed {seed} "
-                                                     f"--output runs/s{seed}-{i}.safetensors"})
-        out = tmp_path / f"soup{seed}.safetensors"
+                                                     f"--init-checkpoint runs/a{seed}.safetensors "
+                                                     f"--output runs/s{seed}-{i}.safetensors",
+                                          "continued_command": start})
+        out = tmp_path / f"soup{seed}-{first_stage[-1]}.safetensors"
         assert main(["soup", *map(str, candidates), "--output", str(out), "--data", str(synthetic_data)]) == 0
-        soups.append(out)
-    assert main(["card", str(soups[0]), "--seeds", str(soups[1])]) == 0
-    assert "## Seeds" in soups[0].with_suffix(".md").read_text(encoding="utf-8")
-    assert main(["card", str(soups[0]), "--seeds", str(members[0])]) == 1  # a single run is another recipe
+        return out
+
+    first, second = soup(1), soup(2)
+    assert main(["card", str(first), "--seeds", str(second)]) == 0
+    card = first.with_suffix(".md").read_text(encoding="utf-8")
+    assert "## Seeds" in card and "continued from a model made by `python -m sentiment_core train --epochs 4" in card
+    assert main(["card", str(first), "--seeds", str(members[0])]) == 1  # a single run is another recipe
+    assert main(["card", str(first), "--seeds", str(soup(3, "--epochs 2"))]) == 1  # another first stage
 
 
 @pytest.mark.parametrize("make, message", [
