@@ -88,13 +88,17 @@ def test_the_shipped_language_model_is_an_encoder_that_read_no_validation_review
 def test_the_default_is_fine_tuned_from_the_shipped_language_model_and_every_model_has_its_behaviour_report():
     reader = load_checkpoint(DEFAULT_CHECKPOINT)
     lm = load_language_model(SHIPPED_LM)
-    # In stages: the reader preset fine-tunes the shipped language model, then adversarial epochs continue it.
-    first_stage = stage_commands(reader.info)[0]
-    assert first_stage.startswith("python -m sentiment_core train --preset reader ")
-    assert "--pretrained-lm" not in first_stage  # the preset's: the shipped language model
+    # In stages: the reader preset fine-tunes the shipped language model, then adversarial epochs continue it;
+    # a soup averages models made so, each continued from its own first stage.
+    soup = reader.metrics.get("soup")
+    chains = ([[*row["stages"], row["command"]] for row in soup["candidates"] if row["kept"]] if soup
+              else [[*stage_commands(reader.info), reader.info["command"]]])
+    for chain in chains:
+        assert len(chain) >= 2 and all(c.startswith("python -m sentiment_core train --preset reader ") for c in chain)
+        assert "--pretrained-lm" not in chain[0]  # the preset's: the shipped language model
+        assert all("--adversarial" in c for c in chain[1:])
     assert Path(preset("reader")[1].pretrained_lm).name == SHIPPED_LM.name and reader.vocab.itos == lm.vocab.itos
-    assert reader.train_config.adversarial > 0 and Path(reader.train_config.init_checkpoint).name == \
-        reader.info["continued_from"]
+    assert reader.train_config.adversarial > 0 and reader.train_config.init_checkpoint
     assert reader.train_config.edited_sentences and reader.train_config.counterfactual
     assert reader.train_config.negations and reader.train_config.contrasts
     assert reader.metrics["calibration"]["temperature"] > 0 and len(reader.metrics["seeds"]) >= 2
