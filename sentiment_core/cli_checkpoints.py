@@ -324,6 +324,8 @@ def cmd_behaviour(args: argparse.Namespace) -> int:
 def cmd_soup(args: argparse.Namespace) -> int:
     if Path(args.output).suffix != ".safetensors":
         raise ValueError(f"the output must be a .safetensors file, not {args.output!r}")
+    if not 2 <= len(args.candidates) <= MAX_MEMBERS:  # before reading any of them
+        raise ValueError(f"a soup needs 2 to {MAX_MEMBERS} checkpoints, not {len(args.candidates)}")
     check_output(args.output, args.overwrite)
     check_card_target(args.output, args.overwrite)
     if args.num_threads:

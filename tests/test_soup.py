@@ -144,6 +144,8 @@ def test_soups_of_other_seeds_are_one_recipe_in_the_card(members, tmp_path, synt
 
 @pytest.mark.parametrize("make, message", [
     (lambda tmp, ckpt: ["soup", str(ckpt), "--output", str(tmp / "a.safetensors")], "2 to 20"),
+    (lambda tmp, ckpt: ["soup", *[str(tmp / f"{i}.safetensors") for i in range(21)], "--output",
+                        str(tmp / "a.safetensors")], "not 21"),
     (lambda tmp, ckpt: ["soup", str(ckpt), str(ckpt), "--output", str(tmp / "b.txt")], ".safetensors file"),
     (lambda tmp, ckpt: ["soup", str(ckpt), str(tmp / "missing.safetensors"), "--output", str(tmp / "c.safetensors")],
      "missing"),
