@@ -20,7 +20,6 @@ import hashlib
 import json
 import math
 import os
-import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ import torch
 
 from .checkpoint import Checkpoint
 from .config import TrainConfig
-from .data import DataError, Reviews
+from .data import DataError, Reviews, seeded_sample
 from .data.batching import EncodedDataset
 from .data.cache import TokenCache, cache_key
 from .data.source import Progress, Source, no_progress, resolve_source
@@ -47,13 +46,6 @@ SPLIT = "unsup"
 def unlabeled_cache(data: str, cache_dir: str = "", progress: Progress = no_progress) -> TokenCache:
     """The token cache of an IMDB archive or folder (its unlabeled split tokenized on first use)."""
     return TokenCache(Source(resolve_source(data, cache_dir, progress), progress), cache_dir)
-
-
-def sample(count: int, size: int, seed: int) -> list[int]:
-    """Sorted indices of ``count`` of ``size`` reviews, seeded (all of them when ``count`` is 0)."""
-    if count <= 0 or count >= size:
-        return list(range(size))
-    return sorted(random.Random(seed).sample(range(size), count))
 
 
 def ensemble_probabilities(teachers: Sequence[Checkpoint], reviews: Reviews, batch_size: int = 64,
@@ -92,7 +84,7 @@ def write_pseudo_labels(path: str | os.PathLike, teachers: Sequence[Checkpoint],
     """Label ``count`` unlabeled reviews of ``cache`` (a seeded sample; 0 = all) with the teachers'
     averaged probabilities and write them to ``path``; the number of reviews written."""
     ids = cache.ids(SPLIT)
-    rows = sample(count, len(ids), seed)
+    rows = seeded_sample(count, len(ids), seed)
     reviews = cache.load({SPLIT: rows}, progress)[SPLIT]
     probabilities = ensemble_probabilities(teachers, reviews, batch_size, progress)
     document = {

@@ -11,7 +11,7 @@ import sentiment_core.pseudo as pseudo
 from sentiment_core import load_checkpoint, load_corpus
 from sentiment_core.cli import main
 from sentiment_core.config import TrainConfig
-from sentiment_core.data import DataError, Reviews, TokenLists
+from sentiment_core.data import DataError, Reviews, TokenLists, seeded_sample
 from sentiment_core.data.cache import cache_key
 from sentiment_core.finetune import training_examples
 from sentiment_core.predict import Predictor
@@ -76,9 +76,9 @@ def test_a_missing_or_huge_file_is_refused_before_it_is_read(tmp_path, monkeypat
 
 
 def test_the_sample_is_seeded_sorted_and_all_when_asked():
-    assert pseudo.sample(0, 5, seed=1) == list(range(5)) == pseudo.sample(9, 5, seed=1)
-    picked = pseudo.sample(3, 100, seed=1)
-    assert picked == sorted(picked) == pseudo.sample(3, 100, seed=1) != pseudo.sample(3, 100, seed=2)
+    assert seeded_sample(0, 5, seed=1) == list(range(5)) == seeded_sample(9, 5, seed=1)
+    picked = seeded_sample(3, 100, seed=1)
+    assert picked == sorted(picked) == seeded_sample(3, 100, seed=1) != seeded_sample(3, 100, seed=2)
 
 
 def test_the_ensemble_averages_each_teachers_calibrated_probabilities(tiny_checkpoint):

@@ -49,7 +49,7 @@ from .source import (
     read_raw,
     resolve_source,
 )
-from .splits import split_indices, stratified_sample
+from .splits import seeded_sample, split_indices, stratified_sample
 from .table import LabelledTable, inspect_table, is_table
 from .tokens import TokenLists
 from .workers import tokenize_stream, tokenize_texts
@@ -87,6 +87,7 @@ __all__ = [
     "read_cache",
     "read_raw",
     "resolve_source",
+    "seeded_sample",
     "split_indices",
     "stratified_sample",
     "token_cache_dir",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from ..config import IMDB_LABELS, TrainConfig, default_cache_dir
 from ..tokenizer import TOKENIZER_VERSION
 from .cache import CACHE_FORMAT, TokenCache, cache_key, write_cache
 from .source import LABELS, SPLITS, DataError, Progress, Reviews, Source, no_progress, resolve_source
-from .splits import table_splits, train_val_test_slices
+from .splits import seeded_sample, table_splits, train_val_test_slices
 from .table import MIN_CLASS_EXAMPLES, LabelledTable, inspect_table, is_table, table_texts
 from .tokens import TokenLists
 from .workers import tokenize_stream
@@ -156,8 +155,7 @@ def _unlabeled_slice(cache: TokenCache, cfg: TrainConfig) -> list[int] | None:
     """Seeded indices of ``max_train_samples`` unlabeled reviews; None (all) when uncapped."""
     if not cfg.max_train_samples:
         return None
-    n = len(cache.ids("unsup"))
-    return sorted(random.Random(cfg.seed).sample(range(n), min(n, cfg.max_train_samples)))
+    return seeded_sample(cfg.max_train_samples, len(cache.ids("unsup")), cfg.seed)
 
 
 def _few_examples(train: Reviews, classes: list[str]) -> list[str]:

@@ -16,6 +16,13 @@ from .source import DataError
 from .table import LabelledTable
 
 
+def seeded_sample(count: int, size: int, seed: int) -> list[int]:
+    """Sorted indices of ``count`` of ``size`` items, seeded (all of them when ``count`` is 0 or too large)."""
+    if count <= 0 or count >= size:
+        return list(range(size))
+    return sorted(random.Random(seed).sample(range(size), count))
+
+
 def stratified_sample(labels: Sequence[int], n: int, seed: int) -> list[int]:
     """Exactly ``n`` sorted indices (all of them when ``n`` is 0 or too large), label shares kept.
 
