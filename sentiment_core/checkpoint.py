@@ -107,6 +107,13 @@ def save_checkpoint(
     return path
 
 
+def round_as_stored(model: SentimentRNN, dtype: str) -> None:
+    """Round ``model``'s weights in place to the precision ``save_checkpoint`` stores them in, so that
+    figures measured after it are those of the saved file."""
+    if dtype != "float32":
+        model.load_state_dict({k: v.to(STORE[dtype]).to(v.dtype) for k, v in model.state_dict().items()})
+
+
 def estimate_checkpoint_bytes(model_cfg: ModelConfig, vocab_words: int, dtype: str = "float32") -> int:
     """About how large a checkpoint of this architecture with ``vocab_words`` words will be."""
     cfg = replace(model_cfg, vocab_size=vocab_words + 2, pad_index=0)

@@ -25,7 +25,7 @@ import torch
 
 from .behaviour.runner import applies_to
 from .calibration import calibrate, run_behaviour
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, round_as_stored
 from .checkpoint_header import MAX_STAGES, stage_commands
 from .config import TrainConfig
 from .data import DataError, EncodedDataset, Progress, is_table, make_loader
@@ -142,7 +142,7 @@ def make_soup(candidates: Sequence[Checkpoint], data: str = "", cache_dir: str =
     model.load_state_dict(average([states[i] for i in members]))
     calibration, val = calibrate(model, val_loader)
     if save_dtype == "float16":
-        model.load_state_dict({k: v.half().float() for k, v in model.state_dict().items()})
+        round_as_stored(model, save_dtype)
         val = evaluate(model, val_loader)
     try:
         test = evaluate(model, loader("test"))

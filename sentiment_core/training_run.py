@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 
 from .behaviour import applies_to
 from .calibration import calibrate, run_behaviour
-from .checkpoint import Checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, round_as_stored, save_checkpoint
 from .config import ModelConfig, TrainConfig, default_cache_dir
 from .data import Corpus, EncodedDataset, make_loader
 from .data.identity import IdentitySwap
@@ -292,7 +292,7 @@ def finish(run: Run, best: Best, status: str) -> Iterator[Event]:
                      f"temperature {extra['calibration']['temperature']:.2f}")
     if cfg.save_dtype == "float16":
         # Report what the saved file will do: round the (calibrated) weights to half precision first.
-        model.load_state_dict({k: v.half().float() for k, v in model.state_dict().items()})
+        round_as_stored(model, cfg.save_dtype)
         val = run.evaluate(run.val_loader)
     if status == "finished" and len(run.corpus.test):
         clock = time.perf_counter()
