@@ -28,8 +28,8 @@ from .behaviour import (
     template_test,
 )
 from .calibration import run_behaviour
-from .card import check_card_target, describe_architecture, write_card
-from .checkpoint import check_output, load_checkpoint, read_metadata, save_checkpoint, update_checkpoint
+from .card import describe_architecture, write_card
+from .checkpoint import load_checkpoint, read_metadata, save_checkpoint, update_checkpoint
 from .checkpoint_header import stage_commands
 from .cli_options import REPLACED_NOTE, ProgressBars, count_type, field_of, option_type, read_lines, repair_utf8
 from .config import MAX_SAMPLES, MAX_THREADS, TrainConfig
@@ -39,6 +39,7 @@ from .mistakes import error_table
 from .predict import Predictor
 from .report import class_table, confusion_table, errors_table, metrics_table
 from .soup import MAX_MEMBERS, make_soup
+from .training import preflight
 
 
 def add_checkpoint_parsers(sub: Any) -> None:
@@ -322,17 +323,16 @@ def cmd_behaviour(args: argparse.Namespace) -> int:
 
 
 def cmd_soup(args: argparse.Namespace) -> int:
-    if Path(args.output).suffix != ".safetensors":
-        raise ValueError(f"the output must be a .safetensors file, not {args.output!r}")
     if not 2 <= len(args.candidates) <= MAX_MEMBERS:  # before reading any of them
         raise ValueError(f"a soup needs 2 to {MAX_MEMBERS} checkpoints, not {len(args.candidates)}")
-    check_output(args.output, args.overwrite)
-    check_card_target(args.output, args.overwrite)
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     candidates = [load_checkpoint(path) for path in args.candidates]
-    first = candidates[0].train_config
-    dtype = args.save_dtype or (first.save_dtype if first else "float32")
+    first = candidates[0].train_config or TrainConfig()
+    dtype = args.save_dtype or first.save_dtype
+    # What a training run checks before it starts: the output's name, that it may be written and has room.
+    preflight(candidates[0].model_config,
+              dataclasses.replace(first, output=args.output, overwrite=args.overwrite, save_dtype=dtype))
     name, _ = repair_utf8(args.name or Path(args.output).stem)
     command, _ = repair_utf8("python -m sentiment_core " + shlex.join(sys.argv[1:]))
     soup = make_soup(candidates, args.data, args.cache_dir, args.greedy, dtype, {"name": name, "command": command},
