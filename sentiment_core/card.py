@@ -9,7 +9,14 @@ from typing import Any
 
 from . import markdown
 from .behaviour import applies_to
-from .card_sections import behaviour_section, calibration_section, recorded_section, seeds_section, soup_section
+from .card_sections import (
+    behaviour_section,
+    calibration_section,
+    recorded_section,
+    seeds_section,
+    soup_section,
+    soup_size,
+)
 from .checkpoint import read_metadata
 from .data.punctuation import CLOSED_MAX_TOKENS, WORD_END_SHARE
 from .data.table import is_table
@@ -154,9 +161,8 @@ def _recipe_lines(tc: dict[str, Any], info: dict[str, Any], metrics: dict[str, A
 
 def _soup_lines(record: Any, info: dict[str, Any]) -> list[str]:
     """How a model soup was made, in one line; its members are in the Soup section."""
-    try:
-        kept = sum(1 for row in record["candidates"] if row["kept"])
-    except (KeyError, TypeError):
+    kept = soup_size(record)
+    if kept is None:
         return ["- Weights: a model soup whose record is unreadable."]
     minutes = info.get("training_seconds", 0) / 60
     return [f"- Weights: the average of {kept} classifiers fine-tuned from one start (a model soup, listed "

@@ -17,6 +17,14 @@ WORTSMAN = ("Wortsman et al., \"Model soups: averaging weights of multiple fine-
 GUO = 'Chuan Guo, Geoff Pleiss, Yu Sun and Kilian Q. Weinberger. "On Calibration of Modern Neural Networks." ICML 2017.'
 
 
+def soup_size(record: Any) -> int | None:
+    """How many candidates a soup record keeps; None for a record that is not one (the header check does not
+    look inside it)."""
+    if not isinstance(record, dict) or not isinstance(record.get("candidates"), list):
+        return None
+    return sum(1 for row in record["candidates"] if isinstance(row, dict) and row.get("kept"))
+
+
 def soup_section(record: dict[str, Any]) -> list[str]:
     """The candidates of a model soup: their own validation accuracy, which were kept, and their commands."""
     rows = [["candidate", "own validation accuracy", "in the soup"]]
@@ -28,7 +36,7 @@ def soup_section(record: dict[str, Any]) -> list[str]:
             stages = ", then ".join(markdown.code(c) for c in row.get("stages") or [])
             commands.append(f"{n}. {markdown.code(row['command'])}"
                             + (f", continued from a model made by {stages}" if stages else ""))
-    kept = sum(1 for row in record["candidates"] if row["kept"])
+    kept = soup_size(record)
     if record["rule"] == "greedy":
         rule = ("tried in order of their own validation accuracy, each kept only where the soup's validation accuracy "
                 f"did not drop (a greedy soup): {kept} of {len(rows) - 1} kept")

@@ -13,6 +13,7 @@ from typing import Any
 
 from sentiment_core import markdown as md
 from sentiment_core.card import describe_architecture, hardware
+from sentiment_core.card_sections import soup_size
 from sentiment_core.data import is_table
 
 POLARITY = ("negative", "positive")  # the classes of an IMDB polarity model, in the checkpoint's order
@@ -168,9 +169,8 @@ class ModelEntry:
         if info.get("created"):
             minutes = info.get("training_seconds", 0) / 60
             created = text(str(info["created"]).replace("T", " "))
-            soup = metrics.get("soup")
-            if isinstance(soup, dict) and isinstance(soup.get("candidates"), list):
-                kept = sum(1 for row in soup["candidates"] if isinstance(row, dict) and row.get("kept"))
+            kept = soup_size(metrics.get("soup"))
+            if kept is not None:
                 lines.append(f"the average of {kept} fine-tuned models' weights (a model soup), made {created} "
                              f"on {text(hardware(info))}; {minutes:.1f} min of training in all")
             else:
