@@ -51,7 +51,8 @@ def resume_path(output: str | os.PathLike) -> Path:
     return path.with_name(path.name.removesuffix(".safetensors") + ".resume.pt")
 
 
-def _is_encoder(key: str) -> bool:
+def is_encoder_key(key: str) -> bool:
+    """Whether a language model's weight is part of the encoder (embedding and recurrence), not the softmax."""
     return not key.startswith("softmax.")
 
 
@@ -77,7 +78,7 @@ def save_language_model(path: str | os.PathLike, model: LanguageModel, vocab: Vo
         "held_out_ids": json.dumps(sorted(held_out_ids), ensure_ascii=False),
     }
     tensors = {k: v.detach().to("cpu", STORE[dtype]).contiguous() for k, v in model.state_dict().items()
-               if not encoder_only or _is_encoder(k)}
+               if not encoder_only or is_encoder_key(k)}
     with atomic_file(path) as f:
         f.write(save_safetensors(tensors, metadata=header))
     return path
@@ -118,7 +119,7 @@ def load_language_model(path: str | os.PathLike) -> LanguageModelFile:
             encoder_only = header.get("parts") == "encoder"
             with torch.device("meta"):
                 expected = {k: tuple(v.shape) for k, v in LanguageModel(cfg).state_dict().items()
-                            if not encoder_only or _is_encoder(k)}
+                            if not encoder_only or is_encoder_key(k)}
             stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
             if stored != expected:
                 raise CheckpointError(path, "the stored tensors do not match the config")

@@ -39,9 +39,10 @@ from torch import nn
 from .config import MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_SEED, MAX_TOKENS, MAX_VOCAB, TrainConfig, check_fields, option
 from .data import Corpus, load_corpus
 from .data.table import is_table
+from .embeddings import ppmi_svd_vectors
 from .events import Event, Finished, Status, Timing
 from .lm import LanguageModel, LMConfig
-from .lm_checkpoint import load_language_model, resume_path, save_language_model
+from .lm_checkpoint import is_encoder_key, load_language_model, resume_path, save_language_model
 from .lm_text import perplexity, prepare_text
 from .model import count_parameters
 from .tempfiles import atomic_file
@@ -79,8 +80,11 @@ class PretrainConfig:
     device: str = option("auto", "auto picks cuda, then mps, then cpu", choices=("auto", "cpu", "cuda", "mps"))
     precision: str = option("auto", "float32, or bfloat16 autocast (auto = bfloat16 on a CUDA GPU that has it)",
                             choices=("auto", "float32", "bfloat16"))
-    init_from: str = option("", "start from this language model's weights (a full file written by an earlier run on "
-                            "the same data, split, vocabulary and architecture): another pass over the text")
+    embedding_init: str = option("random", "how the embedding starts: random, or PPMI-SVD word vectors of the same "
+                                 "text (what the fast preset's classifier starts from)", choices=("random", "ppmi-svd"))
+    init_from: str = option("", "start from this language model's weights (written by an earlier run on the same "
+                            "data, split, vocabulary and architecture): another pass over the text. An encoder "
+                            "alone (lm-encoder) gets a fresh softmax, trained alone during the warm-up steps")
     output: str = option("runs/lm/imdb-lm.safetensors", "where the language model is written (a .safetensors file)")
     save_dtype: str = option("float16", "storage precision of the saved weights", choices=("float32", "float16"))
 
@@ -91,6 +95,8 @@ class PretrainConfig:
             raise ValueError(f"output must be a {LM_SUFFIX} file, not {self.output!r}")
         if is_table(self.data):
             raise ValueError("pretraining reads the IMDB reviews (an archive or aclImdb/ folder), not a labelled file")
+        if self.init_from and self.embedding_init != "random":
+            raise ValueError("init_from brings its own embedding: leave embedding_init at 'random'")
 
     def split_config(self) -> TrainConfig:
         """The classifier's data settings this run's split matches (same data, seed and validation share)."""
@@ -173,8 +179,19 @@ def _pretrain(lm_cfg: LMConfig, cfg: PretrainConfig, corpus: Corpus | None, stop
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, cfg.warmup_steps, total_steps, "cosine"))
     step, trained_s = 0, 0.0
-    history = _continue_from(cfg.init_from, model, text.vocab, corpus.val.ids) if cfg.init_from else []
+    if cfg.embedding_init == "ppmi-svd" and not state_path.exists():  # a resumed run loads its own
+        clock = time.perf_counter()
+        vectors = ppmi_svd_vectors(text.train, text.vocab, lm_cfg.embed_dim, seed=cfg.seed)
+        with torch.no_grad():
+            model.embedding.weight.copy_(vectors)
+        yield Timing("PPMI-SVD word vectors", time.perf_counter() - clock, f"{len(text.train):,} reviews")
+    history, fresh_softmax = (_continue_from(cfg.init_from, model, text.vocab, corpus.val.ids) if cfg.init_from
+                              else ([], False))
     earlier_epochs = len(history)
+    if fresh_softmax:
+        yield Status(f"{cfg.init_from} holds an encoder alone: a fresh softmax learns on its own for the "
+                     f"{cfg.warmup_steps:,} warm-up steps, then the whole model trains")
+    encoder = [p for name, p in model.named_parameters() if is_encoder_key(name)]
     if state_path.exists():
         saved = torch.load(state_path, map_location=device, weights_only=True)
         if saved["settings"] != settings:
@@ -223,6 +240,9 @@ def _pretrain(lm_cfg: LMConfig, cfg: PretrainConfig, corpus: Corpus | None, stop
             loss = torch.stack(losses).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if fresh_softmax and step < cfg.warmup_steps:
+                for p in encoder:  # a random softmax's gradients would only scramble what the encoder knows
+                    p.grad = None
             if cfg.clip_grad_norm:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
             optimizer.step()
@@ -236,7 +256,7 @@ def _pretrain(lm_cfg: LMConfig, cfg: PretrainConfig, corpus: Corpus | None, stop
             epoch_loss += value
             epoch_steps += 1
             tokens = cfg.batch_size * x.size(1) * lm_cfg.num_directions
-            yield LMStep(epoch, step, total_steps, value, scheduler.get_last_lr()[0], tokens / dt,
+            yield LMStep(earlier_epochs + epoch, step, total_steps, value, scheduler.get_last_lr()[0], tokens / dt,
                          time.perf_counter() - start, trained_s / step * (total_steps - step))
             if time.perf_counter() - last_save > cfg.save_every_minutes * 60:
                 save_state()
@@ -253,6 +273,8 @@ def _pretrain(lm_cfg: LMConfig, cfg: PretrainConfig, corpus: Corpus | None, stop
                "train_tokens_per_epoch": min(int(len(text.train.codes) + len(text.train)),
                                              cfg.max_epoch_tokens or 10**12),
                "tokens_per_s": round(tokens_per_s), "trained_s": round(trained_s, 1)}
+    if fresh_softmax:  # the epochs before this run's first trained another softmax, not saved
+        metrics["softmax_fresh_from_epoch"] = earlier_epochs + 1
     card = {**info, "hardware": hardware_description(device), "torch": torch.__version__,
             "num_parameters": count_parameters(model), "train_reviews": len(text.train),
             "val_reviews": len(corpus.val)}
@@ -262,12 +284,12 @@ def _pretrain(lm_cfg: LMConfig, cfg: PretrainConfig, corpus: Corpus | None, stop
     yield Finished("finished", path=str(path), elapsed_s=time.perf_counter() - start)
 
 
-def _continue_from(path: str, model: LanguageModel, vocab: Vocab, held_out: Sequence[str]) -> list[dict[str, Any]]:
+def _continue_from(path: str, model: LanguageModel, vocab: Vocab,
+                   held_out: Sequence[str]) -> tuple[list[dict[str, Any]], bool]:
     """Load the weights of the language model at ``path`` into ``model`` after checking it was trained on the
-    same text with the same vocabulary and architecture; its epoch history, which the new file carries on."""
+    same text with the same vocabulary and architecture: its epoch history, which the new file carries on, and
+    whether the softmax starts fresh (the file holds an encoder alone)."""
     lm = load_language_model(path)
-    if lm.encoder_only:
-        raise ValueError(f"{path} holds only an encoder; another pass needs the full language model (its softmax)")
     if lm.vocab.itos != vocab.itos:
         raise ValueError(f"{path} was built on another vocabulary: train it with the same data, split, vocab_size "
                          "and min_freq")
@@ -276,8 +298,11 @@ def _continue_from(path: str, model: LanguageModel, vocab: Vocab, held_out: Sequ
         raise ValueError(f"{path} has another architecture than this run (cell, sizes or softmax cutoffs)")
     if sorted(lm.held_out_ids) != sorted(held_out):
         raise ValueError(f"{path} held out other reviews than this run's validation slice (another seed or share)")
-    model.load_state_dict(lm.model.state_dict())
-    return list(lm.metrics.get("history", []))
+    weights = lm.model.state_dict()
+    if lm.encoder_only:
+        weights = {k: v for k, v in weights.items() if is_encoder_key(k)}
+    model.load_state_dict(weights, strict=not lm.encoder_only)
+    return list(lm.metrics.get("history", [])), lm.encoder_only
 
 
 def _resume_settings(cfg: PretrainConfig) -> dict[str, Any]:

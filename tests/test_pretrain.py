@@ -18,7 +18,8 @@ from sentiment_core import load_checkpoint
 from sentiment_core.checkpoint import CheckpointError
 from sentiment_core.cli import main
 from sentiment_core.data import Corpus, Reviews, TokenLists
-from sentiment_core.events import Finished, Status
+from sentiment_core.embeddings import ppmi_svd_vectors
+from sentiment_core.events import Finished, Status, Timing
 from sentiment_core.lm import LanguageModel, LMConfig
 from sentiment_core.lm_checkpoint import export_encoder, load_language_model, resume_path, save_language_model
 from sentiment_core.lm_text import batchify, perplexity, prepare_text, review_stream
@@ -180,13 +181,50 @@ def test_another_pass_refuses_a_model_of_other_text_or_vocabulary(tmp_path, chan
     assert done.status == "failed" and message in done.error
 
 
-def test_another_pass_refuses_an_encoder_or_another_architecture(tmp_path):
+def test_another_pass_from_an_encoder_alone_warms_a_fresh_softmax_up_first(tmp_path):
     corpus = repetitive_corpus()
     first = run(LM_CFG, pretrain_config(tmp_path, epochs=1), corpus)[-1]
     encoder = export_encoder(first.path, tmp_path / "encoder.safetensors")
+    start = load_language_model(encoder).model.state_dict()
+    # The warm-up longer than the run: the encoder must come out as it went in, the softmax trained.
+    held = pretrain_config(tmp_path, epochs=1, init_from=str(encoder), warmup_steps=10_000,
+                           output=str(tmp_path / "held.safetensors"))
+    events = run(LM_CFG, held, corpus)
+    assert events[-1].status == "finished", events[-1].error
+    assert any("a fresh softmax" in e.message for e in of(Status, events))
+    after = load_language_model(held.output)
+    for key, value in after.model.state_dict().items():
+        if key.startswith("softmax."):
+            continue
+        assert torch.equal(value, start[key].half().float()), key
+    assert after.metrics["softmax_fresh_from_epoch"] == 2 and [r["epoch"] for r in after.metrics["history"]] == [1, 2]
+    # A short warm-up: the encoder trains after it.
+    cfg = pretrain_config(tmp_path, epochs=1, init_from=str(encoder), warmup_steps=1,
+                          output=str(tmp_path / "lm2.safetensors"))
+    assert run(LM_CFG, cfg, corpus)[-1].status == "finished"
+    moved = load_language_model(cfg.output).model.state_dict()
+    assert not torch.equal(moved["embedding.weight"], start["embedding.weight"].half().float())
+
+
+def test_ppmi_svd_vectors_start_the_embedding(tmp_path):
+    corpus = repetitive_corpus()
+    # A learning rate too small to move anything: the saved embedding is the vectors it started from.
+    cfg = pretrain_config(tmp_path, epochs=1, lr=1e-12, embedding_init="ppmi-svd")
+    events = run(LM_CFG, cfg, corpus)
+    assert events[-1].status == "finished", events[-1].error
+    assert any(e.phase == "PPMI-SVD word vectors" for e in of(Timing, events))
+    text = prepare_text(cfg, corpus)
+    vectors = ppmi_svd_vectors(text.train, text.vocab, LM_CFG.embed_dim, seed=cfg.seed)
+    saved = load_language_model(cfg.output).model.embedding.weight
+    assert torch.allclose(saved, vectors.half().float(), atol=1e-6)
+    with pytest.raises(ValueError, match="brings its own embedding"):
+        pretrain_config(tmp_path, init_from=cfg.output, embedding_init="ppmi-svd")
+
+
+def test_another_pass_refuses_another_architecture(tmp_path):
+    corpus = repetitive_corpus()
+    first = run(LM_CFG, pretrain_config(tmp_path, epochs=1), corpus)[-1]
     out = str(tmp_path / "lm2.safetensors")
-    done = run(LM_CFG, pretrain_config(tmp_path, epochs=1, init_from=str(encoder), output=out), corpus)[-1]
-    assert done.status == "failed" and "only an encoder" in done.error
     wider = dataclasses.replace(LM_CFG, hidden_dim=24)
     done = run(wider, pretrain_config(tmp_path, epochs=1, init_from=first.path, output=out), corpus)[-1]
     assert done.status == "failed" and "another architecture" in done.error
