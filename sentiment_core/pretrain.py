@@ -82,6 +82,8 @@ class PretrainConfig:
                             choices=("auto", "float32", "bfloat16"))
     embedding_init: str = option("random", "how the embedding starts: random, or PPMI-SVD word vectors of the same "
                                  "text (what the fast preset's classifier starts from)", choices=("random", "ppmi-svd"))
+    freeze_embedding: bool = option(False, "keep the embedding as it starts: with --embedding-init ppmi-svd, a "
+                                    "recurrence that learns to read those word vectors")
     init_from: str = option("", "start from this language model's weights (written by an earlier run on the same "
                             "data, split, vocabulary and architecture): another pass over the text. An encoder "
                             "alone (lm-encoder) gets a fresh softmax, trained alone during the warm-up steps")
@@ -165,7 +167,9 @@ def _pretrain(lm_cfg: LMConfig, cfg: PretrainConfig, corpus: Corpus | None, stop
     lm_cfg = dataclasses.replace(lm_cfg, vocab_size=len(text.vocab), pad_index=text.vocab.pad_index)
     set_seed(cfg.seed)
     model = LanguageModel(lm_cfg).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    model.embedding.weight.requires_grad_(not cfg.freeze_embedding)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                                 weight_decay=cfg.weight_decay)
     settings = {"lm": dataclasses.asdict(lm_cfg), "pretrain": _resume_settings(cfg), "vocab": text.vocab.itos}
     epoch_rows = text.rows(1, cfg, 0)
     if epoch_rows.size(1) < 2:
@@ -191,7 +195,7 @@ def _pretrain(lm_cfg: LMConfig, cfg: PretrainConfig, corpus: Corpus | None, stop
     if fresh_softmax:
         yield Status(f"{cfg.init_from} holds an encoder alone: a fresh softmax learns on its own for the "
                      f"{cfg.warmup_steps:,} warm-up steps, then the whole model trains")
-    encoder = [p for name, p in model.named_parameters() if is_encoder_key(name)]
+    encoder = [p for name, p in model.named_parameters() if is_encoder_key(name) and p.requires_grad]
     if state_path.exists():
         saved = torch.load(state_path, map_location=device, weights_only=True)
         if saved["settings"] != settings:

@@ -206,10 +206,10 @@ def test_another_pass_from_an_encoder_alone_warms_a_fresh_softmax_up_first(tmp_p
     assert not torch.equal(moved["embedding.weight"], start["embedding.weight"].half().float())
 
 
-def test_ppmi_svd_vectors_start_the_embedding(tmp_path):
+def test_ppmi_svd_vectors_start_the_embedding_and_can_stay(tmp_path):
     corpus = repetitive_corpus()
-    # A learning rate too small to move anything: the saved embedding is the vectors it started from.
-    cfg = pretrain_config(tmp_path, epochs=1, lr=1e-12, embedding_init="ppmi-svd")
+    # The embedding held: the saved one is the vectors it started from, while the rest trained.
+    cfg = pretrain_config(tmp_path, epochs=1, embedding_init="ppmi-svd", freeze_embedding=True)
     events = run(LM_CFG, cfg, corpus)
     assert events[-1].status == "finished", events[-1].error
     assert any(e.phase == "PPMI-SVD word vectors" for e in of(Timing, events))
@@ -217,6 +217,9 @@ def test_ppmi_svd_vectors_start_the_embedding(tmp_path):
     vectors = ppmi_svd_vectors(text.train, text.vocab, LM_CFG.embed_dim, seed=cfg.seed)
     saved = load_language_model(cfg.output).model.embedding.weight
     assert torch.allclose(saved, vectors.half().float(), atol=1e-6)
+    moving = pretrain_config(tmp_path, epochs=1, embedding_init="ppmi-svd", output=str(tmp_path / "moving.safetensors"))
+    assert run(LM_CFG, moving, corpus)[-1].status == "finished"
+    assert not torch.allclose(load_language_model(moving.output).model.embedding.weight, saved, atol=1e-3)
     with pytest.raises(ValueError, match="brings its own embedding"):
         pretrain_config(tmp_path, init_from=cfg.output, embedding_init="ppmi-svd")
 
