@@ -71,6 +71,7 @@ class Started(Event):
     total_steps: int
     processes: int = 1  # training processes (torchrun); steps are global, each reads its share of a batch
     classes: list[str] = field(default_factory=list)  # class names, in label order
+    epochs: int = 0  # the run's epochs (a preset with fit_steps sets them when the run starts)
 
 
 @dataclass

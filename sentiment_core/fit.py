@@ -53,12 +53,19 @@ def train_examples(stats: DataStats, cfg: TrainConfig) -> int:
 
 def fit_changes(model_cfg: ModelConfig, cfg: TrainConfig, stats: DataStats) -> dict[str, Any]:
     """The settings to change so a preset fits the file: word-vector dimensions no more than its words,
-    a batch small enough for ``MIN_STEPS_PER_EPOCH`` steps, epochs scaled to its size (early stopping on
-    validation when they grow)."""
+    and the batch and epochs of ``schedule_changes``."""
     changes: dict[str, Any] = {}
     if stats.vocab_words is not None and model_cfg.embed_dim > stats.vocab_words:
         changes["embed_dim"] = max(1, stats.vocab_words)
-    n = max(1, train_examples(stats, cfg))
+    return {**changes, **schedule_changes(cfg, train_examples(stats, cfg))}
+
+
+def schedule_changes(cfg: TrainConfig, examples: int) -> dict[str, Any]:
+    """The batch and epochs that fit ``examples`` training examples: a batch small enough for
+    ``MIN_STEPS_PER_EPOCH`` steps, epochs scaled to their number (early stopping on validation when
+    they grow)."""
+    changes: dict[str, Any] = {}
+    n = max(1, examples)
     batch = cfg.batch_size
     while batch > MIN_BATCH and n / batch < MIN_STEPS_PER_EPOCH:
         batch //= 2
@@ -82,7 +89,8 @@ def fitted_preset(name: str, stats: DataStats, **overrides: Any) -> tuple[ModelC
     config, the training config and the changes fitting made."""
     changes = {k: v for k, v in fit_changes(*preset(name), stats).items() if k not in overrides}
     model_cfg, train_cfg = preset(name, **{**changes, **overrides})
-    return model_cfg, train_cfg, changes
+    # Fitted here, where the plan can show it: a preset that fits itself when its run starts does not again.
+    return model_cfg, dataclasses.replace(train_cfg, fit_steps=False), changes
 
 
 def expected_seconds(name: str, stats: DataStats, cfg: TrainConfig) -> float:
@@ -137,5 +145,5 @@ def fit_to_file(model_cfg: ModelConfig, cfg: TrainConfig, class_counts: dict[str
     changes = {k: v for k, v in fit_changes(model_cfg, cfg, DataStats(class_counts)).items() if k not in given}
     model_names = {f.name for f in dataclasses.fields(ModelConfig)}
     model_cfg = dataclasses.replace(model_cfg, **{k: v for k, v in changes.items() if k in model_names})
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if k not in model_names})
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if k not in model_names}, fit_steps=False)
     return model_cfg, cfg, changes

@@ -100,6 +100,7 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: threa
     if run is None:
         yield Finished("stopped", elapsed_s=time.perf_counter() - start)
         return
+    cfg = run.cfg  # fitted to the data when the preset asks (fit_steps)
     best: Best | None = None
     status, epochs_without_gain = "finished", 0
     for epoch in range(1, cfg.epochs + 1):

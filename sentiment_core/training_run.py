@@ -39,6 +39,7 @@ from .embeddings import VectorCache, ppmi_svd_vectors, vector_unit
 from .evaluation import Metrics, evaluate
 from .events import CheckpointSaved, Event, Finished, Started, Status, Timing
 from .finetune import init_from_lm, param_groups, start_from_lm, training_examples
+from .fit import REFERENCE_EXAMPLES, schedule_changes
 from .heartbeat import with_progress
 from .model import SentimentRNN, count_parameters
 from .predict import Predictor
@@ -156,6 +157,8 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
     clock = time.perf_counter()
     if cfg.unfreeze_steps and dist:
         raise ValueError("gradual unfreezing (unfreeze_steps) needs a single process")
+    if cfg.fit_steps:
+        cfg = yield from _fit_schedule(cfg, len(corpus.train))
     lm = weights = None
     facts = card_facts(cfg, corpus)  # the positive class checked against the data's before anything is built
     if cfg.pretrained_lm:
@@ -221,7 +224,7 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
     total_steps = steps_per_epoch * cfg.epochs
     yield Started(str(device), count_parameters(model), len(vocab), len(corpus.train), len(corpus.val),
                   len(corpus.test), steps_per_epoch, total_steps, dist.world_size if dist else 1,
-                  list(corpus.classes))
+                  list(corpus.classes), cfg.epochs)
     groups = param_groups(model, cfg.lr, cfg.lr_decay) if cfg.lr_decay != 1 else model.parameters()
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -251,6 +254,18 @@ def run_loader(dataset: EncodedDataset, batch_size: int, shuffle: bool, seed: in
     # processes: each reads its share of every batch (training) or of the batches (evaluation).
     return make_loader(dataset, batch_size, shuffle=shuffle, seed=seed, pin_memory=device.type == "cuda",
                        num_replicas=dist.world_size if dist else 1, rank=dist.rank if dist else 0)
+
+
+def _fit_schedule(cfg: TrainConfig, reviews: int) -> Generator[Event, None, TrainConfig]:
+    """``cfg`` with the batch and epochs fitted to ``reviews`` training reviews (``fit.schedule_changes``)."""
+    changes = schedule_changes(cfg, reviews)
+    if not changes:
+        return cfg
+    fitted = dataclasses.replace(cfg, **changes)
+    stop = f", stopping after {fitted.patience} without validation gain" if fitted.patience else ""
+    yield Status(f"fitted to {reviews:,} training reviews: batches of {fitted.batch_size} and up to {fitted.epochs} "
+                 f"epochs{stop} (the preset's {cfg.batch_size} and {cfg.epochs} are for {REFERENCE_EXAMPLES:,})")
+    return fitted
 
 
 def _word_vectors(corpus: Corpus, vocab: Vocab, dim: int, cfg: TrainConfig,

@@ -11,7 +11,15 @@ from small_files import NOISE, good_bad_csv, tickets_csv
 from demo.services import data_plan
 from sentiment_core.config import preset
 from sentiment_core.data import inspect_table, load_corpus
-from sentiment_core.fit import DataStats, fit_changes, fitted_preset, majority_note, plan_lines, preset_for
+from sentiment_core.fit import (
+    DataStats,
+    fit_changes,
+    fitted_preset,
+    majority_note,
+    plan_lines,
+    preset_for,
+    schedule_changes,
+)
 from sentiment_core.training import Finished, train
 
 
@@ -69,3 +77,12 @@ def test_a_run_no_better_than_the_majority_class_says_so():
     assert "most common class (80.0%)" in majority_note({"accuracy": 0.82, "confusion": [[80, 0], [18, 2]]})
     assert majority_note({"accuracy": 0.9, "confusion": [[50, 5], [5, 40]]}) == ""
     assert majority_note({}) == ""
+
+
+def test_a_preset_that_fits_itself_in_its_run_is_fitted_once_for_a_file():
+    stats = DataStats({"good": 500, "bad": 500})
+    _, train_cfg, changes = fitted_preset("transfer", stats)
+    assert changes["batch_size"] < 128 and changes["epochs"] > 2  # fitted here, where the plan shows it
+    assert not train_cfg.fit_steps  # so the run does not fit it again
+    assert preset("transfer")[1].fit_steps and not preset("fast")[1].fit_steps
+    assert schedule_changes(preset("transfer")[1], 22_500) == {}  # what the presets were tuned on

@@ -10,7 +10,7 @@ from sentiment_core.behaviour import SUITE_VERSION
 from sentiment_core.card import is_card, render_card
 from sentiment_core.checkpoint import load_checkpoint, read_metadata
 from sentiment_core.checkpoint_header import stage_commands
-from sentiment_core.config import SHIPPED_LM, preset
+from sentiment_core.config import SHIPPED_LM, SHIPPED_SMALL_LM, preset
 from sentiment_core.lm_checkpoint import load_language_model
 
 TUTORIAL = DEFAULT_CHECKPOINT.with_name("tutorial-rnn.safetensors")
@@ -83,6 +83,18 @@ def test_the_shipped_language_model_is_an_encoder_that_read_no_validation_review
     assert len(lm.held_out_ids) == 2_500 and len(lm.vocab) == 25_002
     assert all(p < 150 for p in lm.metrics["val_perplexity"].values())  # forward and backward
     assert lm.pretrain_config["seed"] == 1234 and lm.pretrain_config["val_fraction"] == 0.1
+
+
+def test_the_transfer_presets_language_model_reads_fasts_word_vectors_and_read_no_validation_review():
+    lm, big = load_language_model(SHIPPED_SMALL_LM), load_language_model(SHIPPED_LM)
+    assert SHIPPED_SMALL_LM.stat().st_size < 10_000_000 and lm.encoder_only
+    model_cfg, train_cfg = preset("transfer")
+    assert Path(train_cfg.pretrained_lm) == SHIPPED_SMALL_LM and train_cfg.fit_steps
+    assert (lm.model.cfg.embed_dim, lm.model.cfg.hidden_dim) == (model_cfg.embed_dim, model_cfg.hidden_dim)
+    # The embedding is the PPMI-SVD vectors it started from, held while the recurrence learned to read them.
+    assert lm.pretrain_config["embedding_init"] == "ppmi-svd" and lm.pretrain_config["freeze_embedding"]
+    assert sorted(lm.held_out_ids) == sorted(big.held_out_ids) and len(lm.held_out_ids) == 2_500
+    assert lm.vocab.itos == big.vocab.itos and all(p < 250 for p in lm.metrics["val_perplexity"].values())
 
 
 def test_the_default_is_fine_tuned_from_the_shipped_language_model_and_every_model_has_its_behaviour_report():

@@ -48,9 +48,9 @@ def test_short_run_beats_chance_clearly(slice_corpus, tmp_path):
     assert Predictor(ckpt).predict("A wonderful, moving film. Brilliant acting!")["positive"] > 0.5
 
 
-def train_until(corpus, output, when) -> list:
-    """Every event of a 3-epoch quick run whose stop flag is set once ``when(event)`` holds."""
-    model_cfg, train_cfg = preset("quick", output=str(output), epochs=3)
+def train_until(corpus, output, when, configs=None) -> list:
+    """Every event of a run (default: a 3-epoch quick one) whose stop flag is set once ``when(event)`` holds."""
+    model_cfg, train_cfg = configs or preset("quick", output=str(output), epochs=3)
     stop = threading.Event()
     events = []
     for event in train(model_cfg, train_cfg, corpus, stop=stop):
@@ -167,3 +167,18 @@ def test_bfloat16_autocast_trains_and_scores_like_float32(slice_corpus, tmp_path
     full, mixed = evaluate(ckpt.model, loader), evaluate(ckpt.model, loader, precision="bfloat16")
     assert mixed.count == full.count == 200 and abs(mixed.accuracy - full.accuracy) < 0.02
     assert mixed.accuracy == done.test["accuracy"]  # the run's own test figure is the autocast one
+
+
+def test_fit_steps_fits_the_batch_and_epochs_to_the_training_set_when_the_run_starts(slice_corpus, tmp_path):
+    # 600 training reviews at the preset's batch of 128 would be 5 steps an epoch: the run halves the batch
+    # to 16 (38 steps) and takes as many steps as 2 epochs of 22,500 (352), in 9 epochs stopped early.
+    model_cfg, train_cfg = preset("quick", output=str(tmp_path / "f.safetensors"), batch_size=128, epochs=2,
+                                  fit_steps=True)
+    events = train_until(slice_corpus, tmp_path / "f.safetensors", lambda e: isinstance(e, Step) and e.step == 3,
+                         (model_cfg, train_cfg))
+    note = next(e.message for e in events if e.kind == "Status" and "fitted to" in e.message)
+    assert note.startswith("fitted to 600 training reviews: batches of 16 and up to 9 epochs, stopping after 3")
+    started = next(e for e in events if isinstance(e, Started))
+    assert started.epochs == 9 and started.steps_per_epoch == 38
+    ckpt = load_checkpoint(events[-1].path)
+    assert (ckpt.train_config.batch_size, ckpt.train_config.epochs, ckpt.train_config.patience) == (16, 9, 3)

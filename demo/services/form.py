@@ -86,9 +86,11 @@ FIELDS = tuple(f.name for f in FORM)
 BY_NAME = {f.name: f for f in FORM}
 SECTIONS = tuple(dict.fromkeys(f.section for f in FORM))
 DEVICE_NAMES = {"auto": "auto", "cpu": "CPU", "cuda": "GPU (CUDA)", "mps": "Apple GPU (MPS)"}
-# The CPU-friendly ones first: "fast" (~90% in minutes) is the default, then "quick" (seconds), then
-# "small" (the choice for a small file of your own).
-PRESET_ORDER = tuple(sorted(PRESETS, key=lambda name: (name != "fast", name != "quick", name != "small", name)))
+# The CPU-friendly ones first: "fast" (~90% in minutes) is the default, then "quick" (seconds), "transfer"
+# (fast from a pretrained language model: the one for a few labelled reviews), then "small" (the choice for a
+# small file of your own).
+PRESET_ORDER = tuple(sorted(PRESETS, key=lambda name: (name != "fast", name != "quick", name != "transfer",
+                                                     name != "small", name)))
 _NAME_RE = re.compile(r"[^A-Za-z0-9_-]+")
 
 

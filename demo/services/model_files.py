@@ -93,8 +93,8 @@ def upload_name(name: object, upload: str) -> str:
 
 def _refusal(shown: str, exc: CheckpointError) -> UserInputError:
     if isinstance(exc, LanguageModelNotClassifier):
-        return UserInputError(f"{shown} is a pretrained language model (what the Train tab's 'reader' preset "
-                              "starts from), not a classifier: it cannot classify reviews.")
+        return UserInputError(f"{shown} is a pretrained language model (what the Train tab's 'reader' and "
+                              "'transfer' presets start from), not a classifier: it cannot classify reviews.")
     return UserInputError(f"{shown} cannot be used: {exc.problem}.")
 
 

@@ -35,9 +35,10 @@ from .train_form import form_updates, lay_out_controls
 DISABLED = ("## Training is disabled on this server\nThis deployment only classifies with the models it has. "
             "Run the app yourself (`python app.py`) to train models; see the README.")
 PRESET_INFO = ("fills the settings below; 'fast' reaches 91% in two to three minutes on a 2-core CPU, 'quick' "
-               "trains a small model on a slice in under a minute, 'reader' fine-tunes the shipped language model "
-               "(transfer learning: it learns far more from a few labelled reviews), 'tutorial' is the original "
-               "PyTorch sentiment tutorial's RNN")
+               "trains a small model on a slice in under a minute, 'transfer' is 'fast' started from a pretrained "
+               "language model (transfer learning: it learns far more from a few labelled reviews; try 1,000), "
+               "'reader' fine-tunes the larger language model the shipped readers came from (slow on a CPU), "
+               "'tutorial' is the original PyTorch sentiment tutorial's RNN")
 
 
 def _running(run: Run | None) -> str | None:

@@ -40,7 +40,7 @@ def status_markdown(run: Run | None) -> str:
     elif run.status == "training":
         head = f"**Training {run.name}** on `{started['device']}`" if started else f"**Training {run.name}**"
         if step:
-            epochs = run.settings.get("epochs", "?")
+            epochs = (started and started.get("epochs")) or run.settings.get("epochs", "?")
             head += (f" · epoch {step['epoch']}/{epochs} · step {step['step']:,}/{step['total_steps']:,} "
                      f"({step['step'] / step['total_steps']:.0%}) · {step['tokens_per_s']:,.0f} tokens/s · "
                      f"elapsed {_clock(time.time() - run.started_at)} since Start · ETA {_clock(step['eta_s'])}")
@@ -81,7 +81,9 @@ def _current_phase(run: Run) -> str:
     epoch = step["epoch"] if step else 1
     if f"epoch {epoch}" not in done:
         return f"epoch {epoch}"
-    return "testing" if epoch >= run.settings.get("epochs", epoch) else f"epoch {epoch + 1}"
+    started = run.last("Started")
+    epochs = (started and started.get("epochs")) or run.settings.get("epochs", epoch)
+    return "testing" if epoch >= epochs else f"epoch {epoch + 1}"
 
 
 def timings_markdown(run: Run | None, now: float | None = None) -> str:
