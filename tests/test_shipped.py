@@ -85,6 +85,17 @@ def test_the_shipped_language_model_is_an_encoder_that_read_no_validation_review
     assert lm.pretrain_config["seed"] == 1234 and lm.pretrain_config["val_fraction"] == 0.1
 
 
+def test_the_second_pass_language_model_carries_on_the_first_on_the_same_text():
+    second, first = load_language_model(SHIPPED_LM.with_name("imdb-lm2.safetensors")), load_language_model(SHIPPED_LM)
+    assert second.encoder_only and second.vocab.itos == first.vocab.itos
+    assert sorted(second.held_out_ids) == sorted(first.held_out_ids)
+    history = second.metrics["history"]
+    assert [row["epoch"] for row in history] == [1, 2] and history[0] == first.metrics["history"][0]
+    assert second.metrics["softmax_fresh_from_epoch"] == 2  # it started from the shipped encoder
+    for direction, value in second.metrics["val_perplexity"].items():
+        assert value < first.metrics["val_perplexity"][direction] - 10
+
+
 def test_the_transfer_presets_language_model_reads_fasts_word_vectors_and_read_no_validation_review():
     lm, big = load_language_model(SHIPPED_SMALL_LM), load_language_model(SHIPPED_LM)
     assert SHIPPED_SMALL_LM.stat().st_size < 10_000_000 and lm.encoder_only
