@@ -22,6 +22,7 @@ MIN_STEPS_PER_EPOCH = 20  # a batch is halved (down to MIN_BATCH) until an epoch
 MIN_BATCH = 8
 REFERENCE_EXAMPLES = 22_500  # what the presets were tuned on: IMDB's training reviews
 MIN_CLASS_EXAMPLES = 10  # fewer training examples in a class: too few to learn it (data.table warns too)
+FITTED = "fitted to "  # how a run's status line about the batch and epochs it fitted begins (fit_steps)
 MAJORITY_MARGIN = 0.05  # validation accuracy within this of the majority class's share learned nothing
 # Seconds per training example and epoch of the "small" preset on one CPU core (2-core machine, one
 # thread; measured on the test files), and of "fast" on IMDB's long reviews (two minutes for 2 epochs).

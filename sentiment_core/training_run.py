@@ -39,7 +39,7 @@ from .embeddings import VectorCache, ppmi_svd_vectors, vector_unit
 from .evaluation import Metrics, evaluate
 from .events import CheckpointSaved, Event, Finished, Started, Status, Timing
 from .finetune import init_from_lm, param_groups, start_from_lm, training_examples
-from .fit import REFERENCE_EXAMPLES, schedule_changes
+from .fit import FITTED, REFERENCE_EXAMPLES, schedule_changes
 from .heartbeat import with_progress
 from .model import SentimentRNN, count_parameters
 from .predict import Predictor
@@ -263,7 +263,7 @@ def _fit_schedule(cfg: TrainConfig, reviews: int) -> Generator[Event, None, Trai
         return cfg
     fitted = dataclasses.replace(cfg, **changes)
     stop = f", stopping after {fitted.patience} without validation gain" if fitted.patience else ""
-    yield Status(f"fitted to {reviews:,} training reviews: batches of {fitted.batch_size} and up to {fitted.epochs} "
+    yield Status(f"{FITTED}{reviews:,} training reviews: batches of {fitted.batch_size} and up to {fitted.epochs} "
                  f"epochs{stop} (the preset's {cfg.batch_size} and {cfg.epochs} are for {REFERENCE_EXAMPLES:,})")
     return fitted
 

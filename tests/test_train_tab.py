@@ -471,3 +471,14 @@ def test_the_status_line_counts_a_files_rows_and_imdbs_reviews():
         run = Run("r", "r.safetensors", "small", {}, examples, status="training", stage="")
         run.events.append(started)
         assert f"80 train / 10 validation / 10 test {examples} · device `cpu`" in views.status_markdown(run)
+
+
+def test_a_run_whose_preset_fitted_its_schedule_says_so_beside_the_form_it_overrode():
+    run = Run(name="r", path="r.safetensors", preset="transfer", settings={"epochs": 2}, status="training")
+    message = "fitted to 1,000 training reviews: batches of 32 and up to 11 epochs, stopping after 3 without gain"
+    run.events += [{"kind": "Status", "message": message},
+                   {"kind": "Started", "device": "cpu", "num_parameters": 10, "vocab_size": 5, "train_size": 1000,
+                    "val_size": 10, "test_size": 10, "steps_per_epoch": 32, "total_steps": 352, "epochs": 11},
+                   {"kind": "Step", "epoch": 1, "step": 3, "total_steps": 352, "tokens_per_s": 10.0, "eta_s": 5.0}]
+    status = views.status_markdown(run)
+    assert "epoch 1/11" in status and "Fitted to 1,000 training reviews: batches of 32" in status

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from sentiment_core import markdown as md
-from sentiment_core.fit import majority_note
+from sentiment_core.fit import FITTED, majority_note
 from sentiment_core.report import class_table, confusion_table, metrics_table, timings_table
 
 from ..services.datasource import failure_hint
@@ -63,6 +63,9 @@ def status_markdown(run: Run | None) -> str:
             lines.append(f"**{run.name} {run.status}** ({md.text(run.stage or 'no checkpoint was saved')}).")
     if run.stop_requested and run.running:
         lines.append("Stopping at the next batch…")
+    fitted = next((e["message"] for e in run.of_kind("Status") if e["message"].startswith(FITTED)), "")
+    if fitted:  # the preset fitted its batch and epochs to the data when the run started: not what the form says
+        lines.append(md.text(fitted[0].upper() + fitted[1:]) + ".")
     if started:
         lines.append(f"{started['num_parameters']:,} parameters · vocabulary {started['vocab_size']:,} · "
                      f"{started['train_size']:,} train / {started['val_size']:,} validation / "
