@@ -40,7 +40,7 @@ def status_markdown(run: Run | None) -> str:
     elif run.status == "training":
         head = f"**Training {run.name}** on `{started['device']}`" if started else f"**Training {run.name}**"
         if step:
-            epochs = (started and started.get("epochs")) or run.settings.get("epochs", "?")
+            epochs = _epochs(run, "?")
             head += (f" · epoch {step['epoch']}/{epochs} · step {step['step']:,}/{step['total_steps']:,} "
                      f"({step['step'] / step['total_steps']:.0%}) · {step['tokens_per_s']:,.0f} tokens/s · "
                      f"elapsed {_clock(time.time() - run.started_at)} since Start · ETA {_clock(step['eta_s'])}")
@@ -84,9 +84,14 @@ def _current_phase(run: Run) -> str:
     epoch = step["epoch"] if step else 1
     if f"epoch {epoch}" not in done:
         return f"epoch {epoch}"
+    return "testing" if epoch >= _epochs(run, epoch) else f"epoch {epoch + 1}"
+
+
+def _epochs(run: Run, unknown: Any) -> Any:
+    """The run's epochs: as it started them (a preset that fits its schedule changes the form's), else the
+    form's, else ``unknown``."""
     started = run.last("Started")
-    epochs = (started and started.get("epochs")) or run.settings.get("epochs", epoch)
-    return "testing" if epoch >= epochs else f"epoch {epoch + 1}"
+    return (started and started.get("epochs")) or run.settings.get("epochs", unknown)
 
 
 def timings_markdown(run: Run | None, now: float | None = None) -> str:
