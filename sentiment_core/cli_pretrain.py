@@ -18,7 +18,7 @@ from tqdm import tqdm
 from .checkpoint import load_checkpoint
 from .cli_options import ProgressBars, add_config_options, count_type
 from .config import MAX_THREADS
-from .events import Finished, Status, Timing
+from .events import Finished, Progress, Status, Timing
 from .lm import LMConfig
 from .lm_checkpoint import export_encoder, resume_path
 from .pretrain import LMEpochEnd, LMStarted, LMStep, PretrainConfig, pretrain
@@ -96,11 +96,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         tqdm.write("saving the resume state and stopping (Ctrl-C again to abort)")
 
     previous = signal.signal(signal.SIGINT, on_ctrl_c)
-    bar, final = None, None
+    bar, final, bars = None, None, ProgressBars()  # bars: the word vectors' passes
     try:
         for event in pretrain(lm_cfg, cfg, stop=stop, info=info):
             if isinstance(event, Finished):
                 final = event
+            elif isinstance(event, Progress):
+                bars(event.stage, event.done, event.total, event.unit)
             elif isinstance(event, (Status, Timing)):
                 print(event.message if isinstance(event, Status) else f"{event.phase}: {event.seconds:.1f} s")
             elif isinstance(event, LMStarted):
@@ -124,6 +126,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if final.status == "failed":
         print(f"pretraining failed: {final.error}", file=sys.stderr)
         return 1
+    if final.status == "stopped" and not final.path:
+        print("stopped before the first step: nothing was saved", file=sys.stderr)
+        return 130
     if final.status == "stopped":
         print(f"stopped; the resume state is in {final.path}: run the same command to carry on", file=sys.stderr)
         return 130

@@ -1,7 +1,7 @@
 """Pretraining the language model (``lm.py``) on the training slice and the unlabeled reviews.
 
     for event in pretrain(lm_cfg, cfg, stop=flag):
-        ...  # Status/Timing..., LMStarted, (LMStep... LMEpochEnd)..., Finished
+        ...  # Status/Timing/Progress..., LMStarted, (LMStep... LMEpochEnd)..., Finished
 
 Text: the training slice of the IMDB train split (the reviews a classifier trains on, by the same
 seeded split) and the 50,000 unlabeled reviews; never the validation slice, which gives the
@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,9 @@ from torch import nn
 from .config import MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_SEED, MAX_TOKENS, MAX_VOCAB, TrainConfig, check_fields, option
 from .data import Corpus, load_corpus
 from .data.table import is_table
-from .embeddings import ppmi_svd_vectors
+from .embeddings import ppmi_svd_vectors, vector_unit
 from .events import Event, Finished, Status, Timing
+from .heartbeat import with_progress
 from .lm import LanguageModel, LMConfig
 from .lm_checkpoint import is_encoder_key, load_language_model, resume_path, save_language_model
 from .lm_text import perplexity, prepare_text
@@ -185,7 +187,11 @@ def _pretrain(lm_cfg: LMConfig, cfg: PretrainConfig, corpus: Corpus | None, stop
     step, trained_s = 0, 0.0
     if cfg.embedding_init == "ppmi-svd" and not state_path.exists():  # a resumed run loads its own
         clock = time.perf_counter()
-        vectors = ppmi_svd_vectors(text.train, text.vocab, lm_cfg.embed_dim, seed=cfg.seed)
+        vectors = yield from with_progress(partial(ppmi_svd_vectors, text.train, text.vocab, lm_cfg.embed_dim,
+                                                   seed=cfg.seed), stop, vector_unit)
+        if vectors is None:  # stopped before the first step: nothing to resume from
+            yield Finished("stopped", elapsed_s=time.perf_counter() - start)
+            return
         with torch.no_grad():
             model.embedding.weight.copy_(vectors)
         yield Timing("PPMI-SVD word vectors", time.perf_counter() - clock, f"{len(text.train):,} reviews")

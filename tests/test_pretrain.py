@@ -6,6 +6,7 @@ import json
 import math
 import signal
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from sentiment_core.checkpoint import CheckpointError
 from sentiment_core.cli import main
 from sentiment_core.data import Corpus, Reviews, TokenLists
 from sentiment_core.embeddings import ppmi_svd_vectors
-from sentiment_core.events import Finished, Status, Timing
+from sentiment_core.events import Finished, Progress, Status, Timing
 from sentiment_core.lm import LanguageModel, LMConfig
 from sentiment_core.lm_checkpoint import export_encoder, load_language_model, resume_path, save_language_model
 from sentiment_core.lm_text import batchify, perplexity, prepare_text, review_stream
@@ -222,6 +223,20 @@ def test_ppmi_svd_vectors_start_the_embedding_and_can_stay(tmp_path):
     assert not torch.allclose(load_language_model(moving.output).model.embedding.weight, saved, atol=1e-3)
     with pytest.raises(ValueError, match="brings its own embedding"):
         pretrain_config(tmp_path, init_from=cfg.output, embedding_init="ppmi-svd")
+
+
+def test_the_ppmi_svd_vectors_report_progress_and_a_stop_during_them_saves_nothing(tmp_path):
+    corpus = repetitive_corpus()
+    cfg = pretrain_config(tmp_path, epochs=1, embedding_init="ppmi-svd")
+    progress = of(Progress, run(LM_CFG, cfg, corpus))
+    assert progress and progress[-1].done == progress[-1].total and progress[-1].unit
+    stopped = pretrain_config(tmp_path, epochs=1, embedding_init="ppmi-svd",
+                              output=str(tmp_path / "stopped.safetensors"))
+    flag = threading.Event()
+    flag.set()  # a Ctrl-C while the vectors are computed
+    final = list(pretrain(LM_CFG, stopped, corpus, stop=flag))[-1]
+    assert (final.status, final.path) == ("stopped", "")
+    assert not Path(stopped.output).exists() and not resume_path(stopped.output).exists()
 
 
 def test_another_pass_refuses_another_architecture(tmp_path):
@@ -507,6 +522,19 @@ def test_pretrain_command_passes_its_options_and_reports_the_outcome(status, cod
         assert "run the same command to carry on" in err
     else:
         assert "pretraining failed: ValueError: boom" in err
+
+
+def test_pretrain_command_draws_the_word_vectors_progress_and_says_when_a_stop_saved_nothing(tmp_path, monkeypatch,
+                                                                                              capsys):
+    def fake(lm_cfg, cfg, corpus=None, stop=None, info=None):
+        yield Progress("pass 1 of 2: counting word pairs", 3, 10, "reviews", 0.5)
+        yield Finished("stopped", elapsed_s=1.0)
+
+    monkeypatch.setattr(cli_pretrain, "pretrain", fake)
+    assert main(["pretrain", "--output", str(tmp_path / "lm.safetensors"), "--embedding-init", "ppmi-svd"]) == 130
+    err = capsys.readouterr().err
+    assert "pass 1 of 2: counting word pairs" in err and "3/10" in err
+    assert "stopped before the first step: nothing was saved" in err and "carry on" not in err
 
 
 def test_restart_discards_the_resume_state(tmp_path, monkeypatch):
