@@ -1,6 +1,7 @@
 """The models shipped in checkpoints/: they load, fit a Space without LFS, say what they scored, and show
 the vanishing gradient the app plots."""
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from sentiment_core.checkpoint_header import stage_commands
 from sentiment_core.config import SHIPPED_LM, SHIPPED_SMALL_LM, preset
 from sentiment_core.lm_checkpoint import load_language_model
 
+ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = DEFAULT_CHECKPOINT.with_name("tutorial-rnn.safetensors")
 LSTM = DEFAULT_CHECKPOINT.with_name("lstm.safetensors")
 BIGRU = DEFAULT_CHECKPOINT.with_name("bigru.safetensors")  # the default before the reader
@@ -110,17 +112,21 @@ def test_the_transfer_presets_language_model_reads_fasts_word_vectors_and_read_n
 
 def test_the_default_is_fine_tuned_from_the_shipped_language_model_and_every_model_has_its_behaviour_report():
     reader = load_checkpoint(DEFAULT_CHECKPOINT)
-    lm = load_language_model(SHIPPED_LM)
     # In stages: the reader preset fine-tunes the shipped language model, then adversarial epochs continue it;
     # a soup averages models made so, each continued from its own first stage.
     soup = reader.metrics.get("soup")
     chains = ([[*row["stages"], row["command"]] for row in soup["candidates"] if row["kept"]] if soup
               else [[*stage_commands(reader.info), reader.info["command"]]])
+    assert Path(preset("reader")[1].pretrained_lm).name == SHIPPED_LM.name
     for chain in chains:
         assert len(chain) >= 2 and all(c.startswith("python -m sentiment_core train --preset reader ") for c in chain)
-        assert "--pretrained-lm" not in chain[0]  # the preset's: the shipped language model
         assert all("--adversarial" in c for c in chain[1:])
-    assert Path(preset("reader")[1].pretrained_lm).name == SHIPPED_LM.name and reader.vocab.itos == lm.vocab.itos
+        # The first stage starts from a shipped language model: the preset's, or one it names.
+        first = shlex.split(chain[0])
+        named = first[first.index("--pretrained-lm") + 1] if "--pretrained-lm" in first else ""
+        lm_path = ROOT / named if named else SHIPPED_LM
+        assert lm_path.parent == SHIPPED_LM.parent and lm_path.exists()
+        assert load_language_model(lm_path).vocab.itos == reader.vocab.itos
     assert reader.train_config.adversarial > 0 and reader.train_config.init_checkpoint
     assert reader.train_config.edited_sentences and reader.train_config.counterfactual
     assert reader.train_config.negations and reader.train_config.contrasts
