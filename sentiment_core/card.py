@@ -240,6 +240,10 @@ def _transfer_lines(tc: dict[str, Any], info: dict[str, Any]) -> list[str]:
                      f"or sexuality term of a training batch was replaced, with probability {tc['identity_swaps']:g}, "
                      "by a random term of its group (the single-word identity terms of Dixon et al., 2018, and "
                      "common nationality adjectives), so no such term can carry sentiment.")
+    if tc.get("tie_identity_terms"):
+        lines.append("- Tied identity terms: the nationality, religion, gender and sexuality terms of each group (the "
+                     "single-word identity terms of Dixon et al., 2018, and common nationality adjectives) shared one "
+                     "word vector, so a sentence reads the same whichever term of a group it names.")
     if tc.get("adversarial"):
         lines.append(f"- Adversarial training on the word embeddings (Miyato, Dai and Goodfellow, 2017): every batch "
                      f"was also read with each review's embeddings moved along the loss gradient by "

@@ -206,6 +206,11 @@ class TrainConfig:
         "probability by a random term of its group, so none can carry sentiment (counterfactual data "
         "augmentation; 0 = off)", min=0.0, max=1.0
     )
+    tie_identity_terms: bool = option(
+        False, "give the identity terms of each group (nationality, religion, gender, sexuality) one shared word "
+        "vector, their mean at the start, kept shared after every step, so a neutral sentence reads the same "
+        "whichever of them it names"
+    )
     unpunctuated: float = option(
         0.0, "drop the final '.', '!' or '?' of each training text with this probability, so that a text typed "
         "without one reads the same (0 = off)", min=0.0, max=1.0

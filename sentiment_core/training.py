@@ -172,6 +172,8 @@ def _train_epoch(run: Run, epoch: int, stop: threading.Event) -> Generator[Event
             # RNN gradients can explode over long reviews; clipping keeps one bad batch from derailing Adam.
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
         run.optimizer.step()
+        if run.tie is not None:
+            run.tie(run.model.embedding.weight)
         run.scheduler.step()
         if run.dist:  # the mean loss and all tokens over the processes (equal batches: the global batch's loss)
             summed = run.dist.sum(torch.stack([loss.detach().double(), loss.new_tensor(real_tokens).double()]))

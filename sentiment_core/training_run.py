@@ -31,7 +31,7 @@ from .calibration import calibrate, run_behaviour
 from .checkpoint import Checkpoint, round_as_stored, save_checkpoint
 from .config import ModelConfig, TrainConfig, default_cache_dir
 from .data import Corpus, EncodedDataset, make_loader
-from .data.identity import IdentitySwap
+from .data.identity import IdentitySwap, IdentityTie
 from .data.punctuation import DropFinalPunctuation, word_end_share
 from .data.tokens import concat
 from .distributed import Distributed
@@ -100,6 +100,7 @@ class Run:
     card: dict[str, Any]
     start: float
     swaps: IdentitySwap | None = None  # identity-term swaps applied to each training batch
+    tie: IdentityTie | None = None  # identity terms' shared word vectors, restored after every step
     unpunctuate: DropFinalPunctuation | None = None  # final marks dropped from training batches
     history: list[dict[str, Any]] = field(default_factory=list)
     step: int = 0
@@ -217,6 +218,12 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
         swaps = IdentitySwap(vocab, cfg.identity_swaps, cfg.model_seed + (dist.rank if dist else 0))
         yield Status(f"identity-term swaps: {swaps.terms} terms of the vocabulary, each swapped with probability "
                      f"{cfg.identity_swaps:g}")
+    tie = None
+    if cfg.tie_identity_terms:
+        tie = IdentityTie(vocab)
+        tie(model.embedding.weight)
+        shared = "one word vector" if len(tie.groups) == 1 else f"{len(tie.groups)} word vectors, one per group"
+        yield Status(f"identity terms tied: {tie.terms} terms of the vocabulary share {shared}")
     unpunctuate = None
     if cfg.unpunctuated:
         unpunctuate = DropFinalPunctuation(vocab, cfg.unpunctuated, cfg.model_seed + 1 + (dist.rank if dist else 0))
@@ -240,7 +247,7 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
             "processes": dist.world_size if dist else 1, "dataset": corpus.description,
             "word_end_share": round(word_end_share(corpus.train.items), 4)}
     return Run(cfg, corpus, vocab, model, trainer, dist, device, train_loader, val_loader, optimizer, scheduler,
-               total_steps, card, start, swaps, unpunctuate)
+               total_steps, card, start, swaps, tie, unpunctuate)
 
 
 def anywhere(dist: Distributed | None, flag: bool) -> bool:

@@ -1,5 +1,7 @@
 """Adversarial training on embeddings: the perturbation's size and direction, and a run that uses it."""
 
+import csv
+
 import pytest
 import torch
 
@@ -8,6 +10,8 @@ from sentiment_core.adversarial import doubled_batch, perturbation
 from sentiment_core.card import render_card
 from sentiment_core.evaluation import loss_function
 from sentiment_core.model import SentimentRNN
+from sentiment_core.predict import Predictor
+from tests.conftest import synthetic_reviews
 
 
 def tiny_model(num_classes: int = 2) -> SentimentRNN:
@@ -82,6 +86,30 @@ def test_a_run_with_adversarial_training_and_batch_augmentations_learns_and_its_
     assert 'The final ".", "!" or "?" of a training text was dropped with probability 0.3' in card
     # The synthetic reviews have no identity term: the run says how many it found.
     assert any(getattr(e, "message", "").startswith("identity-term swaps: 0 terms") for e in events)
+
+
+def test_a_run_with_tied_identity_terms_reads_a_sentence_the_same_whichever_term_it_names(tmp_path):
+    # Reviews that name a Christian family when positive and a Muslim one when negative: a bias to learn.
+    path = tmp_path / "biased.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label", "split"])
+        for text, label, split in synthetic_reviews():
+            term = "Christian" if label == "positive" else "Muslim"
+            writer.writerow([f"{text} It follows a {term} family.", label, split])
+    model_cfg, train_cfg = preset("quick", data=str(path), embed_dim=16, hidden_dim=16, epochs=2, max_tokens=150,
+                                  batch_size=32, tie_identity_terms=True, output=str(tmp_path / "t.safetensors"))
+    events = list(train(model_cfg, train_cfg))
+    done = events[-1]
+    assert done.status == "finished", done.error
+    assert any(getattr(e, "message", "").startswith("identity terms tied: 2 terms") for e in events)
+    ckpt = load_checkpoint(done.path)
+    assert ckpt.train_config.tie_identity_terms
+    assert "Tied identity terms" in render_card(done.path)
+    rows = ckpt.model.embedding.weight[[ckpt.vocab.stoi["christian"], ckpt.vocab.stoi["muslim"]]]
+    assert torch.equal(rows[0], rows[1])
+    christian, muslim = Predictor(ckpt).predict_batch(["It follows a Christian family.", "It follows a Muslim family."])
+    assert christian == muslim
 
 
 @pytest.mark.parametrize("name", ["adversarial", "identity_swaps"])

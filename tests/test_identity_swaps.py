@@ -1,9 +1,9 @@
-"""Identity-term swaps: within a group, at the asked rate, reproducible, nothing else touched."""
+"""Identity-term swaps and ties: within a group, at the asked rate, reproducible, nothing else touched."""
 
 import pytest
 import torch
 
-from sentiment_core.data.identity import IdentitySwap
+from sentiment_core.data.identity import IdentitySwap, IdentityTie
 from sentiment_core.vocab import Vocab
 
 GROUPS = {"religion": ("christian", "muslim", "hindu"), "sexuality": ("gay", "lesbian"), "alone": ("sikh", "zz")}
@@ -59,3 +59,22 @@ def test_a_batch_without_terms_is_returned_as_it_is():
 def test_the_rate_is_bounded(rate):
     with pytest.raises(ValueError, match="rate"):
         IdentitySwap(Vocab(WORDS), rate, seed=0, groups=GROUPS)
+
+
+def test_tying_gives_each_group_its_mean_vector_and_leaves_every_other_row():
+    vocab = Vocab(WORDS)
+    weight = torch.randn(len(WORDS), 4)
+    before = weight.clone()
+    tie = IdentityTie(vocab, groups=GROUPS)
+    tie(weight)
+    religion = [vocab.stoi[w] for w in GROUPS["religion"]]
+    sexuality = [vocab.stoi[w] for w in GROUPS["sexuality"]]
+    for ids in (religion, sexuality):
+        assert torch.allclose(weight[ids], before[ids].mean(0).expand(len(ids), -1))
+    others = [i for i in range(len(WORDS)) if i not in religion + sexuality]  # "sikh" has no partner: untouched
+    assert torch.equal(weight[others], before[others])
+    assert tie.terms == 5 and len(tie.groups) == 2
+    # After a step that moved the members apart, tying again averages their updates.
+    weight[religion[0]] += 3.0
+    tie(weight)
+    assert torch.allclose(weight[religion], (before[religion].mean(0) + 1.0).expand(3, -1))

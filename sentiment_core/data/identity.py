@@ -5,7 +5,9 @@ between praise and complaint, so a classifier learns that some of these words le
 negative: a neutral sentence about "a Muslim family" then reads differently from one about "a
 Christian family". Replacing each such term of a training example, at random, by a term of its
 group makes the term independent of the label, so no member of the group can carry sentiment
-(counterfactual data augmentation, Lu et al., 2018; Garg et al., 2019).
+(counterfactual data augmentation, Lu et al., 2018; Garg et al., 2019). Tying goes further: the
+terms of a group share one word vector, so a sentence reads exactly the same whichever of them it
+names (the "equalize" step of Bolukbasi et al., 2016, applied to a classifier's own embedding).
 
 The terms are the single-word identity terms of Dixon et al. (2018), grouped, with the ones that
 have a common film sense left out ("black", "white", "straight", "old", "young", "blind"), and
@@ -34,6 +36,18 @@ IDENTITY_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
+def group_ids(vocab: Vocab, groups: dict[str, tuple[str, ...]] = IDENTITY_GROUPS) -> list[list[int]]:
+    """Per group, the vocabulary indices of its terms (and their capitalised forms in a cased
+    vocabulary); groups with fewer than two known terms are left out."""
+    members = []
+    for words in groups.values():
+        forms = words if vocab.lowercase else [f for w in words for f in (w, w.capitalize())]
+        ids = sorted({vocab.stoi[f] for f in forms if f in vocab.stoi})
+        if len(ids) >= 2:
+            members.append(ids)
+    return members
+
+
 class IdentitySwap:
     """Replace each identity term of a batch, with probability ``rate``, by a random term of its group
     (among those the vocabulary knows; it can draw the term itself). Deterministic for a ``seed``."""
@@ -43,12 +57,7 @@ class IdentitySwap:
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"the swap rate must be in [0, 1], not {rate}")
         self.rate = rate
-        members = []
-        for words in groups.values():
-            forms = words if vocab.lowercase else [f for w in words for f in (w, w.capitalize())]
-            ids = sorted({vocab.stoi[f] for f in forms if f in vocab.stoi})
-            if len(ids) >= 2:
-                members.append(ids)
+        members = group_ids(vocab, groups)
         self.group_of = torch.full((len(vocab),), -1, dtype=torch.long)
         width = max((len(ids) for ids in members), default=1)
         self.members = torch.zeros((max(1, len(members)), width), dtype=torch.long)
@@ -72,3 +81,19 @@ class IdentitySwap:
         swapped = tokens.clone()
         swapped[where] = torch.where(chosen, self.members[g, pick], tokens[where])
         return swapped
+
+
+class IdentityTie:
+    """Tie the word vectors of each group's identity terms: ``tie(weight)`` sets every term's row of
+    the embedding ``weight`` to its group's mean. Called once before training and after every
+    optimizer step, it keeps one shared vector per group, trained by all of its terms' gradients."""
+
+    def __init__(self, vocab: Vocab, groups: dict[str, tuple[str, ...]] = IDENTITY_GROUPS):
+        self.groups = [torch.tensor(ids) for ids in group_ids(vocab, groups)]
+        self.terms = sum(len(ids) for ids in self.groups)
+
+    @torch.no_grad()
+    def __call__(self, weight: torch.Tensor) -> None:
+        for ids in self.groups:
+            ids = ids.to(weight.device)
+            weight[ids] = weight[ids].mean(0)
