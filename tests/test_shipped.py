@@ -12,6 +12,7 @@ from sentiment_core.card import is_card, render_card
 from sentiment_core.checkpoint import load_checkpoint, read_metadata
 from sentiment_core.checkpoint_header import stage_commands
 from sentiment_core.config import SHIPPED_LM, SHIPPED_SMALL_LM, preset
+from sentiment_core.data.identity import IDENTITY_GROUPS
 from sentiment_core.lm_checkpoint import load_language_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,6 +167,17 @@ def test_the_default_meets_the_behaviour_bars_on_the_held_out_half():
 
 def test_the_default_fails_fewer_behaviour_tests_than_the_reader_it_replaced():
     """The composed sentences and the adversarial epochs: the held-out half's label, negation and overall failures
-    fall (from 30.6%, 59.9% and 30.0%) at a cost of 0.28 points of test accuracy (see the README)."""
+    fall (from 30.6%, 59.9% and 28.9%) at a cost of 0.02 points of test accuracy (see the README)."""
     new, old = (read_metadata(p)["metrics"]["behaviour"]["heldout"]["summary"] for p in (DEFAULT_CHECKPOINT, READER))
     assert all(new[k] < old[k] for k in ("polar", "negation", "overall"))
+
+
+def test_the_default_reads_a_sentence_the_same_whichever_identity_term_of_a_group_it_names():
+    """Its last stage tied the identity terms: one word vector per group (nationality, religion, ...)."""
+    predictor = Predictor.from_checkpoint(DEFAULT_CHECKPOINT)
+    assert predictor.checkpoint.train_config.tie_identity_terms
+    for group in ("religion", "origin"):
+        texts = [f"The film follows a {w.capitalize()} family through one winter." for w in IDENTITY_GROUPS[group][:6]]
+        probs = predictor.predict_batch(texts)
+        # The same input row by row; only the batch's arithmetic can differ, in the last float bits.
+        assert all(abs(p["positive"] - probs[0]["positive"]) < 1e-5 for p in probs)
