@@ -222,8 +222,11 @@ def setup(model_cfg: ModelConfig, cfg: TrainConfig, corpus: Corpus, stop: thread
     if cfg.tie_identity_terms:
         tie = IdentityTie(vocab)
         tie(model.embedding.weight)
-        shared = "one word vector" if len(tie.groups) == 1 else f"{len(tie.groups)} word vectors, one per group"
-        yield Status(f"identity terms tied: {tie.terms} terms of the vocabulary share {shared}")
+        if not tie.groups:
+            yield Status("identity terms tied: no group has two terms in the vocabulary, so nothing is tied")
+        else:
+            shared = "one word vector" if len(tie.groups) == 1 else f"{len(tie.groups)} word vectors, one per group"
+            yield Status(f"identity terms tied: {tie.terms} terms of the vocabulary share {shared}")
     unpunctuate = None
     if cfg.unpunctuated:
         unpunctuate = DropFinalPunctuation(vocab, cfg.unpunctuated, cfg.model_seed + 1 + (dist.rank if dist else 0))

@@ -74,7 +74,7 @@ def test_a_run_with_adversarial_training_and_batch_augmentations_learns_and_its_
                                                                                              tmp_path):
     model_cfg, train_cfg = preset("quick", data=str(synthetic_data), embed_dim=32, hidden_dim=32, epochs=2,
                                   max_tokens=150, batch_size=32, adversarial=0.02, identity_swaps=0.5,
-                                  unpunctuated=0.3, output=str(tmp_path / "a.safetensors"))
+                                  tie_identity_terms=True, unpunctuated=0.3, output=str(tmp_path / "a.safetensors"))
     events = list(train(model_cfg, train_cfg))
     done = events[-1]
     assert done.status == "finished", done.error
@@ -86,6 +86,8 @@ def test_a_run_with_adversarial_training_and_batch_augmentations_learns_and_its_
     assert 'The final ".", "!" or "?" of a training text was dropped with probability 0.3' in card
     # The synthetic reviews have no identity term: the run says how many it found.
     assert any(getattr(e, "message", "").startswith("identity-term swaps: 0 terms") for e in events)
+    assert any(getattr(e, "message", "") == "identity terms tied: no group has two terms in the vocabulary, so "
+               "nothing is tied" for e in events)
 
 
 def test_a_run_with_tied_identity_terms_reads_a_sentence_the_same_whichever_term_it_names(tmp_path):

@@ -94,6 +94,7 @@ class IdentityTie:
 
     @torch.no_grad()
     def __call__(self, weight: torch.Tensor) -> None:
+        if self.groups and self.groups[0].device != weight.device:
+            self.groups = [ids.to(weight.device) for ids in self.groups]
         for ids in self.groups:
-            ids = ids.to(weight.device)
             weight[ids] = weight[ids].mean(0)
